@@ -1,0 +1,55 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { renderKnownHosts } from "../renderers/knownHosts";
+import { PiCloud } from "./piCloud";
+import { loadStackConfig, secretValues } from "./stackConfig";
+
+/** Options of {@link picloudProgram}. */
+export interface ProgramOptions {
+    /** Where local ssh material (the known_hosts file) is written; default a per-stack temp folder. */
+    readonly stateDir?: string;
+}
+
+/** The outputs of a picloud stack (`pulumi stack output`). */
+export interface PicloudStackOutputs {
+    /** Pi name → address. */
+    readonly pis: Record<string, string>;
+    /** Pi name → the workload replicas placed on it, with memory and CPU used against the budget. */
+    readonly placement: Record<string, { memoryUsedMb: number; memoryBudgetMb: number; cpusUsed: number; cpuBudget: number; replicas: string[] }>;
+    /** Pi name → tiers that would lose every replica if that Pi died. */
+    readonly singlePiLoss: Record<string, string[]>;
+}
+
+/**
+ * The picloud program: reads and validates the stack's config (nothing is registered when it is
+ * invalid), plans placement and capacity, then builds the {@link PiCloud}. `stacks/index.ts` runs
+ * it under the Pulumi engine; the offline plan runs it under the SDK's mock runtime.
+ */
+export function picloudProgram(options: ProgramOptions = {}): PicloudStackOutputs {
+    const config = loadStackConfig();
+    const stateDir = options.stateDir ?? path.join(os.tmpdir(), `picloud-${pulumi.getProject()}-${pulumi.getStack()}`);
+    const knownHostsFile = path.join(stateDir, "known_hosts");
+    fs.mkdirSync(stateDir, { recursive: true });
+    fs.writeFileSync(knownHostsFile, renderKnownHosts(config.pis));
+
+    const cloud = new PiCloud("picloud", { config, secrets: secretValues(config), knownHostsFile });
+    const { placement, singlePiLoss } = cloud.plan;
+    return {
+        pis: Object.fromEntries(config.pis.map((pi) => [pi.name, pi.address])),
+        placement: Object.fromEntries(
+            placement.pis.map((u) => [
+                u.pi,
+                {
+                    memoryUsedMb: u.memoryUsedMb,
+                    memoryBudgetMb: u.memoryBudgetMb,
+                    cpusUsed: u.cpusUsed,
+                    cpuBudget: u.cpuBudget,
+                    replicas: u.replicas.map((r) => `${r.workload}-${r.replica}`),
+                },
+            ]),
+        ),
+        singlePiLoss: Object.fromEntries(singlePiLoss.map((i) => [i.pi, [...i.lostComponents]])),
+    };
+}

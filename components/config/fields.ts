@@ -1,0 +1,66 @@
+import { z } from "zod";
+import { describeValue } from "./errors";
+
+/**
+ * Field builders shared by every part of the stack config schema. Each one carries an error
+ * message that says what is expected and echoes what was given, so a zod issue can be reported
+ * as `<key>: expected …, got …` without further work.
+ */
+
+/** `{ error }` option that reports "expected <what>, got <value>". */
+export function expected(what: string) {
+    return { error: (issue: { input?: unknown }) => `expected ${what}, got ${describeValue(issue.input)}` };
+}
+
+/** A strict object: unknown keys are an error that lists the keys allowed there. */
+export function strictObject<T extends z.ZodRawShape>(shape: T, what: string) {
+    const known = Object.keys(shape).join(", ");
+    return z.strictObject(shape, {
+        error: (issue) =>
+            issue.code === "unrecognized_keys"
+                ? `unknown option; ${what} takes: ${known}`
+                : `expected ${what} (an object with: ${known}), got ${describeValue(issue.input)}`,
+    });
+}
+
+/** A lowercase DNS label: Pi names, app names, hostnames. */
+export const dnsLabel = (what: string) =>
+    z.string(expected(`${what}: a lowercase DNS label (a-z, 0-9, '-', starting with a letter, at most 63 characters)`))
+        .regex(/^[a-z][a-z0-9-]{0,62}$/, expected(`${what}: a lowercase DNS label (a-z, 0-9, '-', starting with a letter, at most 63 characters)`))
+        .refine((s) => !s.endsWith("-"), expected(`${what}: a DNS label that does not end with '-'`));
+
+/** An integer in a closed range. */
+export const intIn = (min: number, max: number, unit = "") =>
+    z.number(expected(`a whole number${unit} from ${min} to ${max}`))
+        .int(expected(`a whole number${unit} from ${min} to ${max}`))
+        .min(min, expected(`a whole number${unit} from ${min} to ${max}`))
+        .max(max, expected(`a whole number${unit} from ${min} to ${max}`));
+
+/** A TCP/UDP port. */
+export const port = () => intIn(1, 65535);
+
+/** An IPv4 address. */
+export const ipv4 = () => z.ipv4(expected("an IPv4 address such as 192.168.1.20"));
+
+/** Labels: short keys and values, as Docker and Kubernetes accept them. */
+export const labels = () =>
+    z.record(
+        z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$/, expected("a label key of a-z, 0-9, '.', '_', '/', '-'")),
+        z.string(expected("a label value (a string)")).max(63, expected("a label value of at most 63 characters")),
+        expected("a map of label key to value"),
+    );
+
+/**
+ * A container image pinned by digest (`repo[:tag]@sha256:<64 hex>`): a tag alone can move under
+ * a running cloud, a digest cannot.
+ */
+export const pinnedImage = () =>
+    z.string(expected("an image pinned by digest, e.g. nginx:1.27@sha256:<64 hex digits>"))
+        .regex(
+            /^[a-z0-9]([a-z0-9._/-]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9._-]+)*(:[\w][\w.-]{0,127})?@sha256:[a-f0-9]{64}$/,
+            expected("an image pinned by digest, e.g. nginx:1.27@sha256:<64 hex digits>"),
+        );
+
+/** An environment variable name. */
+export const envName = () =>
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, expected("an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"));

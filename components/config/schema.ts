@@ -1,0 +1,252 @@
+import { z } from "zod";
+import { ConfigProblem, PicloudConfigError, configKey, describeValue } from "./errors";
+import { dnsLabel, expected, intIn, ipv4, labels, strictObject } from "./fields";
+import { tiersSchema } from "./tiers";
+
+/** Pi models picloud supports, and the memory sizes (MB) each is sold with. */
+export const PI_MEMORY_SIZES_MB = {
+    pi4: [1024, 2048, 4096, 8192],
+    pi5: [1024, 2048, 4096, 8192, 16384],
+} as const;
+
+/** A Raspberry Pi model picloud supports (64-bit only). */
+export type PiModel = keyof typeof PI_MEMORY_SIZES_MB;
+
+/** Default memory (MB) kept back on every Pi for the OS, Docker and the host agents. */
+export const DEFAULT_OS_RESERVE_MB = 512;
+
+const hostKeyTypes = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "ssh-rsa"];
+
+/** An OpenSSH public host key line (`type base64`), checked down to the type inside the blob. */
+const hostKey = () =>
+    z.string(expected("the Pi's SSH host key as 'ssh-ed25519 AAAA…' (from ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub)"))
+        .refine(isOpenSshPublicKey, expected("the Pi's SSH host key as 'ssh-ed25519 AAAA…' (from ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub)"));
+
+function isOpenSshPublicKey(line: string): boolean {
+    const [type, blob] = line.trim().split(/\s+/);
+    if (!hostKeyTypes.includes(type) || !blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return false;
+    const bytes = Buffer.from(blob, "base64");
+    if (bytes.length < 4) return false;
+    const len = bytes.readUInt32BE(0);
+    // The blob starts with the key type again; rsa-sha2-* are signature names for an ssh-rsa key.
+    const inner = bytes.subarray(4, 4 + len).toString("latin1");
+    return inner === type || (type.startsWith("rsa-sha2-") && inner === "ssh-rsa");
+}
+
+const piSchema = strictObject(
+    {
+        /** Unique name; becomes the hostname. */
+        name: dnsLabel("a Pi name"),
+        /** Address on the LAN the operator reaches it at. */
+        address: ipv4(),
+        /** SSH login user with passwordless sudo (Raspberry Pi OS's first user). */
+        sshUser: z
+            .string(expected("a login user name"))
+            .regex(/^[a-z_][a-z0-9_-]{0,31}$/, expected("a login user name (lowercase, e.g. 'pi')"))
+            .refine((u) => u !== "root", expected("a non-root user with sudo: picloud's hardening refuses root logins"))
+            .default("pi"),
+        /** SSH port; default 22. */
+        sshPort: intIn(1, 65535).default(22),
+        /** The Pi's SSH host key, pinned so picloud never talks to an impostor. */
+        hostKey: hostKey(),
+        model: z.enum(["pi4", "pi5"], expected("a Pi model: 'pi4' or 'pi5'")),
+        /** Installed memory in MB (1024, 2048, 4096, 8192, 16384). */
+        memoryMb: intIn(512, 16384, " of MB"),
+        /** CPU cores; default 4. */
+        cpus: intIn(1, 4, " of cores").default(4),
+        /** Where the root filesystem lives; stateful data goes to SSD when there is one. */
+        storage: z.enum(["sd", "ssd"], expected("'sd' or 'ssd'")).default("sd"),
+        /** Free-form labels used by placement constraints. */
+        labels: labels().default({}),
+    },
+    "a Pi",
+);
+
+const bootstrapSchema = strictObject(
+    {
+        /** IANA timezone; default Etc/UTC. */
+        timezone: z
+            .string(expected("an IANA timezone such as Europe/Berlin"))
+            .regex(/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/, expected("an IANA timezone such as Europe/Berlin"))
+            .default("Etc/UTC"),
+        /** NTP servers for systemd-timesyncd; default the Debian pool. */
+        ntpServers: z
+            .array(
+                z.string().regex(/^[A-Za-z0-9.-]+$/, expected("an NTP server host name or address")),
+                expected("a list of NTP servers"),
+            )
+            .min(1, expected("at least one NTP server"))
+            .default(["0.debian.pool.ntp.org", "1.debian.pool.ntp.org"]),
+        /** Size cap of the in-RAM journal, MB; default 64. */
+        journalRuntimeMaxMb: intIn(16, 1024, " of MB").default(64),
+    },
+    "the bootstrap",
+);
+
+const networkSchema = strictObject(
+    {
+        /** The LAN the Pis share, as a CIDR such as 192.168.1.0/24. */
+        subnet: z
+            .string(expected("an IPv4 CIDR such as 192.168.1.0/24"))
+            .regex(/^(\d{1,3}\.){3}\d{1,3}\/(\d|[12]\d|3[0-2])$/, expected("an IPv4 CIDR such as 192.168.1.0/24"))
+            .refine((c) => parseIpv4(c.split("/")[0]) !== undefined, expected("an IPv4 CIDR such as 192.168.1.0/24")),
+    },
+    "the network",
+);
+
+/** Config keys set as Pulumi secrets that the program knows by name. */
+export const SECRET_CONFIG_KEYS = ["sshPrivateKey"] as const;
+
+/** Every plain (non-secret) `picloud:` key the program reads. */
+const stackSchema = strictObject(
+    {
+        pis: z.array(piSchema, expected("a list of Pis")).min(1, expected("at least one Pi")),
+        /** Path of the SSH private key on the operator's machine for Docker over ssh://; default: ssh-agent. */
+        sshIdentityFile: z.string(expected("a file path")).min(1, expected("a file path")).optional(),
+        osReserveMb: intIn(128, 8192, " of MB").default(DEFAULT_OS_RESERVE_MB),
+        network: networkSchema.optional(),
+        bootstrap: bootstrapSchema.default({
+            timezone: "Etc/UTC",
+            ntpServers: ["0.debian.pool.ntp.org", "1.debian.pool.ntp.org"],
+            journalRuntimeMaxMb: 64,
+        }),
+        tiers: tiersSchema.default({}),
+    },
+    "the picloud namespace",
+);
+
+/** The validated stack config: everything the program needs except secret values. */
+export type StackConfig = z.output<typeof stackSchema> & {
+    /** Names of the `picloud:` keys set as secrets (their values stay in Pulumi's config). */
+    readonly secretKeys: readonly string[];
+};
+/** One validated Pi. */
+export type PiConfig = z.output<typeof piSchema>;
+
+/**
+ * The raw `picloud:` namespace as read from a stack: plain values by key (without the
+ * `picloud:` prefix, JSON already parsed) and the names of the keys that hold secrets. Secret
+ * values never enter the pure layers.
+ */
+export interface RawStackConfig {
+    readonly values: Readonly<Record<string, unknown>>;
+    readonly secretKeys: readonly string[];
+}
+
+/**
+ * Validates a stack's config. Throws {@link PicloudConfigError} listing every problem, each
+ * naming its key, what was given and what is expected.
+ */
+export function parseStackConfig(raw: RawStackConfig): StackConfig {
+    const problems: ConfigProblem[] = [];
+    const values: Record<string, unknown> = { ...raw.values };
+    const secretKeys = new Set(raw.secretKeys);
+
+    for (const key of SECRET_CONFIG_KEYS) {
+        if (key in values) {
+            problems.push({
+                key: configKey([key]),
+                message: `is set in plain text; set it as a secret: pulumi config set --secret ${configKey([key])} < ~/.ssh/picloud`,
+            });
+            delete values[key];
+        } else if (!secretKeys.has(key)) {
+            problems.push({
+                key: configKey([key]),
+                message: `expected the Pis' SSH private key as a secret, got nothing; set it with: pulumi config set --secret ${configKey([key])} < ~/.ssh/picloud`,
+                kind: "missing-secret",
+            });
+        }
+    }
+
+    const parsed = stackSchema.safeParse(values);
+    if (!parsed.success) {
+        problems.push(...parsed.error.issues.flatMap(issueToProblems));
+        throw new PicloudConfigError(problems);
+    }
+    const config = parsed.data;
+    problems.push(...crossFieldProblems(config));
+
+    const known = new Set<string>([...SECRET_CONFIG_KEYS, ...secretRefs(config)]);
+    for (const key of secretKeys) {
+        if (!known.has(key)) {
+            problems.push({ key: configKey([key]), message: "unknown secret; no option refers to it (check for a typo)" });
+        }
+    }
+    for (const ref of secretRefs(config)) {
+        if (!secretKeys.has(ref)) {
+            const plain = ref in raw.values;
+            problems.push({
+                key: configKey([ref]),
+                message: `expected a secret (referred to by a secretEnv option), got ${plain ? "a plain value" : "nothing"}; set it with: pulumi config set --secret ${configKey([ref])} <value>`,
+                ...(plain ? {} : { kind: "missing-secret" as const }),
+            });
+        }
+    }
+    if (problems.length > 0) throw new PicloudConfigError(problems);
+    return { ...config, secretKeys: [...secretKeys].sort() };
+}
+
+/** Secret config keys that tier options refer to by name. */
+function secretRefs(config: z.output<typeof stackSchema>): string[] {
+    return Object.values(config.tiers.apps ?? {}).flatMap((app) => Object.values(app.secretEnv));
+}
+
+function issueToProblems(issue: z.core.$ZodIssue): ConfigProblem[] {
+    if (issue.code === "unrecognized_keys") {
+        return issue.keys.map((k) => ({ key: configKey([...issue.path, k]), message: issue.message }));
+    }
+    return [{ key: configKey(issue.path), message: issue.message }];
+}
+
+/** Rules that involve more than one field. */
+function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const firstByName = new Map<string, number>();
+    const firstByAddress = new Map<string, number>();
+    config.pis.forEach((pi, i) => {
+        const sameName = firstByName.get(pi.name);
+        if (sameName !== undefined) {
+            problems.push({ key: configKey(["pis", i, "name"]), message: `duplicate Pi name ${describeValue(pi.name)}, already used by picloud:pis[${sameName}]; each Pi needs its own name` });
+        } else firstByName.set(pi.name, i);
+        const sameAddress = firstByAddress.get(pi.address);
+        if (sameAddress !== undefined) {
+            problems.push({ key: configKey(["pis", i, "address"]), message: `duplicate address ${describeValue(pi.address)}, already used by picloud:pis[${sameAddress}]; each Pi needs its own address` });
+        } else firstByAddress.set(pi.address, i);
+
+        const sizes: readonly number[] = PI_MEMORY_SIZES_MB[pi.model];
+        if (!sizes.includes(pi.memoryMb)) {
+            problems.push({ key: configKey(["pis", i, "memoryMb"]), message: `expected the memory of a ${pi.model} in MB (one of ${sizes.join(", ")}), got ${pi.memoryMb}` });
+        } else if (pi.memoryMb <= config.osReserveMb) {
+            problems.push({
+                key: configKey(["pis", i, "memoryMb"]),
+                message: `${pi.memoryMb} MB leaves nothing for workloads after the OS reserve (picloud:osReserveMb = ${config.osReserveMb}); expected more memory than the reserve`,
+            });
+        }
+        if (config.network && !inSubnet(pi.address, config.network.subnet)) {
+            problems.push({ key: configKey(["pis", i, "address"]), message: `expected an address inside picloud:network.subnet ${config.network.subnet}, got ${describeValue(pi.address)}` });
+        }
+    });
+    return problems;
+}
+
+/** Parses dotted-quad IPv4 into a 32-bit number. */
+export function parseIpv4(address: string): number | undefined {
+    const parts = address.split(".");
+    if (parts.length !== 4) return undefined;
+    let n = 0;
+    for (const part of parts) {
+        if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return undefined;
+        n = n * 256 + Number(part);
+    }
+    return n;
+}
+
+/** True when `address` lies inside `cidr`. */
+export function inSubnet(address: string, cidr: string): boolean {
+    const [base, bits] = cidr.split("/");
+    const a = parseIpv4(address);
+    const b = parseIpv4(base);
+    if (a === undefined || b === undefined) return false;
+    const size = 2 ** (32 - Number(bits));
+    return Math.floor(a / size) === Math.floor(b / size);
+}

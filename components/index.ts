@@ -1,0 +1,48 @@
+/**
+ * picloud's public API: `import { PiHost, PiCloud, AppServers } from "picloud"`.
+ * Layers, bottom to top: config → placement → renderers → host → runtime → tiers → cloud; the
+ * offline plan runs the program on the SDK's mock runtime.
+ */
+
+export { PicloudConfigError, configKey } from "./config/errors";
+export type { ConfigProblem } from "./config/errors";
+export { parseStackConfig, PI_MEMORY_SIZES_MB, DEFAULT_OS_RESERVE_MB, inSubnet } from "./config/schema";
+export type { StackConfig, PiConfig, PiModel, RawStackConfig } from "./config/schema";
+export type { AppConfig, PlacementConstraints, HealthcheckConfig } from "./config/tiers";
+
+export { placeReplicas, PlacementError } from "./placement/place";
+export type { PlacementPlan, PiUsage, PlacedReplica, WorkloadDemand } from "./placement/place";
+export { analyseSinglePiLoss } from "./placement/resilience";
+export type { PiLossImpact } from "./placement/resilience";
+
+export { renderBootstrapScript, renderReadinessScript, renderHostCheckScript, shellQuote, DOCKER_READY_LINE, BOOTSTRAP_SUMMARY } from "./renderers/hostScripts";
+export type { BootstrapInput } from "./renderers/hostScripts";
+export { renderKnownHosts } from "./renderers/knownHosts";
+export type { KnownHost } from "./renderers/knownHosts";
+
+export { PiHost, dockerHostFromCheck, dockerSshOptions, BOOTSTRAP_REMOTE_PATH } from "./host/piHost";
+export type { PiHostArgs } from "./host/piHost";
+
+export { demandOf } from "./runtime/workload";
+export type { Workload, WorkloadPort, WorkloadVolume } from "./runtime/workload";
+export { DockerRuntime, containerArgs, LABELS } from "./runtime/dockerRuntime";
+export type { WorkloadRuntime, DeployedReplica } from "./runtime/dockerRuntime";
+
+export { TierComponent } from "./tiers/tierComponent";
+export type { TierArgs } from "./tiers/tierComponent";
+export { AppServers, appWorkload } from "./tiers/apps/appServers";
+export type { AppServersArgs } from "./tiers/apps/appServers";
+export { TIERS } from "./tiers/registry";
+export type { TierDefinition, SecretValues } from "./tiers/registry";
+
+export { PiCloud, planCloud } from "./cloud/piCloud";
+export type { PiCloudArgs, CloudPlan } from "./cloud/piCloud";
+export { readStackConfig, loadStackConfig, secretValues } from "./cloud/stackConfig";
+export { picloudProgram } from "./cloud/program";
+export type { ProgramOptions, PicloudStackOutputs } from "./cloud/program";
+
+export { runPlan, SECRET_PLACEHOLDER } from "./plan/plan";
+export type { PlanOptions, PlanResult, StackSource, RenderedFile } from "./plan/plan";
+export { formatPlan } from "./plan/report";
+export { installMockRuntime } from "./plan/mockRuntime";
+export type { MockRuntimeOptions, MockRun, RecordedResource } from "./plan/mockRuntime";

@@ -1,0 +1,191 @@
+import type { PiConfig } from "../config/schema";
+import type { PlacementConstraints } from "../config/tiers";
+
+/** What placement needs to know about a workload. */
+export interface WorkloadDemand {
+    /** Unique name in the stack. */
+    readonly name: string;
+    /** The component (tier) it belongs to, for reports. */
+    readonly component: string;
+    /** The config key that declared it, for error messages. */
+    readonly configKey: string;
+    readonly replicas: number;
+    /** Each replica on a different Pi. */
+    readonly spread: boolean;
+    /** Memory limit per replica, MB. */
+    readonly memoryMb: number;
+    /** CPU limit per replica, cores. */
+    readonly cpus: number;
+    /** Host ports each replica publishes on its Pi. */
+    readonly hostPorts: readonly number[];
+    readonly constraints: PlacementConstraints;
+    /** Pin to these Pis by name, in replica order (a per-Pi agent, say). */
+    readonly pinnedTo?: readonly string[];
+}
+
+/** One replica on one Pi. */
+export interface PlacedReplica {
+    readonly workload: string;
+    readonly component: string;
+    readonly replica: number;
+    readonly memoryMb: number;
+    readonly cpus: number;
+}
+
+/** A Pi's budget and what was placed on it. */
+export interface PiUsage {
+    readonly pi: string;
+    /** Memory available to workloads: installed minus the OS reserve, MB. */
+    readonly memoryBudgetMb: number;
+    readonly cpuBudget: number;
+    readonly memoryUsedMb: number;
+    readonly cpusUsed: number;
+    readonly replicas: readonly PlacedReplica[];
+}
+
+/** Where every replica goes. */
+export interface PlacementPlan {
+    /** Workload name → the Pi of each replica, in replica order. */
+    readonly assignments: ReadonlyMap<string, readonly string[]>;
+    /** One entry per Pi, in config order. */
+    readonly pis: readonly PiUsage[];
+}
+
+/** Raised when workloads do not fit or a constraint cannot be met. */
+export class PlacementError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "PlacementError";
+    }
+}
+
+interface MutableUsage {
+    pi: PiConfig;
+    memoryBudgetMb: number;
+    memoryUsedMb: number;
+    cpusUsed: number;
+    ports: Set<number>;
+    replicas: PlacedReplica[];
+}
+
+/**
+ * Places every replica of every workload on a Pi. Deterministic: the same input always gives the
+ * same plan. Larger workloads go first; each replica goes to the eligible Pi with the most free
+ * memory (spreading load), ties broken by config order. Throws {@link PlacementError} naming the
+ * workload's config key and, for capacity, every eligible Pi with its budget and what it holds.
+ */
+export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, workloads: readonly WorkloadDemand[]): PlacementPlan {
+    const usage: MutableUsage[] = pis.map((pi) => ({
+        pi,
+        memoryBudgetMb: pi.memoryMb - osReserveMb,
+        memoryUsedMb: 0,
+        cpusUsed: 0,
+        ports: new Set<number>(),
+        replicas: [],
+    }));
+    const byName = new Map(usage.map((u) => [u.pi.name, u]));
+    const names = new Set<string>();
+    for (const w of workloads) {
+        if (names.has(w.name)) throw new PlacementError(`${w.configKey}: workload name "${w.name}" is used twice; names must be unique in a stack`);
+        names.add(w.name);
+    }
+
+    const order = [...workloads].sort(
+        (a, b) => Number(Boolean(b.pinnedTo)) - Number(Boolean(a.pinnedTo)) || b.memoryMb - a.memoryMb || a.name.localeCompare(b.name),
+    );
+    const assignments = new Map<string, string[]>();
+    for (const w of order) {
+        const eligible = usage.filter((u) => meetsConstraints(u.pi, w.constraints));
+        if (eligible.length === 0) {
+            throw new PlacementError(`${w.configKey}: no Pi meets the placement constraints ${JSON.stringify(w.constraints)}; Pis: ${pis.map(describePi).join(", ")}`);
+        }
+        if (w.spread && w.replicas > eligible.length) {
+            throw new PlacementError(
+                `${w.configKey}.replicas: ${w.replicas} replicas must run on distinct Pis but only ${eligible.length} Pi(s) are eligible (${eligible.map((u) => u.pi.name).join(", ")}); expected at most ${eligible.length} replicas, more Pis, or spread: false`,
+            );
+        }
+        const chosen: string[] = [];
+        for (let replica = 0; replica < w.replicas; replica++) {
+            const target = w.pinnedTo ? pinnedTarget(w, replica, byName) : bestPi(w, eligible, chosen);
+            if (!target) throw capacityError(w, replica, eligible, chosen);
+            target.memoryUsedMb += w.memoryMb;
+            target.cpusUsed += w.cpus;
+            w.hostPorts.forEach((p) => target.ports.add(p));
+            target.replicas.push({ workload: w.name, component: w.component, replica, memoryMb: w.memoryMb, cpus: w.cpus });
+            chosen.push(target.pi.name);
+        }
+        assignments.set(w.name, chosen);
+    }
+
+    return {
+        assignments,
+        pis: usage.map((u) => ({
+            pi: u.pi.name,
+            memoryBudgetMb: u.memoryBudgetMb,
+            cpuBudget: u.pi.cpus,
+            memoryUsedMb: u.memoryUsedMb,
+            cpusUsed: round(u.cpusUsed),
+            replicas: u.replicas,
+        })),
+    };
+}
+
+function pinnedTarget(w: WorkloadDemand, replica: number, byName: Map<string, MutableUsage>): MutableUsage | undefined {
+    const name = w.pinnedTo?.[replica];
+    const target = name === undefined ? undefined : byName.get(name);
+    if (!target) throw new PlacementError(`${w.configKey}: replica ${replica} is pinned to unknown Pi ${JSON.stringify(name)}`);
+    if (!fits(target, w)) throw capacityError(w, replica, [target], []);
+    return target;
+}
+
+function bestPi(w: WorkloadDemand, eligible: MutableUsage[], chosen: string[]): MutableUsage | undefined {
+    let best: MutableUsage | undefined;
+    for (const u of eligible) {
+        if (w.spread && chosen.includes(u.pi.name)) continue;
+        if (!fits(u, w)) continue;
+        if (!best || free(u) > free(best)) best = u;
+    }
+    return best;
+}
+
+function fits(u: MutableUsage, w: WorkloadDemand): boolean {
+    return (
+        u.memoryUsedMb + w.memoryMb <= u.memoryBudgetMb &&
+        u.cpusUsed + w.cpus <= u.pi.cpus + 1e-9 &&
+        w.hostPorts.every((p) => !u.ports.has(p))
+    );
+}
+
+function free(u: MutableUsage): number {
+    return u.memoryBudgetMb - u.memoryUsedMb;
+}
+
+function meetsConstraints(pi: PiConfig, c: PlacementConstraints): boolean {
+    if (c.models && !c.models.includes(pi.model)) return false;
+    if (c.storage && pi.storage !== c.storage) return false;
+    return Object.entries(c.labels ?? {}).every(([k, v]) => pi.labels[k] === v);
+}
+
+function capacityError(w: WorkloadDemand, replica: number, candidates: MutableUsage[], chosen: string[]): PlacementError {
+    const lines = candidates.map((u) => {
+        const why: string[] = [];
+        if (w.spread && chosen.includes(u.pi.name)) why.push("already holds a replica");
+        if (u.memoryUsedMb + w.memoryMb > u.memoryBudgetMb) why.push(`needs ${w.memoryMb} MB, ${free(u)} MB free`);
+        if (u.cpusUsed + w.cpus > u.pi.cpus + 1e-9) why.push(`needs ${w.cpus} CPU, ${round(u.pi.cpus - u.cpusUsed)} free`);
+        const clash = w.hostPorts.filter((p) => u.ports.has(p));
+        if (clash.length) why.push(`host port ${clash.join(", ")} already taken`);
+        const held = u.replicas.map((r) => `${r.workload}#${r.replica} ${r.memoryMb} MB`).join(", ") || "nothing";
+        return `  ${u.pi.name}: budget ${u.memoryBudgetMb} MB / ${u.pi.cpus} CPU (${u.pi.memoryMb} MB minus the OS reserve), used ${u.memoryUsedMb} MB / ${round(u.cpusUsed)} CPU by ${held}; ${why.join("; ") || "full"}`;
+    });
+    return new PlacementError(
+        `${w.configKey}: replica ${replica + 1} of ${w.replicas} of "${w.name}" (${w.memoryMb} MB, ${w.cpus} CPU) does not fit on any eligible Pi:\n${lines.join("\n")}\nexpected less memory per replica, fewer replicas, or more Pis`,
+    );
+}
+
+function describePi(pi: PiConfig): string {
+    return `${pi.name} (${pi.model}, ${pi.storage}${Object.keys(pi.labels).length ? ", " + Object.entries(pi.labels).map(([k, v]) => `${k}=${v}`).join(",") : ""})`;
+}
+
+function round(n: number): number {
+    return Math.round(n * 1000) / 1000;
+}

@@ -1,0 +1,31 @@
+import type { PlacementPlan } from "./place";
+
+/** What losing one Pi would cost. */
+export interface PiLossImpact {
+    readonly pi: string;
+    /** Workloads whose every replica runs on this Pi: they go down with it. */
+    readonly lostWorkloads: readonly string[];
+    /** Components (tiers) that lose at least one workload entirely. */
+    readonly lostComponents: readonly string[];
+    /** Workloads that keep running with fewer replicas. */
+    readonly degradedWorkloads: readonly string[];
+}
+
+/**
+ * The "lose any one Pi" analysis: for each Pi, which workloads and tiers would lose all their
+ * replicas if it died, and which would merely run degraded. Pinned per-Pi agents (node
+ * exporters and the like) are expected to die with their Pi and can be left out by the caller.
+ */
+export function analyseSinglePiLoss(plan: PlacementPlan, componentOf: ReadonlyMap<string, string>): PiLossImpact[] {
+    return plan.pis.map(({ pi }) => {
+        const lost: string[] = [];
+        const degraded: string[] = [];
+        for (const [workload, placedOn] of plan.assignments) {
+            if (!placedOn.includes(pi)) continue;
+            if (placedOn.every((p) => p === pi)) lost.push(workload);
+            else degraded.push(workload);
+        }
+        const components = new Set(lost.map((w) => componentOf.get(w) ?? w));
+        return { pi, lostWorkloads: lost.sort(), lostComponents: [...components].sort(), degradedWorkloads: degraded.sort() };
+    });
+}

@@ -1,0 +1,96 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** One resource registration as the engine would see it. */
+export interface RecordedResource {
+    readonly urn: string;
+    readonly type: string;
+    readonly name: string;
+    /** URN of the parent, "" for none. */
+    readonly parent: string;
+    readonly custom: boolean;
+    /** Provider reference (`urn::id`), "" for the default provider. */
+    readonly provider: string;
+    readonly dependencies: readonly string[];
+    readonly inputs: Record<string, unknown>;
+}
+
+/** Options of {@link installMockRuntime}. */
+export interface MockRuntimeOptions {
+    readonly project: string;
+    readonly stack: string;
+    /** Config as Pulumi passes it to a program: full key → string value. */
+    readonly config: Record<string, string>;
+    /** Full keys of `config` that are secrets. */
+    readonly secretKeys: readonly string[];
+    /** Simulated time each resource operation takes, ms (benchmarks); default 0. */
+    readonly delayMs?: number;
+}
+
+/** What a mocked run registered, in registration order. */
+export interface MockRun {
+    readonly resources: RecordedResource[];
+    /** Waits until every outstanding resource registration has finished. */
+    settle(): Promise<void>;
+}
+
+const { MockMonitor } = require("@pulumi/pulumi/runtime/mocks") as { MockMonitor: new (mocks: pulumi.runtime.Mocks) => MockMonitorLike };
+interface MockMonitorLike {
+    registerResource(req: RegisterRequest, callback: (err: unknown, res: unknown) => void): Promise<void>;
+}
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getCustom(): boolean;
+    getProvider(): string;
+    getDependenciesList(): string[];
+    getObject(): unknown;
+}
+
+// Internal to the SDK, but the documented way for a program host to drain outstanding RPCs.
+const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void>; setMockOptions(...args: unknown[]): void };
+const rpc = require("@pulumi/pulumi/runtime/rpc") as { deserializeProperties(o: unknown): Record<string, unknown> };
+
+/**
+ * Installs the SDK's mock runtime with a monitor that records every registration with its parent,
+ * provider and dependencies (the SDK's own mock hides parents). Resources "create" by echoing their
+ * inputs as outputs, after `delayMs`. The SDK's mock monitor computes URNs exactly as the engine does.
+ */
+export async function installMockRuntime(options: MockRuntimeOptions): Promise<MockRun> {
+    const delay = options.delayMs ?? 0;
+    const wait = () => (delay > 0 ? new Promise<void>((r) => setTimeout(r, delay)) : Promise.resolve());
+    const mocks: pulumi.runtime.Mocks = {
+        newResource: async (args) => {
+            await wait();
+            return { id: `${args.name}-id`, state: args.inputs };
+        },
+        call: async (args) => args.inputs,
+    };
+    const resources: RecordedResource[] = [];
+
+    class RecordingMonitor extends MockMonitor {
+        async registerResource(req: RegisterRequest, callback: (err: unknown, res: unknown) => void): Promise<void> {
+            return super.registerResource(req, (err, res) => {
+                if (!err && res) {
+                    const urn = (res as { getUrn(): string }).getUrn();
+                    resources.push({
+                        urn,
+                        type: req.getType(),
+                        name: req.getName(),
+                        parent: req.getParent(),
+                        custom: req.getCustom(),
+                        provider: req.getProvider(),
+                        dependencies: req.getDependenciesList(),
+                        inputs: rpc.deserializeProperties(req.getObject()),
+                    });
+                }
+                callback(err, res);
+            });
+        }
+    }
+
+    pulumi.runtime.setAllConfig(options.config, [...options.secretKeys]);
+    await pulumi.runtime.setMocks(mocks, options.project, options.stack, true);
+    settings.setMockOptions(new RecordingMonitor(mocks), options.project, options.stack, true);
+    return { resources, settle: () => settings.waitForRPCs() };
+}

@@ -1,0 +1,118 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import YAML from "yaml";
+import { describe, expect, it } from "vitest";
+import { SECRET_PLACEHOLDER, runPlan } from "./plan";
+import { formatPlan } from "./report";
+
+const root = path.resolve(__dirname, "..", "..");
+const stackFile = (stack: string) => path.join(root, "stacks", `Pulumi.${stack}.yaml`);
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "picloud-plan-"));
+
+describe("offline plan of the example stacks", () => {
+    for (const [stack, pis] of [["lab", 1], ["dev", 3], ["prod", 6]] as const) {
+        it(`plans ${stack}: a PiHost per Pi, containers on the Pi placement chose, files written`, async () => {
+            const outDir = tmp();
+            const plan = await runPlan({ stack, source: { file: stackFile(stack) }, outDir });
+            if (!plan.ok) throw new Error(plan.error);
+
+            const hosts = plan.resources.filter((r) => r.type === "picloud:host:PiHost");
+            expect(hosts.map((h) => h.name).sort()).toEqual(Object.keys(plan.outputs.pis).sort());
+            expect(hosts).toHaveLength(pis);
+
+            // Every container runs under its tier component and through the Docker provider of
+            // the very Pi placement put it on.
+            const byUrn = new Map(plan.resources.map((r) => [r.urn, r]));
+            const containers = plan.resources.filter((r) => r.type === "docker:index/container:Container");
+            expect(containers.length).toBeGreaterThan(0);
+            for (const c of containers) {
+                expect(byUrn.get(c.parent)?.type).toBe("picloud:apps:AppServers");
+                const provider = byUrn.get(c.provider.split("::").slice(0, -1).join("::"));
+                expect(provider?.type).toBe("pulumi:providers:docker");
+                const piOfProvider = byUrn.get(provider!.parent)!.name;
+                expect(plan.outputs.placement[piOfProvider].replicas).toContain(c.inputs.name);
+            }
+
+            for (const pi of Object.keys(plan.outputs.pis)) {
+                expect(fs.readFileSync(path.join(outDir, pi, "picloud-bootstrap.sh"), "utf8")).toMatch(/^#!\/usr\/bin\/env bash/);
+            }
+            const knownHosts = fs.readFileSync(path.join(outDir, "known_hosts"), "utf8");
+            expect(knownHosts.trim().split("\n")).toHaveLength(pis);
+            expect(plan.placeholders).toContain("picloud:sshPrivateKey");
+        });
+    }
+
+    it("never writes a secret, not even its placeholder, into a rendered file", async () => {
+        const outDir = tmp();
+        const plan = await runPlan({ stack: "prod", source: { file: stackFile("prod") }, outDir });
+        if (!plan.ok) throw new Error(plan.error);
+        expect(plan.placeholders).toEqual(["picloud:helloApiToken", "picloud:sshPrivateKey"]);
+        for (const f of plan.files) expect(f.text).not.toContain(SECRET_PLACEHOLDER);
+    });
+
+    it("prints resources per component, workloads per Pi and the single-Pi loss", async () => {
+        const plan = await runPlan({ stack: "dev", source: { file: stackFile("dev") } });
+        if (!plan.ok) throw new Error(plan.error);
+        const text = formatPlan(plan);
+        expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
+        expect(text).toMatch(/picloud:host:PiHost "dev-1": 3× command:remote:Command, command:remote:CopyToRemote, pulumi:providers:docker, docker:index\/remoteImage:RemoteImage/);
+        expect(text).toMatch(/picloud:apps:AppServers "hello": 3× docker:index\/container:Container/);
+        expect(text).toMatch(/dev-1 +64\/3584 MB \(2%\) +0\.25\/4 +app-hello-\d/);
+        expect(text).toContain("dev-1: every tier keeps a replica");
+    });
+});
+
+describe("offline plan failures", () => {
+    const dev = () => YAML.parse(fs.readFileSync(stackFile("dev"), "utf8"));
+
+    it("fails over capacity naming the workload and each Pi's budget, registering no container", async () => {
+        const doc = dev();
+        doc.config["picloud:tiers"].apps.hello.memoryMb = 3000;
+        doc.config["picloud:tiers"].apps.big = { ...doc.config["picloud:tiers"].apps.hello, hostPort: 8081, replicas: 1, memoryMb: 1000 };
+        const plan = await runPlan({ stack: "dev", source: { document: doc } });
+        expect(plan.ok).toBe(false);
+        if (plan.ok) return;
+        expect(plan.error).toContain('picloud:tiers.apps.big: replica 1 of 1 of "app-big" (1000 MB, 0.25 CPU) does not fit');
+        expect(plan.error).toMatch(/dev-1: budget 3584 MB .* used 3000 MB .* by app-hello#\d 3000 MB; needs 1000 MB, 584 MB free/);
+    });
+
+    it("fails on invalid config with the program's message", async () => {
+        const doc = dev();
+        doc.config["picloud:pis"][2].address = "192.168.10.300";
+        const plan = await runPlan({ stack: "dev", source: { document: doc } });
+        expect(plan.ok).toBe(false);
+        if (!plan.ok) expect(plan.error).toContain('picloud:pis[2].address: expected an IPv4 address such as 192.168.1.20, got "192.168.10.300"');
+    });
+
+    it("names the stacks there are when asked for one that is not", async () => {
+        const plan = await runPlan({ stack: "nope", source: { file: stackFile("nope") } });
+        expect(plan.ok).toBe(false);
+        if (!plan.ok) expect(plan.error).toMatch(/no stack config at .*Pulumi\.nope\.yaml; stacks here: dev, lab, prod/);
+    });
+});
+
+describe("npm run plan", () => {
+    const cli = (...args: string[]) =>
+        spawnSync(process.execPath, [path.join(root, "node_modules", "tsx", "dist", "cli.mjs"), path.join(root, "components", "plan", "cli.ts"), ...args], {
+            cwd: root,
+            encoding: "utf8",
+        });
+
+    it("exits 0 and writes out/<stack> for a good stack", () => {
+        const out = tmp();
+        const r = cli("--stack", "lab", "--out", out);
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        expect(r.stdout).toContain('stack "lab", 1 Pi');
+        expect(fs.existsSync(path.join(out, "lab", "lab-pi", "picloud-bootstrap.sh"))).toBe(true);
+    });
+
+    it("exits 1 with the message for a stack that does not exist, 2 for bad usage", () => {
+        const missing = cli("--stack", "missing", "--out", tmp());
+        expect(missing.status).toBe(1);
+        expect(missing.stderr).toContain("no stack config at");
+        expect(cli("--stak", "lab").status).toBe(2);
+    });
+});

@@ -1,0 +1,147 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import YAML from "yaml";
+import { picloudProgram, PicloudStackOutputs } from "../cloud/program";
+import { readStackConfig } from "../cloud/stackConfig";
+import { PicloudConfigError } from "../config/errors";
+import { parseStackConfig } from "../config/schema";
+import { installMockRuntime, RecordedResource } from "./mockRuntime";
+
+/** Where the offline plan reads a stack's config from. */
+export type StackSource =
+    /** A `Pulumi.<stack>.yaml` file. */
+    | { readonly file: string }
+    /** The parsed contents of such a file (benchmarks and tests generate these). */
+    | { readonly document: { readonly config?: Record<string, unknown> } };
+
+/** Options of {@link runPlan}. */
+export interface PlanOptions {
+    readonly stack: string;
+    readonly source: StackSource;
+    /** Folder rendered files are written to; default: none written. */
+    readonly outDir?: string;
+    /** Simulated time per resource operation, ms (benchmarks). */
+    readonly delayMs?: number;
+}
+
+/** A file the program would put on a Pi (or use locally), as rendered. */
+export interface RenderedFile {
+    /** Path relative to the plan's output folder. */
+    readonly path: string;
+    readonly text: string;
+}
+
+/** The result of an offline plan. */
+export type PlanResult =
+    | {
+          readonly ok: true;
+          readonly stack: string;
+          readonly resources: readonly RecordedResource[];
+          readonly outputs: PicloudStackOutputs;
+          readonly files: readonly RenderedFile[];
+          /** Secret keys the plan stood in a placeholder for (it never has secrets). */
+          readonly placeholders: readonly string[];
+      }
+    | { readonly ok: false; readonly stack: string; readonly error: string };
+
+/** What the plan feeds the program in place of a secret it cannot have. */
+export const SECRET_PLACEHOLDER = "[secret: not available to the offline plan]";
+const PROJECT = "picloud";
+
+/**
+ * Runs the real picloud program on the SDK's mock runtime with a stack's config: no Pulumi CLI, no
+ * network, no credentials. Secrets are never read: encrypted values and missing secrets become
+ * placeholders. Invalid config and over-capacity come back as `ok: false` with the program's own
+ * message.
+ */
+export async function runPlan(options: PlanOptions): Promise<PlanResult> {
+    const { stack } = options;
+    let document: { config?: Record<string, unknown> };
+    try {
+        document = "file" in options.source ? readStackDocument(options.source.file) : options.source.document;
+    } catch (e) {
+        return { ok: false, stack, error: (e as Error).message };
+    }
+    const { config, secretKeys } = toPulumiConfig(document.config ?? {});
+
+    // Secrets the config needs but the file cannot give offline get a placeholder too, found by
+    // asking the program's own validation which secrets are missing.
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    try {
+        parseStackConfig(readStackConfig());
+    } catch (e) {
+        if (!(e instanceof PicloudConfigError)) throw e;
+        for (const p of e.problems) {
+            if (p.kind !== "missing-secret") continue;
+            config[p.key] = SECRET_PLACEHOLDER;
+            secretKeys.push(p.key);
+        }
+    }
+
+    const run = await installMockRuntime({ project: PROJECT, stack, config, secretKeys, delayMs: options.delayMs });
+    let outputs: PicloudStackOutputs;
+    try {
+        outputs = picloudProgram({ stateDir: options.outDir });
+        await run.settle();
+    } catch (e) {
+        await run.settle().catch(() => undefined);
+        return { ok: false, stack, error: (e as Error).message };
+    }
+
+    const files = await renderedFiles(run.resources);
+    if (options.outDir) {
+        files.push({ path: "known_hosts", text: fs.readFileSync(path.join(options.outDir, "known_hosts"), "utf8") });
+        for (const f of files) {
+            fs.mkdirSync(path.dirname(path.join(options.outDir, f.path)), { recursive: true });
+            fs.writeFileSync(path.join(options.outDir, f.path), f.text);
+        }
+    }
+    return { ok: true, stack, resources: run.resources, outputs, files, placeholders: [...secretKeys].sort() };
+}
+
+/** Reads `Pulumi.<stack>.yaml`, with an error that says which stacks exist when it is missing. */
+export function readStackDocument(file: string): { config?: Record<string, unknown> } {
+    if (!fs.existsSync(file)) {
+        const dir = path.dirname(file);
+        const stacks = fs.existsSync(dir)
+            ? fs.readdirSync(dir).flatMap((f) => (/^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ? [/^Pulumi\.(.+)\.yaml$/.exec(f)![1]] : []))
+            : [];
+        throw new Error(`no stack config at ${file}; stacks here: ${stacks.join(", ") || "none"}`);
+    }
+    const parsed = YAML.parse(fs.readFileSync(file, "utf8")) ?? {};
+    if (typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`${file}: expected a YAML mapping with a 'config:' key`);
+    return parsed;
+}
+
+/**
+ * Turns a stack file's `config:` map into what Pulumi hands a program: strings as they are,
+ * structured values as JSON, `secure:` values as secrets (placeholders: the plan cannot decrypt).
+ */
+export function toPulumiConfig(fileConfig: Record<string, unknown>): { config: Record<string, string>; secretKeys: string[] } {
+    const config: Record<string, string> = {};
+    const secretKeys: string[] = [];
+    for (const [key, value] of Object.entries(fileConfig)) {
+        if (value !== null && typeof value === "object" && "secure" in value) {
+            config[key] = SECRET_PLACEHOLDER;
+            secretKeys.push(key);
+        } else {
+            config[key] = typeof value === "string" ? value : JSON.stringify(value);
+        }
+    }
+    return { config, secretKeys };
+}
+
+/** Every file asset the program ships (CopyToRemote sources), under `<component>/<file name>`. */
+async function renderedFiles(resources: readonly RecordedResource[]): Promise<RenderedFile[]> {
+    const nameOf = new Map(resources.map((r) => [r.urn, r.name]));
+    const files: RenderedFile[] = [];
+    for (const r of resources) {
+        const source = r.inputs.source as { text?: Promise<string> | string } | undefined;
+        const remotePath = r.inputs.remotePath;
+        if (!source || source.text === undefined || typeof remotePath !== "string") continue;
+        const owner = nameOf.get(r.parent) ?? r.name;
+        files.push({ path: path.join(owner, path.basename(remotePath)), text: await source.text });
+    }
+    return files.sort((a, b) => a.path.localeCompare(b.path));
+}

@@ -1,0 +1,57 @@
+import type { RecordedResource } from "./mockRuntime";
+import type { PlanResult } from "./plan";
+
+type PlanSuccess = Extract<PlanResult, { ok: true }>;
+
+/** The offline plan as text: resources per component, workloads per Pi, single-Pi loss, notes. */
+export function formatPlan(plan: PlanSuccess, outDir?: string): string {
+    const lines: string[] = [];
+    const piCount = Object.keys(plan.outputs.pis).length;
+    lines.push(`picloud offline plan: stack "${plan.stack}", ${piCount} Pi${piCount === 1 ? "" : "s"}, ${plan.resources.length} resources`, "");
+    lines.push("Resources by component", ...componentTree(plan.resources), "");
+    lines.push("Workloads per Pi (memory and CPU limits against what each Pi has after the OS reserve)", ...piTable(plan), "");
+    lines.push("Lose any one Pi");
+    for (const [pi, lost] of Object.entries(plan.outputs.singlePiLoss)) {
+        lines.push(`  ${pi}: ${lost.length ? `tiers left with no replica: ${lost.join(", ")}` : "every tier keeps a replica"}`);
+    }
+    if (plan.placeholders.length) {
+        lines.push("", `Secrets stood in by placeholders (the plan never reads secrets): ${plan.placeholders.join(", ")}`);
+    }
+    if (outDir) {
+        lines.push("", `Rendered files written to ${outDir}/:`, ...[...plan.files].map((f) => `  ${f.path}`));
+    }
+    return lines.join("\n") + "\n";
+}
+
+function componentTree(resources: readonly RecordedResource[]): string[] {
+    const children = new Map<string, RecordedResource[]>();
+    for (const r of resources) children.set(r.parent, [...(children.get(r.parent) ?? []), r]);
+    const lines: string[] = [];
+    const walk = (parent: string, depth: number) => {
+        for (const c of (children.get(parent) ?? []).filter((r) => !r.custom)) {
+            const own = (children.get(c.urn) ?? []).filter((r) => r.custom);
+            const counts = new Map<string, number>();
+            own.forEach((r) => counts.set(r.type, (counts.get(r.type) ?? 0) + 1));
+            const summary = [...counts].map(([type, n]) => (n > 1 ? `${n}× ${type}` : type)).join(", ");
+            lines.push(`${"  ".repeat(depth + 1)}${c.type} "${c.name}"${summary ? `: ${summary}` : ""}`);
+            walk(c.urn, depth + 1);
+        }
+    };
+    walk("", 0);
+    const orphans = (children.get("") ?? []).filter((r) => r.custom);
+    orphans.forEach((r) => lines.push(`  ${r.type} "${r.name}" (outside any component)`));
+    return lines;
+}
+
+function piTable(plan: PlanSuccess): string[] {
+    const rows = Object.entries(plan.outputs.placement).map(([pi, u]) => [
+        pi,
+        `${u.memoryUsedMb}/${u.memoryBudgetMb} MB (${Math.round((100 * u.memoryUsedMb) / u.memoryBudgetMb)}%)`,
+        `${u.cpusUsed}/${u.cpuBudget}`,
+        u.replicas.join(", ") || "-",
+    ]);
+    const header = ["Pi", "memory used/budget", "CPU used/budget", "replicas"];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const fmt = (r: string[]) => "  " + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
+    return [fmt(header), ...rows.map(fmt)];
+}

@@ -1,0 +1,141 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import type { PiHost } from "../host/piHost";
+import type { Workload } from "./workload";
+
+/** Turns workloads into running replicas on the Pis placement chose. */
+export interface WorkloadRuntime {
+    /**
+     * Deploys replica n of `workload` on Pi `placedOn[n]`, as children of `parent` (the component
+     * that owns the workload, so monitoring and policy see who runs what).
+     */
+    deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource): DeployedReplica[];
+}
+
+/** One running replica. */
+export interface DeployedReplica {
+    readonly pi: string;
+    readonly replica: number;
+    /** The runtime's resource for this replica (a container on Docker). */
+    readonly resource: pulumi.CustomResource;
+}
+
+/** Label keys picloud sets on every container; monitoring and log collection read them. */
+export const LABELS = {
+    workload: "picloud.workload",
+    component: "picloud.component",
+    replica: "picloud.replica",
+    metricsPort: "picloud.metrics.port",
+    metricsPath: "picloud.metrics.path",
+    logPrefix: "picloud.log.",
+} as const;
+
+/**
+ * The Docker runtime: one Docker Engine per Pi, reached over ssh:// through its {@link PiHost}.
+ * Images and networks are shared per Pi, so two workloads on one Pi pull an image once.
+ */
+export class DockerRuntime implements WorkloadRuntime {
+    private readonly images = new Map<string, docker.RemoteImage>();
+    private readonly networks = new Map<string, docker.Network>();
+
+    constructor(private readonly hosts: ReadonlyMap<string, PiHost>) {}
+
+    deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource): DeployedReplica[] {
+        return placedOn.map((piName, replica) => {
+            const host = this.hosts.get(piName);
+            if (!host) throw new Error(`${workload.configKey}: workload "${workload.name}" was placed on unknown Pi "${piName}"`);
+            const provider = host.dockerProvider;
+            const image = this.image(host, workload.image);
+            const networks = (workload.networks ?? []).map((n) => this.network(host, n));
+            const resource = new docker.Container(
+                `${workload.name}-${replica}`,
+                {
+                    ...containerArgs(workload, replica, piName),
+                    image: image.imageId,
+                    networksAdvanced: networks.map((n) => ({ name: n.name })),
+                },
+                { parent, provider, dependsOn: [host.ready] },
+            );
+            return { pi: piName, replica, resource };
+        });
+    }
+
+    private image(host: PiHost, ref: string): docker.RemoteImage {
+        const key = `${host.pi.name}/${ref}`;
+        let image = this.images.get(key);
+        if (!image) {
+            const digest = createHash("sha256").update(ref).digest("hex").slice(0, 12);
+            image = new docker.RemoteImage(
+                `${host.pi.name}-image-${digest}`,
+                { name: ref, keepLocally: true, platform: "linux/arm64" },
+                { parent: host, provider: host.dockerProvider, dependsOn: [host.ready] },
+            );
+            this.images.set(key, image);
+        }
+        return image;
+    }
+
+    private network(host: PiHost, name: string): docker.Network {
+        const key = `${host.pi.name}/${name}`;
+        let network = this.networks.get(key);
+        if (!network) {
+            network = new docker.Network(
+                `${host.pi.name}-net-${name}`,
+                { name },
+                { parent: host, provider: host.dockerProvider, dependsOn: [host.ready] },
+            );
+            this.networks.set(key, network);
+        }
+        return network;
+    }
+}
+
+/**
+ * The container settings of one replica, image and networks aside: limits, ports, environment
+ * (secret values stay secret), volumes, healthcheck, restart policy, labels, and logs to journald
+ * (in RAM on the Pi, tagged for log collection).
+ */
+export function containerArgs(w: Workload, replica: number, pi: string): Omit<docker.ContainerArgs, "image"> {
+    const plainEnv = Object.entries(w.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const secretEntries = Object.entries(w.secretEnv ?? {});
+    const envs =
+        secretEntries.length === 0
+            ? plainEnv
+            : pulumi.secret(
+                  pulumi.all(secretEntries.map(([k, v]) => pulumi.output(v).apply((value) => `${k}=${value}`))).apply((secret) => [...plainEnv, ...secret]),
+              );
+    const labels: Record<string, string> = {
+        [LABELS.workload]: w.name,
+        [LABELS.component]: w.component,
+        [LABELS.replica]: String(replica),
+        ...(w.metrics ? { [LABELS.metricsPort]: String(w.metrics.port), [LABELS.metricsPath]: w.metrics.path } : {}),
+        ...Object.fromEntries(Object.entries(w.logLabels ?? {}).map(([k, v]) => [`${LABELS.logPrefix}${k}`, v])),
+    };
+    const hc = w.healthcheck;
+    return {
+        name: `${w.name}-${replica}`,
+        hostname: `${w.name}-${replica}`,
+        command: w.command ? [...w.command] : undefined,
+        memory: w.memoryMb,
+        memorySwap: w.memoryMb,
+        cpus: String(w.cpus),
+        envs,
+        ports: (w.ports ?? []).map((p) => ({ internal: p.container, external: p.host, protocol: p.protocol ?? "tcp" })),
+        volumes: (w.volumes ?? []).map((v) => ({ volumeName: v.volume, hostPath: v.hostPath, containerPath: v.containerPath, readOnly: v.readOnly ?? false })),
+        healthcheck: hc && {
+            tests: ["CMD", ...hc.command],
+            interval: `${hc.intervalSeconds}s`,
+            timeout: `${hc.timeoutSeconds}s`,
+            retries: hc.retries,
+            startPeriod: `${hc.startPeriodSeconds}s`,
+        },
+        restart: w.restart ?? "unless-stopped",
+        labels: Object.entries(labels).map(([label, value]) => ({ label, value })),
+        logDriver: "journald",
+        logOpts: { tag: `${pi}/${w.name}-${replica}`, labels: Object.keys(labels).join(",") },
+        // A replica counts as deployed only once Docker reports it healthy (or running, without a healthcheck).
+        wait: hc !== undefined,
+        mustRun: true,
+    };
+}
