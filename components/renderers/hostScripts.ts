@@ -1,11 +1,11 @@
 /**
- * The scripts PiHost runs on a Pi over SSH, as pure functions of typed input. Every value is put
- * into a `readonly` shell variable at the top, single-quoted; the logic below never splices text.
+ * The scripts PiHost runs on a Pi over SSH, as pure functions of typed input. Every input value
+ * sits in a single-quoted `readonly` shell variable at the top; the logic below only refers to it.
  */
 
 /** What the bootstrap needs to know about one Pi. */
 export interface BootstrapInput {
-    /** Hostname to set (a validated DNS label). */
+    /** Hostname to set (already validated: ^[a-z][a-z0-9-]{0,62}$). */
     readonly hostname: string;
     readonly model: "pi4" | "pi5";
     readonly storage: "sd" | "ssd";
@@ -19,7 +19,7 @@ export interface BootstrapInput {
     readonly journalRuntimeMaxMb: number;
 }
 
-/** Quotes a value for bash: single quotes, with embedded single quotes closed and escaped. */
+/** Quotes a value as one bash word: single quotes, each embedded `'` written as `'\''`. */
 export function shellQuote(value: string): string {
     return `'${value.replace(/'/g, `'\\''`)}'`;
 }
@@ -30,239 +30,479 @@ export const DOCKER_APT_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFC
 /** The last line of the bootstrap's stdout: how many steps changed and whether a reboot follows. */
 export const BOOTSTRAP_SUMMARY = /^picloud-bootstrap: changed=(\d+) reboot=(required|no)$/m;
 
+/** The line the host check prints last when Docker answers for the SSH user. */
+export const DOCKER_READY_LINE = "picloud-docker-ready=yes";
+
+/** The /etc/fstab line that keeps /var/log in RAM on SD-card Pis. */
+const VAR_LOG_TMPFS = "tmpfs /var/log tmpfs defaults,noatime,nosuid,nodev,mode=0755,size=64m 0 0";
+
 /**
- * The idempotent bootstrap, run as root (`sudo -n bash`). Each step compares what is with what
- * should be and changes only the difference, printing `picloud: ok|changed|skipped <step>`; a
- * second run prints no `changed` line. Ends with `picloud-bootstrap: changed=N reboot=required|no`.
+ * The idempotent bootstrap, run as root (`sudo -n bash script`). Each step compares what is with
+ * what should be and changes only the difference, printing one stdout line per step:
+ * `picloud: ok <step>`, `picloud: changed <step>[: <note>]` or `picloud: skipped <step>: <reason>`.
+ * A second run prints no `changed` line. The last stdout line is
+ * `picloud-bootstrap: changed=<N> reboot=<required|no>` ({@link BOOTSTRAP_SUMMARY}); when a reboot
+ * is required it follows within seconds and sshd takes no new connections until then.
+ * Tool output goes to stderr. `PICLOUD_SKIP_DOCKER=1` in the environment skips the Docker step.
  */
 export function renderBootstrapScript(input: BootstrapInput): string {
-    return `#!/usr/bin/env bash
-# picloud bootstrap for ${input.hostname}: rendered by picloud, run by PiHost as root.
+    if (!Number.isInteger(input.journalRuntimeMaxMb) || input.journalRuntimeMaxMb < 1) {
+        throw new RangeError(`journalRuntimeMaxMb must be a whole number of MB, got ${input.journalRuntimeMaxMb}`);
+    }
+    const pi5 = input.model === "pi5";
+    const sd = input.storage === "sd";
+    return [
+        `#!/usr/bin/env bash
+# picloud bootstrap: rendered by picloud, run as root by PiHost. Safe to re-run.
 set -euo pipefail
 
 readonly PICLOUD_HOSTNAME=${shellQuote(input.hostname)}
 readonly PICLOUD_MODEL=${shellQuote(input.model)}
-readonly PICLOUD_STORAGE=${shellQuote(input.storage)}
 readonly PICLOUD_SSH_USER=${shellQuote(input.sshUser)}
 readonly PICLOUD_TIMEZONE=${shellQuote(input.timezone)}
 readonly PICLOUD_NTP_SERVERS=${shellQuote(input.ntpServers.join(" "))}
 readonly PICLOUD_JOURNAL_MAX_MB=${shellQuote(String(input.journalRuntimeMaxMb))}
-readonly DOCKER_KEY_FINGERPRINT=${shellQuote(DOCKER_APT_KEY_FINGERPRINT)}
-readonly BOOT=/boot/firmware
+`,
+        sd ? `readonly PICLOUD_VAR_LOG_TMPFS=${shellQuote(VAR_LOG_TMPFS)}\n` : "",
+        `readonly DOCKER_KEY_FINGERPRINT=${shellQuote(DOCKER_APT_KEY_FINGERPRINT)}
+`,
+        BOOTSTRAP_HELPERS,
+        STEP_64BIT,
+        STEP_PI_HARDWARE,
+        STEP_HOSTNAME,
+        STEP_TIME_SYNC,
+        STEP_JOURNALD,
+        sd ? STEP_VAR_LOG_TMPFS : "",
+        STEP_MEMORY_CGROUP,
+        pi5 ? STEP_PI5_PAGE_SIZE : "",
+        STEP_DOCKER,
+        `
+check_64bit
+detect_pi_hardware
+step_hostname
+step_time_sync
+step_journald
+`,
+        sd ? "step_var_log_tmpfs\n" : "",
+        // The boot-partition edits only make sense on a real Pi; elsewhere detect_pi_hardware said so.
+        `if [[ $pi_hardware == yes ]]; then
+    step_memory_cgroup
+`,
+        pi5 ? "    step_pi5_page_size\n" : "",
+        `fi
+step_docker
+`,
+        FINISH,
+    ].join("");
+}
 
+const BOOTSTRAP_HELPERS = `
 export DEBIAN_FRONTEND=noninteractive
 changed=0
 reboot=no
+step_changed=0
+wrote=0
+apt_updated=0
+arch=""
+pi_hardware=no
 
-ok() { echo "picloud: ok $1"; }
-did() { echo "picloud: changed $1"; changed=$((changed + 1)); }
+die() {
+    echo "picloud: error: $*" >&2
+    exit 1
+}
+
 skip() { echo "picloud: skipped $1: $2"; }
-die() { echo "picloud: error: $*" >&2; exit 1; }
 
-# write_if_changed PATH MODE CONTENT: writes only when the content differs; returns 0 if it wrote.
+# finish_step NAME [NOTE]: reports the step; NOTE is only shown when something changed.
+finish_step() {
+    if ((step_changed)); then
+        changed=$((changed + 1))
+        echo "picloud: changed $1\${2:+: $2}"
+    else
+        echo "picloud: ok $1"
+    fi
+    step_changed=0
+}
+
+# write_if_changed PATH MODE CONTENT: writes CONTENT plus a final newline only when the file
+# differs (content or mode); sets wrote=1 if it wrote so callers restart only what changed.
+# MODE "-" leaves the mode alone: the FAT boot partition has no Unix modes.
 write_if_changed() {
     local path=$1 mode=$2 content=$3 tmp
-    tmp=$(mktemp)
-    printf '%s\\n' "$content" >"$tmp"
-    if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
-        rm -f "$tmp"
-        return 1
+    wrote=0
+    if [[ -f $path ]] && cmp -s "$path" <(printf '%s\\n' "$content") &&
+        [[ $mode == - || $(stat -c %a "$path") == "$mode" ]]; then
+        return 0
     fi
-    mkdir -p "$(dirname "$path")"
-    install -m "$mode" "$tmp" "$path"
-    rm -f "$tmp"
-    return 0
+    if [[ $mode == - ]]; then
+        printf '%s\\n' "$content" >"$path"
+    else
+        # Written beside the target and renamed over it: a power cut never leaves half a file.
+        mkdir -p "$(dirname "$path")"
+        tmp=$(mktemp "$(dirname "$path")/.picloud.XXXXXX")
+        printf '%s\\n' "$content" >"$tmp"
+        chmod "$mode" "$tmp"
+        mv -f "$tmp" "$path"
+    fi
+    wrote=1
+    step_changed=1
 }
 
-installed() { dpkg-query -W -f='\${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+is_installed() {
+    [[ $(dpkg-query -W -f="\\\${Status}" "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
+# A fresh Pi runs apt-daily at boot, so wait for the dpkg lock; keep locally changed conffiles.
+apt_get() {
+    apt-get -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold "$@" >&2
+}
+
 apt_install() {
-    apt-get -o Dpkg::Options::=--force-confold install -y --no-install-recommends "$@"
+    if ((!apt_updated)); then
+        apt_get update
+        apt_updated=1
+    fi
+    apt_get install -y --no-install-recommends "$@"
 }
+`;
 
-# --- 64-bit userland: picloud's images are arm64 only ---------------------------------------
-arch=$(dpkg --print-architecture)
-case "$arch" in
-    arm64 | amd64) ;;
-    *) die "picloud needs 64-bit Raspberry Pi OS (arm64); this system's userland is $arch. Reflash with the 64-bit image." ;;
-esac
-[ "$(getconf LONG_BIT)" = 64 ] || die "picloud needs a 64-bit userland; getconf LONG_BIT says $(getconf LONG_BIT)"
-ok "64-bit ($arch)"
+const STEP_64BIT = `
+check_64bit() {
+    arch=$(dpkg --print-architecture)
+    # amd64 is accepted so that the script also runs on Debian test hosts.
+    if [[ $arch != arm64 && $arch != amd64 ]] || [[ $(getconf LONG_BIT) != 64 ]]; then
+        die "picloud needs 64-bit Raspberry Pi OS (bookworm, arm64); this system has a $arch, $(getconf LONG_BIT)-bit userland. Reflash the Pi with the 64-bit image."
+    fi
+    echo "picloud: ok 64-bit"
+}
+`;
 
-pi_hardware=no
-if [ -r /proc/device-tree/model ] && tr -d '\\0' </proc/device-tree/model | grep -q "Raspberry Pi"; then
+const STEP_PI_HARDWARE = `
+detect_pi_hardware() {
+    local model="" generation
+    if [[ -r /proc/device-tree/model ]]; then
+        model=$(tr -d '\\0' </proc/device-tree/model)
+    fi
+    case $model in
+    "Raspberry Pi 5"* | "Raspberry Pi Compute Module 5"*) generation=pi5 ;;
+    "Raspberry Pi 4"* | "Raspberry Pi Compute Module 4"*) generation=pi4 ;;
+    "Raspberry Pi"*) die "this is a $model; picloud supports the Raspberry Pi 4 and 5" ;;
+    "")
+        skip pi-hardware "not a Raspberry Pi (no /proc/device-tree/model)"
+        return 0
+        ;;
+    *)
+        skip pi-hardware "not a Raspberry Pi ($model)"
+        return 0
+        ;;
+    esac
+    # Placement trusts the declared model (ClickHouse only on a Pi 5), so it must be the real one.
+    [[ $generation == "$PICLOUD_MODEL" ]] ||
+        die "the stack config says this Pi is a $PICLOUD_MODEL but it is a $model: fix its model in the stack config"
     pi_hardware=yes
-else
-    skip pi-hardware "not a Raspberry Pi ($(tr -d '\\0' </proc/device-tree/model 2>/dev/null || echo 'no /proc/device-tree/model')); boot settings left alone"
-fi
+    echo "picloud: ok pi-hardware"
+}
+`;
 
-# --- hostname ------------------------------------------------------------------------------
-if [ "$(hostname)" != "$PICLOUD_HOSTNAME" ]; then
-    if command -v hostnamectl >/dev/null && hostnamectl set-hostname "$PICLOUD_HOSTNAME" 2>/dev/null; then :; else
-        printf '%s\\n' "$PICLOUD_HOSTNAME" >/etc/hostname
-        hostname "$PICLOUD_HOSTNAME" 2>/dev/null || true
-    fi
-    did hostname
-else
-    ok hostname
-fi
-hosts_line="127.0.1.1	$PICLOUD_HOSTNAME"
-if grep -qxF "$hosts_line" /etc/hosts; then
-    ok /etc/hosts
-else
-    if grep -q '^127\\.0\\.1\\.1[[:space:]]' /etc/hosts; then
-        sed -i "s/^127\\.0\\.1\\.1[[:space:]].*/$hosts_line/" /etc/hosts
-    else
-        printf '%s\\n' "$hosts_line" >>/etc/hosts
-    fi
-    did /etc/hosts
-fi
-
-# --- time: the Pi has no RTC battery by default, so NTP must work from boot ------------------
-if installed systemd-timesyncd; then ok systemd-timesyncd; else apt-get update -qq; apt_install systemd-timesyncd; did systemd-timesyncd; fi
-if write_if_changed /etc/systemd/timesyncd.conf.d/picloud.conf 0644 "[Time]
-NTP=$PICLOUD_NTP_SERVERS"; then
-    systemctl restart systemd-timesyncd
-    did timesyncd.conf
-else
-    ok timesyncd.conf
-fi
-if systemctl is-enabled --quiet systemd-timesyncd 2>/dev/null; then ok timesyncd-enabled; else systemctl enable --now systemd-timesyncd; did timesyncd-enabled; fi
-if [ "$(readlink -f /etc/localtime)" = "/usr/share/zoneinfo/$PICLOUD_TIMEZONE" ]; then
-    ok timezone
-else
-    [ -f "/usr/share/zoneinfo/$PICLOUD_TIMEZONE" ] || die "unknown timezone $PICLOUD_TIMEZONE (no /usr/share/zoneinfo/$PICLOUD_TIMEZONE)"
-    if ! timedatectl set-timezone "$PICLOUD_TIMEZONE" 2>/dev/null; then
-        ln -sf "/usr/share/zoneinfo/$PICLOUD_TIMEZONE" /etc/localtime
-        printf '%s\\n' "$PICLOUD_TIMEZONE" >/etc/timezone
-    fi
-    did timezone
-fi
-
-# --- logs off the SD card: journald in RAM, container logs into journald ---------------------
-if write_if_changed /etc/systemd/journald.conf.d/picloud.conf 0644 "[Journal]
-Storage=volatile
-RuntimeMaxUse=\${PICLOUD_JOURNAL_MAX_MB}M"; then
-    systemctl restart systemd-journald
-    did journald-volatile
-else
-    ok journald-volatile
-fi
-if [ "$PICLOUD_STORAGE" = sd ]; then
-    tmpfs_line="tmpfs /var/log tmpfs defaults,noatime,nosuid,nodev,mode=0755,size=64m 0 0"
-    if grep -qxF "$tmpfs_line" /etc/fstab; then
-        ok var-log-tmpfs
-    else
-        printf '%s\\n' "$tmpfs_line" >>/etc/fstab
-        did "var-log-tmpfs (takes effect at next boot)"
-    fi
-fi
-
-# --- boot settings: memory cgroup (containers' memory limits), 4 KB pages on a Pi 5 ----------
-if [ "$pi_hardware" = yes ]; then
-    if grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
-        ok memory-cgroup
-    else
-        if ! grep -q 'cgroup_enable=memory' "$BOOT/cmdline.txt"; then
-            sed -i '1 s/$/ cgroup_enable=memory cgroup_memory=1/' "$BOOT/cmdline.txt"
-            did "memory-cgroup (cmdline.txt)"
+const STEP_HOSTNAME = `
+step_hostname() {
+    local hosts
+    # /etc/hosts first, so that sudo resolves the new name as soon as it is set.
+    hosts=$({ cat /etc/hosts 2>/dev/null || true; } | awk -v line="127.0.1.1 $PICLOUD_HOSTNAME" '
+        $1 == "127.0.1.1" { if (!done) print line; done = 1; next }
+        { print }
+        END { if (!done) print line }')
+    write_if_changed /etc/hosts 644 "$hosts"
+    if [[ $(cat /etc/hostname 2>/dev/null || true) != "$PICLOUD_HOSTNAME" ||
+        $(</proc/sys/kernel/hostname) != "$PICLOUD_HOSTNAME" ]]; then
+        # hostnamectl needs systemd-hostnamed over D-Bus; without either, set both names directly.
+        if ! hostnamectl set-hostname "$PICLOUD_HOSTNAME" 2>/dev/null; then
+            write_if_changed /etc/hostname 644 "$PICLOUD_HOSTNAME"
+            printf '%s' "$PICLOUD_HOSTNAME" >/proc/sys/kernel/hostname
         fi
+        step_changed=1
+    fi
+    finish_step hostname
+}
+`;
+
+const STEP_TIME_SYNC = `
+step_time_sync() {
+    local current_tz
+    # Installing timesyncd replaces another NTP daemon (they conflict): picloud runs one kind.
+    if ! is_installed systemd-timesyncd; then
+        apt_install systemd-timesyncd
+        step_changed=1
+    fi
+    write_if_changed /etc/systemd/timesyncd.conf.d/picloud.conf 644 "# Written by picloud.
+[Time]
+NTP=$PICLOUD_NTP_SERVERS"
+    if ((wrote)); then
+        systemctl try-restart systemd-timesyncd
+    fi
+    # Only is-enabled: in a container timesyncd is enabled but never started (ConditionVirtualization).
+    if ! systemctl is-enabled --quiet systemd-timesyncd; then
+        systemctl enable --now systemd-timesyncd >&2
+        step_changed=1
+    fi
+    current_tz=$(readlink /etc/localtime || true)
+    if [[ \${current_tz#*zoneinfo/} != "$PICLOUD_TIMEZONE" ]]; then
+        [[ -f /usr/share/zoneinfo/$PICLOUD_TIMEZONE ]] ||
+            die "unknown timezone '$PICLOUD_TIMEZONE' (no /usr/share/zoneinfo/$PICLOUD_TIMEZONE): fix bootstrap.timezone in the stack config"
+        # timedatectl needs systemd-timedated over D-Bus; the symlink is what it would write.
+        if ! timedatectl set-timezone "$PICLOUD_TIMEZONE" 2>/dev/null; then
+            ln -sfn "/usr/share/zoneinfo/$PICLOUD_TIMEZONE" /etc/localtime
+        fi
+        step_changed=1
+    fi
+    write_if_changed /etc/timezone 644 "$PICLOUD_TIMEZONE"
+    finish_step time-sync
+}
+`;
+
+const STEP_JOURNALD = `
+step_journald() {
+    write_if_changed /etc/systemd/journald.conf.d/picloud.conf 644 "# Written by picloud: the journal lives in RAM, sparing the SD card.
+[Journal]
+Storage=volatile
+RuntimeMaxUse=\${PICLOUD_JOURNAL_MAX_MB}M"
+    if ((wrote)); then
+        systemctl restart systemd-journald
+    fi
+    finish_step journald
+}
+`;
+
+const STEP_VAR_LOG_TMPFS = `
+step_var_log_tmpfs() {
+    local current
+    current=$(awk '$1 !~ /^#/ && $2 == "/var/log" { $1 = $1; print }' /etc/fstab)
+    if [[ -z $current ]]; then
+        # Not mounted now: files open in /var/log would vanish under a running system.
+        write_if_changed /etc/fstab 644 "$(cat /etc/fstab)
+$PICLOUD_VAR_LOG_TMPFS"
+        finish_step var-log-tmpfs "/var/log moves to RAM at the next boot"
+    elif [[ $current == "$PICLOUD_VAR_LOG_TMPFS" ]]; then
+        finish_step var-log-tmpfs
+    else
+        skip var-log-tmpfs "/etc/fstab already mounts /var/log ($current)"
+    fi
+}
+`;
+
+const STEP_MEMORY_CGROUP = `
+step_memory_cgroup() {
+    local cmdline=/boot/firmware/cmdline.txt line arg
+    # Without the memory controller Docker cannot enforce container memory limits.
+    if [[ " $(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null || true) " == *" memory "* ]]; then
+        finish_step memory-cgroup
+        return 0
+    fi
+    [[ -f $cmdline ]] || die "no $cmdline: picloud needs Raspberry Pi OS bookworm"
+    # The firmware reads only the first line, so the arguments must join it.
+    line=$(head -n 1 "$cmdline" | sed 's/[[:space:]]*$//')
+    for arg in cgroup_enable=memory cgroup_memory=1; do
+        if [[ " $line " != *" $arg "* ]]; then
+            line+=" $arg"
+        fi
+    done
+    write_if_changed "$cmdline" - "$line"
+    reboot=required
+    finish_step memory-cgroup "the memory cgroup comes on after the reboot"
+}
+`;
+
+const STEP_PI5_PAGE_SIZE = `
+step_pi5_page_size() {
+    local config=/boot/firmware/config.txt
+    # The Pi 5's default kernel uses 16 KB pages; jemalloc in many images crashes on them.
+    [[ -f $config ]] || die "no $config: picloud needs Raspberry Pi OS bookworm"
+    if ! awk '{ sub(/[[:space:]]+$/, "") }
+        substr($0, 1, 1) == "[" { section = $0; next }
+        $0 == "kernel=kernel8.img" && (section == "" || section == "[all]" || section == "[pi5]") { found = 1 }
+        END { exit !found }' "$config"; then
+        write_if_changed "$config" - "$(cat "$config")
+
+# picloud: the 4 KB-page kernel (jemalloc-based images crash on 16 KB pages).
+[all]
+kernel=kernel8.img"
+    fi
+    if [[ $(getconf PAGESIZE) != 4096 ]]; then
         reboot=required
     fi
-    if [ "$PICLOUD_MODEL" = pi5 ]; then
-        # The Pi 5 kernel uses 16 KB pages; jemalloc-based images crash on it.
-        if grep -qx 'kernel=kernel8.img' "$BOOT/config.txt"; then ok kernel8; else printf '%s\\n' 'kernel=kernel8.img' >>"$BOOT/config.txt"; did kernel8; fi
-        [ "$(getconf PAGESIZE)" = 4096 ] || reboot=required
-    fi
-else
-    skip memory-cgroup "no Raspberry Pi boot partition to edit"
-fi
+    finish_step pi5-4k-pages "the 4 KB-page kernel boots after the reboot"
+}
+`;
 
-# --- Docker Engine, from Docker's apt repository with its signing key checked -----------------
-if [ "\${PICLOUD_SKIP_DOCKER:-0}" = 1 ]; then
-    skip docker "PICLOUD_SKIP_DOCKER=1 (test host without a Docker engine)"
-else
-    if command -v docker >/dev/null; then
-        ok docker-installed
-    else
-        apt-get update -qq
-        apt_install ca-certificates curl gnupg
-        install -d -m 0755 /etc/apt/keyrings
-        curl -fsSL https://download.docker.com/linux/debian/gpg -o /etc/apt/keyrings/docker.asc
-        fingerprint=$(gpg --show-keys --with-colons /etc/apt/keyrings/docker.asc | awk -F: '$1 == "fpr" { print $10; exit }')
-        [ "$fingerprint" = "$DOCKER_KEY_FINGERPRINT" ] || die "Docker's apt key has fingerprint '$fingerprint', expected $DOCKER_KEY_FINGERPRINT; refusing to trust it"
-        # shellcheck source=/dev/null
-        codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-        printf 'deb [arch=%s signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/debian %s stable\\n' "$arch" "$codename" >/etc/apt/sources.list.d/docker.list
-        apt-get update -qq
-        apt_install docker-ce docker-ce-cli containerd.io
-        did docker-installed
+const STEP_DOCKER = `
+install_docker() {
+    local needed=() pkg key gnupg_home fingerprints codename
+    for pkg in ca-certificates curl gpg; do
+        is_installed "$pkg" || needed+=("$pkg")
+    done
+    if ((\${#needed[@]})); then
+        apt_install "\${needed[@]}"
     fi
-    if write_if_changed /etc/docker/daemon.json 0644 '{
+    key=$(mktemp)
+    gnupg_home=$(mktemp -d)
+    curl -fsSL --retry 3 https://download.docker.com/linux/debian/gpg -o "$key" ||
+        die "could not download Docker's apt key from https://download.docker.com/linux/debian/gpg: can the Pi reach the internet?"
+    # Trust the file only if it holds exactly one primary key, Docker's: signed-by trusts them all.
+    fingerprints=$(GNUPGHOME=$gnupg_home gpg --batch --show-keys --with-colons "$key" |
+        awk -F: '$1 == "pub" { want = 1; next } $1 == "fpr" && want { print $10; want = 0 }' || true)
+    rm -rf "$gnupg_home"
+    if [[ $fingerprints != "$DOCKER_KEY_FINGERPRINT" ]]; then
+        rm -f "$key"
+        die "the key at https://download.docker.com/linux/debian/gpg has fingerprint(s) '\${fingerprints//$'\\n'/ }', expected $DOCKER_KEY_FINGERPRINT: refusing to trust it"
+    fi
+    install -D -m 644 "$key" /etc/apt/keyrings/docker.asc
+    rm -f "$key"
+    codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release | tr -d '"')
+    [[ -n $codename ]] || die "no VERSION_CODENAME in /etc/os-release: picloud needs Raspberry Pi OS bookworm"
+    write_if_changed /etc/apt/sources.list.d/docker.list 644 \\
+        "deb [arch=$arch signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/debian $codename stable"
+    apt_get update
+    apt_updated=1
+    apt_get install -y docker-ce docker-ce-cli containerd.io
+}
+
+step_docker() {
+    local fresh=0 config_changed
+    if [[ \${PICLOUD_SKIP_DOCKER:-} == 1 ]]; then
+        skip docker "PICLOUD_SKIP_DOCKER=1 (test host without a Docker engine)"
+        return 0
+    fi
+    # Container logs go to journald, hence to RAM; live-restore keeps containers up across
+    # dockerd restarts. Written before any install so a fresh dockerd starts with it.
+    write_if_changed /etc/docker/daemon.json 644 '{
   "log-driver": "journald",
   "live-restore": true
-}'; then
-        if systemctl is-active --quiet docker; then systemctl restart docker; fi
-        did daemon.json
-    else
-        ok daemon.json
+}'
+    config_changed=$wrote
+    if ! command -v docker >/dev/null; then
+        install_docker
+        fresh=1
+        step_changed=1
     fi
-    if systemctl is-enabled --quiet docker && systemctl is-active --quiet docker; then ok docker-running; else systemctl enable --now docker; did docker-running; fi
-    if id -nG "$PICLOUD_SSH_USER" | tr ' ' '\\n' | grep -qx docker; then ok docker-group; else usermod -aG docker "$PICLOUD_SSH_USER"; did docker-group; fi
-fi
+    if ((config_changed && !fresh)) && systemctl is-active --quiet docker; then
+        systemctl restart docker
+    fi
+    if ! systemctl is-enabled --quiet docker || ! systemctl is-active --quiet docker; then
+        systemctl enable --now docker >&2
+        step_changed=1
+    fi
+    id "$PICLOUD_SSH_USER" >/dev/null 2>&1 || die "the SSH user '$PICLOUD_SSH_USER' does not exist on this host"
+    # Membership takes effect at the next login: the host check runs over a new SSH connection.
+    if [[ " $(id -nG "$PICLOUD_SSH_USER") " != *" docker "* ]]; then
+        usermod -aG docker "$PICLOUD_SSH_USER"
+        step_changed=1
+    fi
+    finish_step docker
+}
+`;
 
+const FINISH = `
 echo "picloud-bootstrap: changed=$changed reboot=$reboot"
 
-if [ "$reboot" = required ]; then
-    # Reboot shortly, and stop taking new SSH connections now: PiHost's next command can then only
-    # connect after the reboot. Debian's ssh.service uses KillMode=process, so this session survives.
-    systemd-run --on-active=5 --unit=picloud-reboot systemctl reboot >/dev/null
-    systemd-run --on-active=180 --unit=picloud-ssh-safety systemctl start ssh >/dev/null
+if [[ $reboot == required ]]; then
+    # PiHost's next command must run after the reboot, not in the seconds before it, so sshd
+    # stops taking new connections now (Debian's ssh.service has KillMode=process: this session
+    # survives). Should the reboot never come, sshd comes back after 3 minutes.
+    systemd-run --collect --on-active=180 --unit=picloud-ssh-safety systemctl start ssh >&2
+    systemd-run --collect --on-active=5 --unit=picloud-reboot systemctl reboot >&2
     systemctl stop ssh.socket 2>/dev/null || true
     systemctl stop ssh
 fi
 `;
-}
 
 /**
- * Readiness poll, run as the SSH user before anything else: waits up to 5 minutes for systemd to
- * finish booting. "degraded" counts as booted: one failed unit must not block the bootstrap.
+ * Readiness poll, run as the SSH user before anything else: waits up to 300 s for systemd to
+ * finish booting (`systemctl is-system-running --wait`), accepting "running" and "degraded" (one
+ * failed unit must not block the bootstrap). Exits non-zero with a message on timeout, and at
+ * once if the system is in maintenance mode or not run by systemd.
  */
 export function renderReadinessScript(): string {
     return `#!/usr/bin/env bash
+# picloud readiness poll: waits for the Pi to finish booting before PiHost does anything else.
 set -euo pipefail
-state=unknown
-for _ in $(seq 1 60); do
-    state=$(systemctl is-system-running 2>/dev/null || true)
-    case "$state" in
-        running | degraded) echo "picloud: booted ($state)"; exit 0 ;;
+
+readonly TIMEOUT_SECONDS=300
+readonly DEADLINE=$((SECONDS + TIMEOUT_SECONDS))
+
+# A normal user's systemctl asks over D-Bus, which may not be up yet (or absent on a minimal
+# system); root asks systemd directly, so fall back to passwordless sudo when D-Bus is silent.
+system_state() {
+    local remaining=$((DEADLINE - SECONDS)) state
+    ((remaining > 0)) || return 0
+    state=$(timeout "$remaining" systemctl is-system-running --wait 2>/dev/null || true)
+    remaining=$((DEADLINE - SECONDS))
+    if [[ -z $state ]] && ((remaining > 0)) && sudo -n true 2>/dev/null; then
+        state=$(timeout "$remaining" sudo -n systemctl is-system-running --wait 2>/dev/null || true)
+    fi
+    echo "$state"
+}
+
+state=""
+while ((SECONDS < DEADLINE)); do
+    state=$(system_state)
+    case $state in
+    running | degraded)
+        echo "picloud: booted ($state)"
+        exit 0
+        ;;
+    maintenance)
+        echo "picloud: error: $(hostname) is in rescue/emergency mode; fix it at its console ('systemctl --failed', 'journalctl -xb')" >&2
+        exit 1
+        ;;
+    offline)
+        echo "picloud: error: systemd is not running this system (is-system-running: offline); picloud needs Raspberry Pi OS" >&2
+        exit 1
+        ;;
     esac
+    # Still initializing/starting, shutting down, or D-Bus not answering yet.
     sleep 5
 done
-echo "picloud: error: system still '$state' after 300 s; check 'systemctl list-jobs' on the Pi" >&2
+echo "picloud: error: $(hostname) has not finished booting after $TIMEOUT_SECONDS s (systemd state: \${state:-no answer}); see 'systemctl list-jobs' and 'systemctl --failed' on the Pi" >&2
 exit 1
 `;
 }
 
-/** The line the host check prints last when Docker answers for the SSH user. */
-export const DOCKER_READY_LINE = "picloud-docker-ready=yes";
-
 /**
- * Post-bootstrap check, run as the SSH user after the bootstrap and any reboot. Its last line is
- * exactly `picloud-docker-ready=yes` when the Pi is ready for workloads.
+ * Post-bootstrap check, run as the SSH user (not root) after the bootstrap and any reboot:
+ * 64-bit userland, 4 KB pages, the memory cgroup controller, and `docker version` answering for
+ * this user. Each failure exits non-zero naming what is wrong and how to fix it; on success the
+ * last stdout line is exactly {@link DOCKER_READY_LINE}.
  */
 export function renderHostCheckScript(): string {
     return `#!/usr/bin/env bash
+# picloud host check: can this Pi run picloud's containers, for the SSH user?
 set -euo pipefail
-[ "$(getconf LONG_BIT)" = 64 ] || { echo "picloud: error: 32-bit userland; reflash with 64-bit Raspberry Pi OS" >&2; exit 1; }
-grep -qw memory /sys/fs/cgroup/cgroup.controllers || {
-    echo "picloud: error: memory cgroup is off; add 'cgroup_enable=memory cgroup_memory=1' to /boot/firmware/cmdline.txt and reboot" >&2
+
+readonly READY_LINE=${shellQuote(DOCKER_READY_LINE)}
+
+fail() {
+    echo "picloud-host-check: $*" >&2
     exit 1
 }
-version=$(docker version --format '{{.Server.Version}}' 2>&1) || {
-    echo "picloud: error: Docker does not answer for $(id -un): $version (is the user in the docker group and docker.service running?)" >&2
-    exit 1
-}
-echo "picloud: docker $version"
-echo ${shellQuote(DOCKER_READY_LINE)}
+
+arch=$(dpkg --print-architecture)
+[[ ($arch == arm64 || $arch == amd64) && $(getconf LONG_BIT) == 64 ]] ||
+    fail "the userland is $arch, $(getconf LONG_BIT)-bit; picloud needs 64-bit Raspberry Pi OS (arm64): reflash the Pi with the 64-bit image"
+
+page_size=$(getconf PAGESIZE)
+[[ $page_size == 4096 ]] ||
+    fail "the kernel uses $page_size-byte pages and jemalloc-based images crash on them: put kernel=kernel8.img in /boot/firmware/config.txt and reboot (the picloud bootstrap does this on a Pi 5; did the reboot happen?)"
+
+[[ " $(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null || true) " == *" memory "* ]] ||
+    fail "the memory cgroup controller is off (not in /sys/fs/cgroup/cgroup.controllers), so container memory limits cannot work: add 'cgroup_enable=memory cgroup_memory=1' to /boot/firmware/cmdline.txt and reboot (the picloud bootstrap does this; did the reboot happen?)"
+
+command -v docker >/dev/null ||
+    fail "docker is not installed: run the picloud bootstrap again (pulumi up)"
+if ! server=$(docker version --format '{{.Server.Version}}' 2>&1); then
+    fail "docker does not answer for $(id -un): $server. On 'permission denied': sudo usermod -aG docker $(id -un), then log in again; if the daemon is down: sudo systemctl enable --now docker"
+fi
+
+echo "picloud-host-check: $arch, 64-bit, 4 KB pages, memory cgroup on, docker $server"
+echo "$READY_LINE"
 `;
 }
