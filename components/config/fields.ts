@@ -23,11 +23,24 @@ export function strictObject<T extends z.ZodRawShape>(shape: T, what: string) {
     });
 }
 
+/**
+ * A map whose keys follow a rule: a bad key is reported with the key's own rule ("expected an
+ * app name …, got "Web""), not as a bad map.
+ */
+export function record<K extends z.ZodType<string>, V extends z.ZodType>(keyWhat: string, key: K, value: V, what: string) {
+    return z.record(key, value, {
+        error: (issue) =>
+            issue.code === "invalid_key"
+                ? `expected ${keyWhat}, got ${describeValue(issue.input)}`
+                : `expected ${what}, got ${describeValue(issue.input)}`,
+    });
+}
+
 /** A lowercase DNS label: Pi names, app names, hostnames. */
-export const dnsLabel = (what: string) =>
-    z.string(expected(`${what}: a lowercase DNS label (a-z, 0-9, '-', starting with a letter, at most 63 characters)`))
-        .regex(/^[a-z][a-z0-9-]{0,62}$/, expected(`${what}: a lowercase DNS label (a-z, 0-9, '-', starting with a letter, at most 63 characters)`))
-        .refine((s) => !s.endsWith("-"), expected(`${what}: a DNS label that does not end with '-'`));
+export const dnsLabel = (what: string) => {
+    const rule = expected(`${what}: a lowercase DNS label (a-z, 0-9, '-', starting with a letter, not ending with '-', at most 63 characters)`);
+    return z.string(rule).regex(/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/, rule);
+};
 
 /** An integer in a closed range. */
 export const intIn = (min: number, max: number, unit = "") =>
@@ -44,10 +57,11 @@ export const ipv4 = () => z.ipv4(expected("an IPv4 address such as 192.168.1.20"
 
 /** Labels: short keys and values, as Docker and Kubernetes accept them. */
 export const labels = () =>
-    z.record(
-        z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$/, expected("a label key of a-z, 0-9, '.', '_', '/', '-'")),
+    record(
+        "a label key of a-z, 0-9, '.', '_', '/', '-'",
+        z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$/),
         z.string(expected("a label value (a string)")).max(63, expected("a label value of at most 63 characters")),
-        expected("a map of label key to value"),
+        "a map of label key to value",
     );
 
 /**
@@ -61,6 +75,6 @@ export const pinnedImage = () =>
             expected("an image pinned by digest, e.g. nginx:1.27@sha256:<64 hex digits>"),
         );
 
-/** An environment variable name. */
-export const envName = () =>
-    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, expected("an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"));
+/** A map keyed by environment variable names. */
+export const envMap = <V extends z.ZodType>(value: V, what: string) =>
+    record("an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), value, what);

@@ -15,22 +15,28 @@ export type PiModel = keyof typeof PI_MEMORY_SIZES_MB;
 /** Default memory (MB) kept back on every Pi for the OS, Docker and the host agents. */
 export const DEFAULT_OS_RESERVE_MB = 512;
 
-const hostKeyTypes = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "ssh-rsa"];
+const hostKeyTypes = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+
+const HOST_KEY_EXPECTED = "the Pi's SSH host key as 'ssh-ed25519 AAAA…' (from ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub)";
 
 /** An OpenSSH public host key line (`type base64`), checked down to the type inside the blob. */
 const hostKey = () =>
-    z.string(expected("the Pi's SSH host key as 'ssh-ed25519 AAAA…' (from ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub)"))
-        .refine(isOpenSshPublicKey, expected("the Pi's SSH host key as 'ssh-ed25519 AAAA…' (from ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub)"));
+    z.string(expected(HOST_KEY_EXPECTED)).superRefine((line, ctx) => {
+        const problem = hostKeyProblem(line);
+        if (problem) ctx.addIssue({ code: "custom", message: `expected ${HOST_KEY_EXPECTED}, got ${describeValue(line)}: ${problem}` });
+    });
 
-function isOpenSshPublicKey(line: string): boolean {
+/** What is wrong with a host key line, or undefined when it is well formed. */
+function hostKeyProblem(line: string): string | undefined {
     const [type, blob] = line.trim().split(/\s+/);
-    if (!hostKeyTypes.includes(type) || !blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return false;
+    if (!hostKeyTypes.includes(type)) return `unknown key type ${describeValue(type)} (known: ${hostKeyTypes.join(", ")})`;
+    if (!blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return "the key data after the type is missing or not base64";
     const bytes = Buffer.from(blob, "base64");
-    if (bytes.length < 4) return false;
-    const len = bytes.readUInt32BE(0);
+    if (bytes.length < 4) return "the key data is too short";
+    const inner = bytes.subarray(4, 4 + bytes.readUInt32BE(0)).toString("latin1");
     // The blob starts with the key type again; rsa-sha2-* are signature names for an ssh-rsa key.
-    const inner = bytes.subarray(4, 4 + len).toString("latin1");
-    return inner === type || (type.startsWith("rsa-sha2-") && inner === "ssh-rsa");
+    const ok = inner === type || (type.startsWith("rsa-sha2-") && inner === "ssh-rsa");
+    return ok ? undefined : `the line says ${type} but the key data is ${describeValue(inner)}`;
 }
 
 const piSchema = strictObject(
@@ -67,7 +73,7 @@ const bootstrapSchema = strictObject(
         /** IANA timezone; default Etc/UTC. */
         timezone: z
             .string(expected("an IANA timezone such as Europe/Berlin"))
-            .regex(/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/, expected("an IANA timezone such as Europe/Berlin"))
+            .refine(isKnownTimezone, expected("an IANA timezone such as Europe/Berlin"))
             .default("Etc/UTC"),
         /** NTP servers for systemd-timesyncd; default the Debian pool. */
         ntpServers: z
@@ -93,6 +99,16 @@ const networkSchema = strictObject(
     },
     "the network",
 );
+
+/** True when the time zone database (Node's ICU copy) knows the zone. */
+function isKnownTimezone(zone: string): boolean {
+    try {
+        new Intl.DateTimeFormat("en", { timeZone: zone });
+        return true;
+    } catch {
+        return false;
+    }
+}
 
 /** Config keys set as Pulumi secrets that the program knows by name. */
 export const SECRET_CONFIG_KEYS = ["sshPrivateKey"] as const;
@@ -146,7 +162,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
         if (key in values) {
             problems.push({
                 key: configKey([key]),
-                message: `is set in plain text; set it as a secret: pulumi config set --secret ${configKey([key])} < ~/.ssh/picloud`,
+                message: `expected a secret, got a plain value (not shown); set it as a secret: pulumi config set --secret ${configKey([key])} < ~/.ssh/picloud`,
             });
             delete values[key];
         } else if (!secretKeys.has(key)) {
@@ -155,6 +171,18 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
                 message: `expected the Pis' SSH private key as a secret, got nothing; set it with: pulumi config set --secret ${configKey([key])} < ~/.ssh/picloud`,
                 kind: "missing-secret",
             });
+        }
+    }
+
+    // A secret that secretEnv names but that was set in plain text: say so, rather than let the
+    // strict schema call it an unknown option.
+    for (const ref of rawSecretRefs(values)) {
+        if (ref in values && !(ref in stackSchema.shape)) {
+            problems.push({
+                key: configKey([ref]),
+                message: `expected a secret (a secretEnv option refers to it), got a plain value; set it with: pulumi config set --secret ${configKey([ref])} <value>`,
+            });
+            delete values[ref];
         }
     }
 
@@ -173,17 +201,26 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
         }
     }
     for (const ref of secretRefs(config)) {
-        if (!secretKeys.has(ref)) {
-            const plain = ref in raw.values;
+        if (!secretKeys.has(ref) && !(ref in raw.values)) {
             problems.push({
                 key: configKey([ref]),
-                message: `expected a secret (referred to by a secretEnv option), got ${plain ? "a plain value" : "nothing"}; set it with: pulumi config set --secret ${configKey([ref])} <value>`,
-                ...(plain ? {} : { kind: "missing-secret" as const }),
+                message: `expected a secret (a secretEnv option refers to it), got nothing; set it with: pulumi config set --secret ${configKey([ref])} <value>`,
+                kind: "missing-secret",
             });
         }
     }
     if (problems.length > 0) throw new PicloudConfigError(problems);
     return { ...config, secretKeys: [...secretKeys].sort() };
+}
+
+/** Secret names under `tiers.apps.*.secretEnv` in not-yet-validated config, as far as they can be read. */
+function rawSecretRefs(values: Record<string, unknown>): string[] {
+    const apps = (values.tiers as { apps?: unknown } | undefined)?.apps;
+    if (!apps || typeof apps !== "object") return [];
+    return Object.values(apps).flatMap((app) => {
+        const env = (app as { secretEnv?: unknown } | null)?.secretEnv;
+        return env && typeof env === "object" ? Object.values(env).filter((v): v is string => typeof v === "string") : [];
+    });
 }
 
 /** Secret config keys that tier options refer to by name. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dnsLabel, envName, expected, intIn, labels, pinnedImage, port, strictObject } from "./fields";
+import { dnsLabel, envMap, expected, intIn, labels, pinnedImage, port, record, strictObject } from "./fields";
 
 /**
  * Options of each tier under `picloud:tiers`. A tier is enabled by giving its key; an unknown key
@@ -54,9 +54,15 @@ export const appSchema = strictObject(
         /** Port published on each Pi that runs a replica; default: not published. */
         hostPort: port().optional(),
         /** Plain environment. */
-        env: z.record(envName(), z.string(expected("a string value")), expected("a map of variable to value")).default({}),
+        env: envMap(z.string(expected("a string value")), "a map of variable to value").default({}),
         /** Secret environment: variable name → name of a `picloud:` config key set with --secret. */
-        secretEnv: z.record(envName(), z.string().regex(/^[a-zA-Z][a-zA-Z0-9]*$/, expected("the name of a picloud: secret config key, e.g. webDbPassword")), expected("a map of variable to secret config key")).default({}),
+        secretEnv: envMap(
+            z
+                .string()
+                .regex(/^[a-zA-Z][a-zA-Z0-9]*$/, expected("the name of a picloud: secret config key, e.g. webDbPassword"))
+                .refine((k) => k !== "sshPrivateKey", expected("an app's own secret; the Pis' SSH key never goes into a container")),
+            "a map of variable to secret config key",
+        ).default({}),
         healthcheck: healthcheckSchema.optional(),
         /** Where the app exposes Prometheus metrics. */
         metrics: strictObject({ port: port(), path: z.string().regex(/^\//, expected("a path starting with '/'")).default("/metrics") }, "a metrics endpoint").optional(),
@@ -69,7 +75,7 @@ export const appSchema = strictObject(
 export const tiersSchema = strictObject(
     {
         /** Application servers: user images with replicas spread over the Pis. */
-        apps: z.record(dnsLabel("an app name"), appSchema, expected("a map of app name to app options")).optional(),
+        apps: record("an app name: a lowercase DNS label (a-z, 0-9, '-', starting with a letter)", dnsLabel("an app name"), appSchema, "a map of app name to app options").optional(),
     },
     "tiers",
 );
