@@ -22,7 +22,7 @@ export interface MockRuntimeOptions {
     readonly config: Record<string, string>;
     /** Full keys of `config` that are secrets. */
     readonly secretKeys: readonly string[];
-    /** Simulated time each resource operation takes, ms (benchmarks); default 0. */
+    /** Simulated time each custom resource's create takes, ms (benchmarks); default 0. Components cost nothing, as under the engine. */
     readonly delayMs?: number;
 }
 
@@ -58,10 +58,10 @@ const rpc = require("@pulumi/pulumi/runtime/rpc") as { deserializeProperties(o: 
  */
 export async function installMockRuntime(options: MockRuntimeOptions): Promise<MockRun> {
     const delay = options.delayMs ?? 0;
-    const wait = () => (delay > 0 ? new Promise<void>((r) => setTimeout(r, delay)) : Promise.resolve());
+    const wait = () => (delay > 0 ? new Promise<void>((r) => setTimeout(r, delay)) : undefined);
     const mocks: pulumi.runtime.Mocks = {
         newResource: async (args) => {
-            await wait();
+            if (args.custom) await wait();
             return { id: `${args.name}-id`, state: args.inputs };
         },
         call: async (args) => args.inputs,
