@@ -1,0 +1,101 @@
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it } from "vitest";
+import type { PiConfig } from "../config/schema";
+import { PiHost } from "../host/piHost";
+import { installMockRuntime } from "../plan/mockRuntime";
+import { DockerRuntime, LABELS, containerArgs } from "./dockerRuntime";
+import type { Workload } from "./workload";
+
+const IMAGE = "traefik/whoami:v1.10@sha256:1699d99cb4b9acc17f74ca670b3d8d0b7ba27c948b3445f0593b58ebece92f04";
+const workload: Workload = {
+    name: "web",
+    component: "apps",
+    configKey: "picloud:tiers.apps.web",
+    image: IMAGE,
+    replicas: 2,
+    memoryMb: 128,
+    cpus: 0.5,
+    ports: [{ container: 80, host: 8080 }],
+    env: { MODE: "prod" },
+    secretEnv: { TOKEN: pulumi.secret("s3cr3t") },
+    healthcheck: { command: ["/healthz"], intervalSeconds: 5, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 1 },
+    metrics: { port: 9100, path: "/metrics" },
+    logLabels: { app: "web" },
+    networks: ["app"],
+};
+
+const unwrap = <T>(o: pulumi.Input<T>): Promise<{ value: T; secret: boolean }> =>
+    new Promise((resolve) => {
+        const out = pulumi.output(o);
+        out.apply((value) => {
+            (out as unknown as { isSecret: Promise<boolean> }).isSecret.then((secret) => resolve({ value: value as T, secret }));
+            return value;
+        });
+    });
+
+describe("containerArgs", () => {
+    it("sets limits, ports, healthcheck, restart policy and journald logging", () => {
+        const args = containerArgs(workload, 1, "dev-2");
+        expect(args).toMatchObject({
+            name: "web-1",
+            memory: 128,
+            memorySwap: 128,
+            cpus: "0.5",
+            ports: [{ internal: 80, external: 8080, protocol: "tcp" }],
+            restart: "unless-stopped",
+            logDriver: "journald",
+            wait: true,
+            healthcheck: { tests: ["CMD", "/healthz"], interval: "5s", timeout: "2s", retries: 3, startPeriod: "1s" },
+        });
+        expect(args.logOpts).toMatchObject({ tag: "dev-2/web-1" });
+    });
+
+    it("labels each replica for monitoring and log collection", () => {
+        const labels = Object.fromEntries((containerArgs(workload, 0, "p") as { labels: { label: string; value: string }[] }).labels.map((l) => [l.label, l.value]));
+        expect(labels).toEqual({
+            [LABELS.workload]: "web",
+            [LABELS.component]: "apps",
+            [LABELS.replica]: "0",
+            [LABELS.metricsPort]: "9100",
+            [LABELS.metricsPath]: "/metrics",
+            [`${LABELS.logPrefix}app`]: "web",
+        });
+    });
+
+    it("keeps the environment secret when any variable is", async () => {
+        const { value, secret } = await unwrap(containerArgs(workload, 0, "p").envs!);
+        expect(value).toEqual(["MODE=prod", "TOKEN=s3cr3t"]);
+        expect(secret).toBe(true);
+        expect(containerArgs({ ...workload, secretEnv: {} }, 0, "p").envs).toEqual(["MODE=prod"]);
+    });
+});
+
+describe("DockerRuntime", () => {
+    const pi = (name: string, address: string): PiConfig => ({
+        name, address, sshUser: "pi", sshPort: 22, model: "pi4", memoryMb: 4096, cpus: 4, storage: "sd", labels: {},
+        hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIASjxOTX4160vIyXmNHWZEQrRmaTEjgOfbSKNHYQH6R0",
+    });
+
+    it("pulls an image and creates a network once per Pi, and runs each replica through its Pi's provider", async () => {
+        const run = await installMockRuntime({ project: "picloud", stack: "t", config: {}, secretKeys: [] });
+        const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64 };
+        const hosts = new Map([["a", pi("a", "10.0.0.1")], ["b", pi("b", "10.0.0.2")]].map(([n, p]) => [n as string, new PiHost(n as string, { pi: p as PiConfig, privateKey: "k", bootstrap, knownHostsFile: "/kh" })]));
+        const runtime = new DockerRuntime(hosts);
+        const owner = new pulumi.ComponentResource("picloud:test:Owner", "owner");
+        runtime.deploy(workload, ["a", "b"], owner);
+        runtime.deploy({ ...workload, name: "web2", ports: [] }, ["a"], owner);
+        await run.settle();
+
+        const of = (type: string) => run.resources.filter((r) => r.type === type);
+        expect(of("docker:index/remoteImage:RemoteImage")).toHaveLength(2);
+        expect(of("docker:index/network:Network").map((r) => r.name).sort()).toEqual(["a-net-app", "b-net-app"]);
+        const containers = of("docker:index/container:Container");
+        expect(containers.map((c) => c.name).sort()).toEqual(["web-0", "web-1", "web2-0"]);
+        const ownerUrn = run.resources.find((r) => r.name === "owner")!.urn;
+        const providerUrn = (host: string) => run.resources.find((r) => r.name === `${host}-docker`)!.urn;
+        for (const c of containers) expect(c.parent).toBe(ownerUrn);
+        expect(containers.find((c) => c.name === "web-1")!.provider.startsWith(providerUrn("b"))).toBe(true);
+        expect(containers.find((c) => c.name === "web2-0")!.provider.startsWith(providerUrn("a"))).toBe(true);
+        expect(() => runtime.deploy(workload, ["zzz"], owner)).toThrow(/placed on unknown Pi "zzz"/);
+    });
+});
