@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { picloudProgram } from "../components/cloud/program";
 import { loadStackConfig } from "../components/cloud/stackConfig";
-import { PicloudConfigError } from "../components/config/errors";
+import { PicloudConfigError, describeValue } from "../components/config/errors";
 import { DEFAULT_OS_RESERVE_MB, RawStackConfig, StackConfig, parseStackConfig } from "../components/config/schema";
 import { installMockRuntime } from "../components/plan/mockRuntime";
 import { readStackDocument, toPulumiConfig } from "../components/plan/plan";
@@ -101,7 +101,7 @@ describe("parseStackConfig", () => {
         expect(config.pis[0]).toMatchObject({ sshUser: "pi", sshPort: 22, cpus: 4, storage: "sd", labels: {} });
         expect(config.osReserveMb).toBe(512);
         expect(config.bootstrap.timezone).toBe("Etc/UTC");
-        expect(config.tiers).toEqual({});
+        expect(config.tiers.apps).toBeUndefined();
     });
 
     it("reports several problems at once, each at its key", () => {
@@ -124,13 +124,39 @@ describe("parseStackConfig", () => {
         expect(problems.map((p) => p.key)).toEqual(["picloud:pis[1].name", "picloud:pis[1].address", "picloud:pis[1].memoryMb", "picloud:pis[3].name"]);
     });
 
+    it("shows long given values truncated in messages (describeValue)", () => {
+        const long = "a".repeat(100);
+        const problems = problemsOf(raw({ pis: [pi({ name: long })] }));
+        expect(problems.map((p) => p.key)).toEqual(["picloud:pis[0].name"]);
+        const shown = describeValue(long);
+        expect(shown).toHaveLength(60);
+        expect(shown).toBe(`"${"a".repeat(56)}...`);
+        expect(problems[0].message).toContain(`got ${shown}`);
+        expect(problems[0].message).not.toContain(long);
+        // Short values are shown whole, as JSON; nothing given is "nothing".
+        expect(describeValue("pi3")).toBe('"pi3"');
+        expect(describeValue([])).toBe("[]");
+        expect(describeValue(undefined)).toBe("nothing");
+        expect(describeValue("b".repeat(58))).toBe(`"${"b".repeat(58)}"`);
+        expect(describeValue("b".repeat(59))).toBe(`"${"b".repeat(56)}...`);
+    });
+
+    it("does not echo a long host key whole, but says what is wrong with it", () => {
+        const line = `ssh-ed25519 ${"A".repeat(200)}`;
+        const [problem] = problemsOf(raw({ pis: [pi({ hostKey: line })] }));
+        expect(problem.key).toBe("picloud:pis[0].hostKey");
+        expect(problem.message).toContain(`got ${describeValue(line)}`);
+        expect(problem.message).not.toContain(line);
+        expect(problem.message).toMatch(/the line says ssh-ed25519 but the key data is/);
+    });
+
     it("rejects a secret that no option refers to", () => {
         const problems = problemsOf(raw({ pis: [pi()] }, ["sshPrivateKey", "webDbPassword"]));
         expect(problems).toEqual([{ key: "picloud:webDbPassword", message: expect.stringMatching(/unknown secret/) }]);
     });
 
     it("accepts a secret a secretEnv option refers to", () => {
-        const app = { image: "nginx:1.27@sha256:" + "a".repeat(64), memoryMb: 64, port: 80, secretEnv: { DB_PASSWORD: "webDbPassword" } };
+        const app = { image: "nginx:1.27@sha256:" + "a".repeat(64), memoryMb: 64, port: 80, metrics: { port: 9797 }, secretEnv: { DB_PASSWORD: "webDbPassword" } };
         const config = parseStackConfig(raw({ pis: [pi()], tiers: { apps: { web: app } } }, ["sshPrivateKey", "webDbPassword"]));
         expect(config.secretKeys).toEqual(["sshPrivateKey", "webDbPassword"]);
     });

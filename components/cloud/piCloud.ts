@@ -5,8 +5,10 @@ import { PlacementPlan, placeReplicas } from "../placement/place";
 import { PiLossImpact, analyseSinglePiLoss } from "../placement/resilience";
 import { DockerRuntime } from "../runtime/dockerRuntime";
 import { Workload, demandOf } from "../runtime/workload";
-import type { TierComponent } from "../tiers/tierComponent";
+import { Monitoring } from "../tiers/monitoring/monitoring";
+import { hostSpec, monitoringWorkloads } from "../tiers/monitoring/specs";
 import { SecretValues, TIERS } from "../tiers/registry";
+import { TierComponent, attachMonitoring } from "../tiers/tierComponent";
 
 /** Arguments of {@link PiCloud}. */
 export interface PiCloudArgs {
@@ -16,41 +18,43 @@ export interface PiCloudArgs {
     readonly secrets: SecretValues;
     /** A known_hosts file with every Pi's host key (see `renderKnownHosts`), for Docker over ssh://. */
     readonly knownHostsFile: string;
+    /** Name of the cloud in alerts (Prometheus's `cloud` label); default the Pulumi stack name. */
+    readonly cloudName?: string;
 }
 
 /** What a stack would run, decided before any resource exists. */
 export interface CloudPlan {
     readonly workloads: readonly Workload[];
     readonly placement: PlacementPlan;
-    /** The "lose any one Pi" analysis. */
+    /** The "lose any one Pi" analysis (per-Pi agents left out: they are meant to die with their Pi). */
     readonly singlePiLoss: readonly PiLossImpact[];
 }
 
 /**
- * Collects every enabled tier's workloads, places them on the Pis and checks capacity. Pure apart
- * from carrying secret inputs through; throws a PlacementError naming the workload's config key.
+ * Collects every workload of the stack (the Monitoring tier's and every enabled tier's), places
+ * them on the Pis and checks capacity. Pure apart from carrying secret inputs through; throws a
+ * PlacementError naming the workload's config key.
  */
 export function planCloud(config: StackConfig, secrets: SecretValues): CloudPlan {
-    const workloads = TIERS.flatMap((tier) => tier.workloads(config, secrets));
+    const workloads = [...monitoringWorkloads(config.pis, config.tiers.monitoring), ...TIERS.flatMap((tier) => tier.workloads(config, secrets))];
     const placement = placeReplicas(config.pis, config.osReserveMb, workloads.map(demandOf));
-    const componentOf = new Map(workloads.filter((w) => !w.pinnedTo).map((w) => [w.name, w.component]));
-    const perPiAgents = new Set(workloads.filter((w) => w.pinnedTo).map((w) => w.name));
-    const replicated: PlacementPlan = {
-        ...placement,
-        assignments: new Map([...placement.assignments].filter(([name]) => !perPiAgents.has(name))),
-    };
-    return { workloads, placement, singlePiLoss: analyseSinglePiLoss(replicated, componentOf) };
+    const replicated = workloads.filter((w) => w.pinnedTo === undefined || w.pinnedTo.length < config.pis.length);
+    const analysed: PlacementPlan = { ...placement, assignments: new Map(replicated.map((w) => [w.name, placement.assignments.get(w.name)!])) };
+    return { workloads, placement, singlePiLoss: analyseSinglePiLoss(analysed, new Map(workloads.map((w) => [w.name, w.component]))) };
 }
 
 /**
- * A whole picloud: one {@link PiHost} per Pi, the Docker runtime over them, and every tier the
- * stack's config enables. Placement and capacity are checked before anything is registered.
+ * A whole picloud: one {@link PiHost} per Pi, the Docker runtime over them, the Monitoring tier,
+ * and every tier the stack's config enables, each with its monitoring attached. Placement and
+ * capacity are checked before anything is registered.
  */
 export class PiCloud extends pulumi.ComponentResource {
     /** The plan this cloud was built from. */
     readonly plan: CloudPlan;
     /** Hosts by Pi name. */
     readonly hosts: ReadonlyMap<string, PiHost>;
+    /** The Monitoring tier every component attaches to. */
+    readonly monitoring: Monitoring;
     /** Tier components, in composition order. */
     readonly components: readonly TierComponent[];
 
@@ -60,25 +64,28 @@ export class PiCloud extends pulumi.ComponentResource {
         this.plan = plan;
         const privateKey = args.secrets.sshPrivateKey;
         if (privateKey === undefined) throw new Error("picloud:sshPrivateKey: expected the SSH private key secret, got nothing");
+        const { config } = args;
 
         this.hosts = new Map(
-            args.config.pis.map((pi) => [
+            config.pis.map((pi) => [
                 pi.name,
                 new PiHost(
                     pi.name,
-                    {
-                        pi,
-                        privateKey,
-                        bootstrap: args.config.bootstrap,
-                        knownHostsFile: args.knownHostsFile,
-                        identityFile: args.config.sshIdentityFile,
-                    },
+                    { pi, privateKey, bootstrap: config.bootstrap, knownHostsFile: args.knownHostsFile, identityFile: config.sshIdentityFile },
                     { parent: this },
                 ),
             ]),
         );
-        const tierArgs = { runtime: new DockerRuntime(this.hosts), placement: plan.placement };
-        this.components = TIERS.flatMap((tier) => tier.create(args.config, args.secrets, tierArgs, this));
+        const base = { runtime: new DockerRuntime(this.hosts), placement: plan.placement, pis: config.pis };
+        this.monitoring = new Monitoring(
+            "monitoring",
+            { ...base, options: config.tiers.monitoring, hosts: this.hosts, secrets: args.secrets, cloudName: args.cloudName ?? pulumi.getStack() },
+            { parent: this },
+        );
+        // Hosts come first (the monitoring Pi is one of them), so they attach once monitoring exists.
+        for (const host of this.hosts.values()) attachMonitoring(host, host.pi.name, hostSpec(host.pi), this.monitoring.endpoint);
+        const tierArgs = { ...base, monitoring: this.monitoring.endpoint };
+        this.components = [this.monitoring, ...TIERS.flatMap((tier) => tier.create(config, args.secrets, tierArgs, this))];
         this.registerOutputs({});
     }
 }

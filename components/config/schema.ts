@@ -121,12 +121,8 @@ const stackSchema = strictObject(
         sshIdentityFile: z.string(expected("a file path")).min(1, expected("a file path")).optional(),
         osReserveMb: intIn(128, 8192, " of MB").default(DEFAULT_OS_RESERVE_MB),
         network: networkSchema.optional(),
-        bootstrap: bootstrapSchema.default({
-            timezone: "Etc/UTC",
-            ntpServers: ["0.debian.pool.ntp.org", "1.debian.pool.ntp.org"],
-            journalRuntimeMaxMb: 64,
-        }),
-        tiers: tiersSchema.default({}),
+        bootstrap: bootstrapSchema.prefault({}),
+        tiers: tiersSchema.prefault({}),
     },
     "the picloud namespace",
 );
@@ -201,7 +197,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
         }
     }
     for (const ref of secretRefs(config)) {
-        if (!secretKeys.has(ref) && !(ref in raw.values)) {
+        if (!secretKeys.has(ref) && !(ref in raw.values) && !(ref in stackSchema.shape)) {
             problems.push({
                 key: configKey([ref]),
                 message: `expected a secret (a secretEnv option refers to it), got nothing; set it with: pulumi config set --secret ${configKey([ref])} <value>`,
@@ -215,17 +211,20 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
 
 /** Secret names under `tiers.apps.*.secretEnv` in not-yet-validated config, as far as they can be read. */
 function rawSecretRefs(values: Record<string, unknown>): string[] {
-    const apps = (values.tiers as { apps?: unknown } | undefined)?.apps;
-    if (!apps || typeof apps !== "object") return [];
-    return Object.values(apps).flatMap((app) => {
+    const tiers = values.tiers as { apps?: unknown; monitoring?: { alerting?: { email?: { passwordSecret?: unknown } } } } | undefined;
+    const apps = tiers?.apps && typeof tiers.apps === "object" ? Object.values(tiers.apps) : [];
+    const fromApps = apps.flatMap((app) => {
         const env = (app as { secretEnv?: unknown } | null)?.secretEnv;
         return env && typeof env === "object" ? Object.values(env).filter((v): v is string => typeof v === "string") : [];
     });
+    const smtp = tiers?.monitoring?.alerting?.email?.passwordSecret;
+    return typeof smtp === "string" ? [...fromApps, smtp] : fromApps;
 }
 
 /** Secret config keys that tier options refer to by name. */
 function secretRefs(config: z.output<typeof stackSchema>): string[] {
-    return Object.values(config.tiers.apps ?? {}).flatMap((app) => Object.values(app.secretEnv));
+    const smtp = config.tiers.monitoring.alerting.email?.passwordSecret;
+    return [...Object.values(config.tiers.apps ?? {}).flatMap((app) => Object.values(app.secretEnv)), ...(smtp ? [smtp] : [])];
 }
 
 function issueToProblems(issue: z.core.$ZodIssue): ConfigProblem[] {
@@ -263,6 +262,21 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
             problems.push({ key: configKey(["pis", i, "address"]), message: `expected an address inside picloud:network.subnet ${config.network.subnet}, got ${describeValue(pi.address)}` });
         }
     });
+    // A secret reference must name a secret, not one of picloud's own options.
+    const isOption = (name: string) => name in stackSchema.shape;
+    for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {
+        for (const [variable, ref] of Object.entries(options.secretEnv)) {
+            if (isOption(ref)) problems.push({ key: configKey(["tiers", "apps", app, "secretEnv", variable]), message: `expected the name of the app's own secret, got ${describeValue(ref)} (a picloud option, not a secret)` });
+        }
+    }
+    const smtp = config.tiers.monitoring.alerting.email?.passwordSecret;
+    if (smtp !== undefined && isOption(smtp)) {
+        problems.push({ key: configKey(["tiers", "monitoring", "alerting", "email", "passwordSecret"]), message: `expected the name of a secret, got ${describeValue(smtp)} (a picloud option, not a secret)` });
+    }
+    const monitoringPi = config.tiers.monitoring.pi;
+    if (monitoringPi !== undefined && !firstByName.has(monitoringPi)) {
+        problems.push({ key: configKey(["tiers", "monitoring", "pi"]), message: `expected the name of a Pi in picloud:pis (${[...firstByName.keys()].join(", ")}), got ${describeValue(monitoringPi)}` });
+    }
     return problems;
 }
 

@@ -1,8 +1,8 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { createHash } from "node:crypto";
 import type { PiConfig, StackConfig } from "../config/schema";
+import { contentHash } from "../renderers/contentHash";
 import { DOCKER_READY_LINE, renderBootstrapScript, renderHostCheckScript, renderReadinessScript } from "../renderers/hostScripts";
 
 /** Arguments of a {@link PiHost}. */
@@ -72,7 +72,7 @@ export class PiHost extends pulumi.ComponentResource {
             ntpServers: args.bootstrap.ntpServers,
             journalRuntimeMaxMb: args.bootstrap.journalRuntimeMaxMb,
         });
-        this.bootstrapHash = createHash("sha256").update(this.bootstrapScript).digest("hex");
+        this.bootstrapHash = contentHash(this.bootstrapScript);
 
         const copy = new command.remote.CopyToRemote(
             `${name}-bootstrap-script`,

@@ -12,6 +12,8 @@ export interface RecordedResource {
     readonly provider: string;
     readonly dependencies: readonly string[];
     readonly inputs: Record<string, unknown>;
+    /** What a component registered as its outputs (`registerOutputs`), once it has. */
+    outputs?: Record<string, unknown>;
 }
 
 /** Options of {@link installMockRuntime}. */
@@ -36,6 +38,7 @@ export interface MockRun {
 const { MockMonitor } = require("@pulumi/pulumi/runtime/mocks") as { MockMonitor: new (mocks: pulumi.runtime.Mocks) => MockMonitorLike };
 interface MockMonitorLike {
     registerResource(req: RegisterRequest, callback: (err: unknown, res: unknown) => void): Promise<void>;
+    registerResourceOutputs(req: { getUrn(): string; getOutputs(): unknown }, callback: (err: unknown, res: unknown) => void): void;
 }
 interface RegisterRequest {
     getType(): string;
@@ -86,6 +89,12 @@ export async function installMockRuntime(options: MockRuntimeOptions): Promise<M
                 }
                 callback(err, res);
             });
+        }
+
+        registerResourceOutputs(req: { getUrn(): string; getOutputs(): unknown }, callback: (err: unknown, res: unknown) => void): void {
+            const resource = resources.find((r) => r.urn === req.getUrn());
+            if (resource) resource.outputs = rpc.deserializeProperties(req.getOutputs());
+            super.registerResourceOutputs(req, callback);
         }
     }
 

@@ -28,7 +28,7 @@ describe("offline plan of the example stacks", () => {
             const containers = plan.resources.filter((r) => r.type === "docker:index/container:Container");
             expect(containers.length).toBeGreaterThan(0);
             for (const c of containers) {
-                expect(byUrn.get(c.parent)?.type).toBe("picloud:apps:AppServers");
+                expect(["picloud:apps:AppServers", "picloud:monitoring:Monitoring"]).toContain(byUrn.get(c.parent)?.type);
                 const provider = byUrn.get(c.provider.split("::").slice(0, -1).join("::"));
                 expect(provider?.type).toBe("pulumi:providers:docker");
                 const piOfProvider = byUrn.get(provider!.parent)!.name;
@@ -36,7 +36,7 @@ describe("offline plan of the example stacks", () => {
             }
 
             for (const pi of Object.keys(plan.outputs.pis)) {
-                expect(fs.readFileSync(path.join(outDir, pi, "picloud-bootstrap.sh"), "utf8")).toMatch(/^#!\/usr\/bin\/env bash/);
+                expect(fs.readFileSync(path.join(outDir, pi, "tmp", "picloud-bootstrap.sh"), "utf8")).toMatch(/^#!\/usr\/bin\/env bash/);
             }
             const knownHosts = fs.readFileSync(path.join(outDir, "known_hosts"), "utf8");
             expect(knownHosts.trim().split("\n")).toHaveLength(pis);
@@ -57,10 +57,12 @@ describe("offline plan of the example stacks", () => {
         if (!plan.ok) throw new Error(plan.error);
         const text = formatPlan(plan);
         expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
-        expect(text).toMatch(/picloud:host:PiHost "dev-1": 3× command:remote:Command, command:remote:CopyToRemote, pulumi:providers:docker, docker:index\/remoteImage:RemoteImage/);
-        expect(text).toMatch(/picloud:apps:AppServers "hello": 3× docker:index\/container:Container/);
-        expect(text).toMatch(/dev-1 +64\/3584 MB \(2%\) +0\.25\/4 +app-hello-\d/);
-        expect(text).toContain("dev-1: every tier keeps a replica");
+        expect(text).toMatch(/picloud:host:PiHost "dev-2": 3× command:remote:Command, command:remote:CopyToRemote, pulumi:providers:docker, 3× docker:index\/remoteImage:RemoteImage/);
+        expect(text).toMatch(/picloud:apps:AppServers "hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "hello-monitoring"/);
+        expect(text).toMatch(/dev-2 +240\/3584 MB \(7%\) +0\.6\/4 +cadvisor-1, node-exporter-1, app-hello-\d/);
+        expect(text).toMatch(/picloud:apps:AppServers "hello" +1 job, 3 targets +4 alerts +picloud \/ app hello +app=hello,tier=apps/);
+        expect(text).toContain("dev-1: tiers left with no replica: monitoring");
+        expect(text).toContain("dev-2: every tier keeps a replica");
     });
 });
 
@@ -69,13 +71,14 @@ describe("offline plan failures", () => {
 
     it("fails over capacity naming the workload and each Pi's budget, registering no container", async () => {
         const doc = dev();
-        doc.config["picloud:tiers"].apps.hello.memoryMb = 3000;
-        doc.config["picloud:tiers"].apps.big = { ...doc.config["picloud:tiers"].apps.hello, hostPort: 8081, replicas: 1, memoryMb: 1000 };
+        doc.config["picloud:tiers"].apps.hello.memoryMb = 2500;
+        doc.config["picloud:tiers"].apps.big = { ...doc.config["picloud:tiers"].apps.hello, hostPort: 8081, metrics: { port: 9798 }, replicas: 1, memoryMb: 1000 };
         const plan = await runPlan({ stack: "dev", source: { document: doc } });
         expect(plan.ok).toBe(false);
         if (plan.ok) return;
         expect(plan.error).toContain('picloud:tiers.apps.big: replica 1 of 1 of "app-big" (1000 MB, 0.25 CPU) does not fit');
-        expect(plan.error).toMatch(/dev-1: budget 3584 MB .* used 3000 MB .* by app-hello#\d 3000 MB; needs 1000 MB, 584 MB free/);
+        expect(plan.error).toMatch(/dev-1: budget 3584 MB .* used 3508 MB .* by prometheus#0 512 MB, .*app-hello#\d 2500 MB; needs 1000 MB, 76 MB free/);
+        expect(plan.error).toMatch(/dev-2: budget 3584 MB .* used 2676 MB .*; needs 1000 MB, 908 MB free/);
     });
 
     it("fails on invalid config with the program's message", async () => {
@@ -106,7 +109,7 @@ describe("npm run plan", () => {
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
         expect(r.stdout).toContain('stack "lab", 1 Pi');
-        expect(fs.existsSync(path.join(out, "lab", "lab-pi", "picloud-bootstrap.sh"))).toBe(true);
+        expect(fs.existsSync(path.join(out, "lab", "lab-pi", "tmp", "picloud-bootstrap.sh"))).toBe(true);
     });
 
     it("exits 1 with the message for a stack that does not exist, 2 for bad usage", () => {

@@ -89,7 +89,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
         return { ok: false, stack, error: (e as Error).message };
     }
 
-    const files = await renderedFiles(run.resources);
+    const files = await renderedFiles(run.resources, outputs.pis);
     if (options.outDir) {
         files.push({ path: "known_hosts", text: fs.readFileSync(path.join(options.outDir, "known_hosts"), "utf8") });
         for (const f of files) {
@@ -132,16 +132,17 @@ export function toPulumiConfig(fileConfig: Record<string, unknown>): { config: R
     return { config, secretKeys };
 }
 
-/** Every file asset the program ships (CopyToRemote sources), under `<component>/<file name>`. */
-async function renderedFiles(resources: readonly RecordedResource[]): Promise<RenderedFile[]> {
-    const nameOf = new Map(resources.map((r) => [r.urn, r.name]));
+/** Every file the program ships (CopyToRemote sources), as `<pi>/<remote path>`: what lands where. */
+async function renderedFiles(resources: readonly RecordedResource[], pis: Readonly<Record<string, string>>): Promise<RenderedFile[]> {
+    const piAt = new Map(Object.entries(pis).map(([name, address]) => [address, name]));
     const files: RenderedFile[] = [];
     for (const r of resources) {
         const source = r.inputs.source as { text?: Promise<string> | string } | undefined;
         const remotePath = r.inputs.remotePath;
+        const host = (r.inputs.connection as { host?: string } | undefined)?.host;
         if (!source || source.text === undefined || typeof remotePath !== "string") continue;
-        const owner = nameOf.get(r.parent) ?? r.name;
-        files.push({ path: path.join(owner, path.basename(remotePath)), text: await source.text });
+        const pi = (host && piAt.get(host)) ?? host ?? "unknown-host";
+        files.push({ path: path.join(pi, remotePath.replace(/^\/+/, "")), text: await source.text });
     }
     return files.sort((a, b) => a.path.localeCompare(b.path));
 }

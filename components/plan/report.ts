@@ -1,3 +1,5 @@
+import { ATTACHMENT_TYPE } from "../monitoring/contract";
+import type { MonitoringCoverage } from "../monitoring/attachment";
 import type { RecordedResource } from "./mockRuntime";
 import type { PlanResult } from "./plan";
 
@@ -10,6 +12,7 @@ export function formatPlan(plan: PlanSuccess, outDir?: string): string {
     lines.push(`picloud offline plan: stack "${plan.stack}", ${piCount} Pi${piCount === 1 ? "" : "s"}, ${plan.resources.length} resources`, "");
     lines.push("Resources by component", ...componentTree(plan.resources), "");
     lines.push("Workloads per Pi (memory and CPU limits against what each Pi has after the OS reserve)", ...piTable(plan), "");
+    lines.push("Monitoring coverage", ...coverageTable(plan.resources), "");
     lines.push("Lose any one Pi");
     for (const [pi, lost] of Object.entries(plan.outputs.singlePiLoss)) {
         lines.push(`  ${pi}: ${lost.length ? `tiers left with no replica: ${lost.join(", ")}` : "every tier keeps a replica"}`);
@@ -43,6 +46,36 @@ function componentTree(resources: readonly RecordedResource[]): string[] {
     return lines;
 }
 
+/** Component → what its attachment declares; components that run something with none are flagged. */
+export function coverageTable(resources: readonly RecordedResource[]): string[] {
+    const byUrn = new Map(resources.map((r) => [r.urn, r]));
+    const rows: string[][] = [];
+    for (const a of resources.filter((r) => r.type === ATTACHMENT_TYPE)) {
+        const owner = byUrn.get(a.parent);
+        const c = a.outputs?.coverage as MonitoringCoverage | undefined;
+        if (!owner || !c) continue;
+        rows.push([
+            `${owner.type} "${owner.name}"`,
+            `${c.jobs.length} job${c.jobs.length === 1 ? "" : "s"}, ${c.targets} target${c.targets === 1 ? "" : "s"}`,
+            `${c.alerts.length} alerts`,
+            c.dashboard,
+            Object.entries(c.logLabels).map(([k, v]) => `${k}=${v}`).join(","),
+        ]);
+    }
+    const monitored = new Set(resources.filter((r) => r.type === ATTACHMENT_TYPE).map((r) => r.parent));
+    for (const r of resources) {
+        const runsSomething = !r.custom && r.type !== ATTACHMENT_TYPE && resources.some((c) => c.parent === r.urn && c.custom);
+        if (runsSomething && !monitored.has(r.urn)) rows.push([`${r.type} "${r.name}"`, "NOT MONITORED", "-", "-", "-"]);
+    }
+    return table(["component", "scrape targets", "alerts", "dashboard", "log labels"], rows);
+}
+
+function table(header: string[], rows: string[][]): string[] {
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const fmt = (r: string[]) => "  " + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
+    return [fmt(header), ...rows.map(fmt)];
+}
+
 function piTable(plan: PlanSuccess): string[] {
     const rows = Object.entries(plan.outputs.placement).map(([pi, u]) => [
         pi,
@@ -50,8 +83,5 @@ function piTable(plan: PlanSuccess): string[] {
         `${u.cpusUsed}/${u.cpuBudget}`,
         u.replicas.join(", ") || "-",
     ]);
-    const header = ["Pi", "memory used/budget", "CPU used/budget", "replicas"];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const fmt = (r: string[]) => "  " + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
-    return [fmt(header), ...rows.map(fmt)];
+    return table(["Pi", "memory used/budget", "CPU used/budget", "replicas"], rows);
 }

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { createHash } from "node:crypto";
 import type { PiHost } from "../host/piHost";
+import { contentHash } from "../renderers/contentHash";
 import type { Workload } from "./workload";
 
 /** Turns workloads into running replicas on the Pis placement chose. */
@@ -10,7 +10,7 @@ export interface WorkloadRuntime {
      * Deploys replica n of `workload` on Pi `placedOn[n]`, as children of `parent` (the component
      * that owns the workload, so monitoring and policy see who runs what).
      */
-    deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource): DeployedReplica[];
+    deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource, dependsOn?: readonly pulumi.Resource[]): DeployedReplica[];
 }
 
 /** One running replica. */
@@ -41,7 +41,7 @@ export class DockerRuntime implements WorkloadRuntime {
 
     constructor(private readonly hosts: ReadonlyMap<string, PiHost>) {}
 
-    deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource): DeployedReplica[] {
+    deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource, dependsOn: readonly pulumi.Resource[] = []): DeployedReplica[] {
         return placedOn.map((piName, replica) => {
             const host = this.hosts.get(piName);
             if (!host) throw new Error(`${workload.configKey}: workload "${workload.name}" was placed on unknown Pi "${piName}"`);
@@ -55,7 +55,7 @@ export class DockerRuntime implements WorkloadRuntime {
                     image: image.imageId,
                     networksAdvanced: networks.map((n) => ({ name: n.name })),
                 },
-                { parent, provider, dependsOn: [host.ready] },
+                { parent, provider, dependsOn: [host.ready, ...dependsOn] },
             );
             return { pi: piName, replica, resource };
         });
@@ -65,7 +65,7 @@ export class DockerRuntime implements WorkloadRuntime {
         const key = `${host.pi.name}/${ref}`;
         let image = this.images.get(key);
         if (!image) {
-            const digest = createHash("sha256").update(ref).digest("hex").slice(0, 12);
+            const digest = contentHash(ref).slice(0, 12);
             image = new docker.RemoteImage(
                 `${host.pi.name}-image-${digest}`,
                 { name: ref, keepLocally: true, platform: "linux/arm64" },
@@ -121,7 +121,10 @@ export function containerArgs(w: Workload, replica: number, pi: string): Omit<do
         memorySwap: w.memoryMb,
         cpus: String(w.cpus),
         envs,
-        ports: (w.ports ?? []).map((p) => ({ internal: p.container, external: p.host, protocol: p.protocol ?? "tcp" })),
+        networkMode: w.hostNetwork ? "host" : undefined,
+        privileged: w.privileged || undefined,
+        // With host networking the ports are the Pi's own; Docker refuses mappings there.
+        ports: w.hostNetwork ? [] : (w.ports ?? []).map((p) => ({ internal: p.container, external: p.host, protocol: p.protocol ?? "tcp" })),
         volumes: (w.volumes ?? []).map((v) => ({ volumeName: v.volume, hostPath: v.hostPath, containerPath: v.containerPath, readOnly: v.readOnly ?? false })),
         healthcheck: hc && {
             tests: ["CMD", ...hc.command],

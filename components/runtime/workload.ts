@@ -52,6 +52,10 @@ export interface Workload {
     /** Secret environment; values stay Pulumi secrets end to end. */
     readonly secretEnv?: Readonly<Record<string, pulumi.Input<string>>>;
     readonly volumes?: readonly WorkloadVolume[];
+    /** Share the Pi's network namespace (host agents such as node_exporter); ports are then the Pi's. */
+    readonly hostNetwork?: boolean;
+    /** Full access to the Pi's devices (cAdvisor); only for host agents. */
+    readonly privileged?: boolean;
     /** Docker networks to join; default: the default bridge. */
     readonly networks?: readonly string[];
     readonly healthcheck?: HealthcheckConfig;

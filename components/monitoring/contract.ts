@@ -1,0 +1,115 @@
+/**
+ * The monitoring contract: what every picloud component that runs something declares about how
+ * it is watched. Pure data; the Monitoring tier turns it into Prometheus file_sd targets, rule
+ * files and Grafana dashboards on the monitoring Pi, and the policy pack refuses a stack where a
+ * component has no such declaration attached.
+ */
+
+/** Pulumi type token of the attachment every monitored component carries as a child. */
+export const ATTACHMENT_TYPE = "picloud:monitoring:Attachment";
+
+/** A set of endpoints Prometheus scrapes. */
+export interface ScrapeTarget {
+    /** Prometheus job name, unique in the stack, e.g. "apps-hello". */
+    readonly job: string;
+    /** `host:port` of each endpoint. */
+    readonly targets: readonly string[];
+    /** Path of the metrics endpoint; default "/metrics". */
+    readonly metricsPath?: string;
+    /** Default "http". */
+    readonly scheme?: "http" | "https";
+    /** Extra labels on every series (component, tier, pi …). */
+    readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** Alert severities; Alertmanager routes on them. */
+export type Severity = "critical" | "warning" | "info";
+
+/** One Prometheus alerting rule. */
+export interface AlertRule {
+    /** Alert name, CamelCase, e.g. "AppsHelloTargetDown". */
+    readonly alert: string;
+    /** PromQL expression. */
+    readonly expr: string;
+    /** How long the condition must hold, e.g. "1m"; default "0s". */
+    readonly for?: string;
+    readonly severity: Severity;
+    /** One-line summary for the notification. */
+    readonly summary: string;
+    /** What it means and what to do. */
+    readonly description: string;
+}
+
+/** One Grafana panel. */
+export interface DashboardPanel {
+    readonly title: string;
+    /** PromQL query. */
+    readonly expr: string;
+    /** Grafana unit, e.g. "percentunit", "s", "bytes"; default none. */
+    readonly unit?: string;
+    /** Default "timeseries". */
+    readonly kind?: "timeseries" | "stat";
+}
+
+/** A Grafana dashboard for one component. */
+export interface Dashboard {
+    /** Stable id, unique in the stack. */
+    readonly uid: string;
+    readonly title: string;
+    readonly panels: readonly DashboardPanel[];
+}
+
+/** Everything one component declares about how it is monitored. */
+export interface MonitoringSpec {
+    /** Name of the component, unique in the stack: file names on the monitoring Pi derive from it. */
+    readonly component: string;
+    readonly scrapeTargets: readonly ScrapeTarget[];
+    /** At least a target-down rule per job, plus the component's own golden signals. */
+    readonly alertRules: readonly AlertRule[];
+    readonly dashboard: Dashboard;
+    /** Labels on the component's log stream (Loki / Alloy). */
+    readonly logLabels: Readonly<Record<string, string>>;
+}
+
+/** CamelCase of a kebab/dotted name: "apps-hello" → "AppsHello". */
+export function alertPrefix(name: string): string {
+    return name
+        .split(/[^A-Za-z0-9]+/)
+        .filter(Boolean)
+        .map((w) => w[0].toUpperCase() + w.slice(1))
+        .join("");
+}
+
+/** The rule every scrape job gets: one of its targets stopped answering. */
+export function targetDownRule(target: ScrapeTarget, forDuration = "1m"): AlertRule {
+    return {
+        alert: `${alertPrefix(target.job)}TargetDown`,
+        expr: `up{job="${target.job}"} == 0`,
+        for: forDuration,
+        severity: "critical",
+        summary: `${target.job} target {{ $labels.instance }} is down`,
+        description: `Prometheus cannot scrape {{ $labels.instance }} of job ${target.job}: the process, its Pi or the network between them is down.`,
+    };
+}
+
+/**
+ * What is missing from a spec for it to count as monitoring, as messages naming the component;
+ * empty when complete. A component must be scraped, have a target-down rule for each job and at
+ * least one rule of its own, a dashboard with panels, and log labels.
+ */
+export function monitoringGaps(spec: MonitoringSpec): string[] {
+    const gaps: string[] = [];
+    const where = `component "${spec.component}"`;
+    if (spec.scrapeTargets.length === 0) gaps.push(`${where} declares no scrape target`);
+    for (const t of spec.scrapeTargets) {
+        if (t.targets.length === 0) gaps.push(`${where}: job "${t.job}" has no endpoints`);
+        if (!spec.alertRules.some((r) => r.expr.includes(`up{job="${t.job}"}`))) gaps.push(`${where}: job "${t.job}" has no target-down alert`);
+    }
+    if (!spec.alertRules.some((r) => !/^up\{job="[^"]*"\} == 0$/.test(r.expr))) gaps.push(`${where} has no alert of its own beyond target-down (golden signals)`);
+    if (spec.dashboard.panels.length === 0) gaps.push(`${where}: dashboard "${spec.dashboard.title}" has no panels`);
+    if (Object.keys(spec.logLabels).length === 0) gaps.push(`${where} declares no log labels`);
+    const jobs = spec.scrapeTargets.map((t) => t.job);
+    const dup = jobs.find((j, i) => jobs.indexOf(j) !== i);
+    if (dup) gaps.push(`${where}: job "${dup}" is declared twice`);
+    return gaps;
+}

@@ -1,0 +1,265 @@
+import type { PiConfig } from "../../config/schema";
+import type { MonitoringConfig } from "../../config/tiers";
+import { MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
+import type { Workload } from "../../runtime/workload";
+import { WATCHDOG_ALERT } from "../../monitoring/renderers";
+import { MONITORING_IMAGES } from "./images";
+
+/** Ports of the monitoring agents and services, on the Pis. */
+export const MONITORING_PORTS = { prometheus: 9090, alertmanager: 9093, grafana: 3000, nodeExporter: 9100, cadvisor: 9338 } as const;
+
+/** Folders on the monitoring Pi: configs picloud writes, and the services' data. */
+export const MONITORING_DIRS = {
+    base: "/srv/picloud/monitoring",
+    prometheusConfig: "/srv/picloud/monitoring/prometheus",
+    fileSd: "/srv/picloud/monitoring/prometheus/file_sd",
+    rules: "/srv/picloud/monitoring/prometheus/rules",
+    alertmanagerConfig: "/srv/picloud/monitoring/alertmanager",
+    grafanaProvisioning: "/srv/picloud/monitoring/grafana/provisioning",
+    dashboards: "/srv/picloud/monitoring/grafana/dashboards",
+    prometheusData: "/srv/picloud/data/prometheus",
+    alertmanagerData: "/srv/picloud/data/alertmanager",
+    grafanaData: "/srv/picloud/data/grafana",
+} as const;
+
+/** Where the containers see those folders. */
+const IN_CONTAINER = { prometheusConfig: "/etc/prometheus/picloud", alertmanagerConfig: "/etc/alertmanager/picloud" } as const;
+
+/** The Pi that runs Prometheus, Alertmanager and Grafana. */
+export function monitoringPi(pis: readonly PiConfig[], options: MonitoringConfig): PiConfig {
+    const chosen =
+        (options.pi === undefined ? undefined : pis.find((p) => p.name === options.pi)) ??
+        pis.find((p) => p.labels.role === "monitoring") ??
+        pis.find((p) => p.storage === "ssd") ??
+        pis[0];
+    return chosen;
+}
+
+/** Prometheus's on-disk cap: an SD card gets less, it wears. */
+export function retentionSizeMb(pi: PiConfig, options: MonitoringConfig): number {
+    return options.retentionSizeMb ?? (pi.storage === "ssd" ? 4096 : 1024);
+}
+
+/** The Monitoring tier's workloads: the central services on one Pi, exporters on every Pi. */
+export function monitoringWorkloads(pis: readonly PiConfig[], options: MonitoringConfig): Workload[] {
+    const home = monitoringPi(pis, options);
+    const central = { component: "monitoring", configKey: "picloud:tiers.monitoring", pinnedTo: [home.name], networks: ["monitoring"] };
+    const everyPi = pis.map((p) => p.name);
+    return [
+        {
+            ...central,
+            name: "prometheus",
+            image: MONITORING_IMAGES.prometheus,
+            memoryMb: 512,
+            cpus: 1,
+            command: [
+                `--config.file=${IN_CONTAINER.prometheusConfig}/prometheus.yml`,
+                "--storage.tsdb.path=/prometheus",
+                `--storage.tsdb.retention.time=${options.retentionDays}d`,
+                `--storage.tsdb.retention.size=${retentionSizeMb(home, options)}MB`,
+                "--web.enable-lifecycle",
+            ],
+            ports: [{ container: 9090, host: MONITORING_PORTS.prometheus }],
+            volumes: [
+                { hostPath: MONITORING_DIRS.prometheusConfig, containerPath: IN_CONTAINER.prometheusConfig, readOnly: true },
+                { hostPath: MONITORING_DIRS.prometheusData, containerPath: "/prometheus" },
+            ],
+            healthcheck: { command: ["wget", "-qO-", "http://localhost:9090/-/healthy"], intervalSeconds: 15, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 30 },
+            metrics: { port: MONITORING_PORTS.prometheus, path: "/metrics" },
+            logLabels: { tier: "monitoring", service: "prometheus" },
+        },
+        {
+            ...central,
+            name: "alertmanager",
+            image: MONITORING_IMAGES.alertmanager,
+            memoryMb: 64,
+            cpus: 0.25,
+            command: [`--config.file=${IN_CONTAINER.alertmanagerConfig}/alertmanager.yml`, "--storage.path=/alertmanager"],
+            ports: [{ container: 9093, host: MONITORING_PORTS.alertmanager }],
+            volumes: [
+                { hostPath: MONITORING_DIRS.alertmanagerConfig, containerPath: IN_CONTAINER.alertmanagerConfig, readOnly: true },
+                { hostPath: MONITORING_DIRS.alertmanagerData, containerPath: "/alertmanager" },
+            ],
+            healthcheck: { command: ["wget", "-qO-", "http://localhost:9093/-/healthy"], intervalSeconds: 15, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 10 },
+            metrics: { port: MONITORING_PORTS.alertmanager, path: "/metrics" },
+            logLabels: { tier: "monitoring", service: "alertmanager" },
+        },
+        {
+            ...central,
+            name: "grafana",
+            image: MONITORING_IMAGES.grafana,
+            memoryMb: 256,
+            cpus: 0.5,
+            env: { GF_PATHS_PROVISIONING: "/etc/grafana/provisioning", GF_ANALYTICS_REPORTING_ENABLED: "false", GF_USERS_ALLOW_SIGN_UP: "false" },
+            ports: [{ container: 3000, host: MONITORING_PORTS.grafana }],
+            volumes: [
+                { hostPath: MONITORING_DIRS.grafanaProvisioning, containerPath: "/etc/grafana/provisioning", readOnly: true },
+                { hostPath: MONITORING_DIRS.dashboards, containerPath: "/var/lib/grafana-dashboards", readOnly: true },
+                { hostPath: MONITORING_DIRS.grafanaData, containerPath: "/var/lib/grafana" },
+            ],
+            healthcheck: { command: ["wget", "-qO-", "http://localhost:3000/api/health"], intervalSeconds: 15, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 30 },
+            metrics: { port: MONITORING_PORTS.grafana, path: "/metrics" },
+            logLabels: { tier: "monitoring", service: "grafana" },
+        },
+        {
+            name: "node-exporter",
+            component: "monitoring",
+            configKey: "picloud:tiers.monitoring",
+            image: MONITORING_IMAGES.nodeExporter,
+            pinnedTo: everyPi,
+            memoryMb: 48,
+            cpus: 0.1,
+            hostNetwork: true,
+            command: ["--path.rootfs=/host", `--web.listen-address=:${MONITORING_PORTS.nodeExporter}`],
+            ports: [{ container: MONITORING_PORTS.nodeExporter, host: MONITORING_PORTS.nodeExporter }],
+            volumes: [{ hostPath: "/", containerPath: "/host", readOnly: true }],
+            metrics: { port: MONITORING_PORTS.nodeExporter, path: "/metrics" },
+            logLabels: { tier: "monitoring", service: "node-exporter" },
+        },
+        {
+            name: "cadvisor",
+            component: "monitoring",
+            configKey: "picloud:tiers.monitoring",
+            image: MONITORING_IMAGES.cadvisor,
+            pinnedTo: everyPi,
+            memoryMb: 128,
+            cpus: 0.25,
+            privileged: true,
+            command: ["--docker_only=true", "--housekeeping_interval=30s"],
+            ports: [{ container: 8080, host: MONITORING_PORTS.cadvisor }],
+            volumes: [
+                { hostPath: "/", containerPath: "/rootfs", readOnly: true },
+                { hostPath: "/var/run", containerPath: "/var/run", readOnly: true },
+                { hostPath: "/sys", containerPath: "/sys", readOnly: true },
+                { hostPath: "/var/lib/docker", containerPath: "/var/lib/docker", readOnly: true },
+            ],
+            metrics: { port: 8080, path: "/metrics" },
+            logLabels: { tier: "monitoring", service: "cadvisor" },
+        },
+    ];
+}
+
+/** The Monitoring tier's own monitoring: its services, the container metrics, and a dead man's switch. */
+export function monitoringTierSpec(pis: readonly PiConfig[], options: MonitoringConfig): MonitoringSpec {
+    const home = monitoringPi(pis, options);
+    const at = (port: number) => [`${home.address}:${port}`];
+    const targets: ScrapeTarget[] = [
+        { job: "prometheus", targets: [`localhost:${MONITORING_PORTS.prometheus}`], labels: { pi: home.name } },
+        { job: "alertmanager", targets: at(MONITORING_PORTS.alertmanager), labels: { pi: home.name } },
+        { job: "grafana", targets: at(MONITORING_PORTS.grafana), labels: { pi: home.name } },
+        { job: "cadvisor", targets: pis.map((p) => `${p.address}:${MONITORING_PORTS.cadvisor}`) },
+    ];
+    return {
+        component: "monitoring",
+        scrapeTargets: targets,
+        alertRules: [
+            ...targets.map((t) => targetDownRule(t)),
+            {
+                alert: WATCHDOG_ALERT,
+                expr: "vector(1)",
+                severity: "info",
+                summary: "Alerting pipeline is alive",
+                description: "Always firing. Routed to the dead man's switch, which alarms when these notifications stop.",
+            },
+            {
+                alert: "PrometheusRuleEvaluationFailures",
+                expr: "increase(prometheus_rule_evaluation_failures_total[5m]) > 0",
+                for: "5m",
+                severity: "critical",
+                summary: "Prometheus fails to evaluate rules",
+                description: "Some alert rules cannot be evaluated, so their alerts can never fire. Check the rule files of the component named in the rule group.",
+            },
+            {
+                alert: "AlertmanagerNotificationsFailing",
+                expr: "rate(alertmanager_notifications_failed_total[5m]) > 0",
+                for: "10m",
+                severity: "critical",
+                summary: "Alertmanager cannot deliver notifications to {{ $labels.integration }}",
+                description: "Alerts fire but nobody hears them. Check the receiver's URL or SMTP settings.",
+            },
+            {
+                alert: "PrometheusStorageNearlyFull",
+                expr: `prometheus_tsdb_storage_blocks_bytes / (${retentionSizeMb(home, options)} * 1024 * 1024) > 0.9`,
+                for: "30m",
+                severity: "warning",
+                summary: "Prometheus storage is above 90% of its cap",
+                description: "Old data is being dropped early; raise picloud:tiers.monitoring.retentionSizeMb or move monitoring to an SSD Pi.",
+            },
+        ],
+        dashboard: {
+            uid: "picloud-monitoring",
+            title: "picloud / monitoring",
+            panels: [
+                { title: "Targets up", expr: "sum by (job) (up)", kind: "stat" },
+                { title: "Samples ingested per second", expr: "rate(prometheus_tsdb_head_samples_appended_total[5m])" },
+                { title: "Storage used", expr: "prometheus_tsdb_storage_blocks_bytes", unit: "bytes" },
+                { title: "Alerts firing", expr: 'sum by (alertname) (ALERTS{alertstate="firing"})' },
+            ],
+        },
+        logLabels: { tier: "monitoring" },
+    };
+}
+
+/** A Pi's own monitoring, attached to its PiHost: node_exporter and the host's golden signals. */
+export function hostSpec(pi: PiConfig): MonitoringSpec {
+    const target: ScrapeTarget = { job: `host-${pi.name}`, targets: [`${pi.address}:${MONITORING_PORTS.nodeExporter}`], labels: { pi: pi.name, model: pi.model, storage: pi.storage } };
+    const sel = `job="${target.job}"`;
+    return {
+        component: `host-${pi.name}`,
+        scrapeTargets: [target],
+        alertRules: [
+            targetDownRule(target, "2m"),
+            {
+                alert: "HostMemoryLow",
+                expr: `node_memory_MemAvailable_bytes{${sel}} / node_memory_MemTotal_bytes{${sel}} < 0.1`,
+                for: "5m",
+                severity: "warning",
+                summary: `${pi.name} has less than 10% memory available`,
+                description: "Workloads on this Pi risk the OOM killer; move replicas or lower their limits.",
+            },
+            {
+                alert: "HostDiskAlmostFull",
+                expr: `node_filesystem_avail_bytes{${sel},mountpoint="/",fstype!="tmpfs"} / node_filesystem_size_bytes{${sel},mountpoint="/",fstype!="tmpfs"} < 0.1`,
+                for: "10m",
+                severity: "warning",
+                summary: `${pi.name}'s root filesystem is more than 90% full`,
+                description: "Free space on the Pi: prune images (docker image prune) or move data to an SSD.",
+            },
+            {
+                alert: "HostCpuSaturated",
+                expr: `1 - avg(rate(node_cpu_seconds_total{${sel},mode="idle"}[5m])) > 0.9`,
+                for: "15m",
+                severity: "warning",
+                summary: `${pi.name}'s CPUs are more than 90% busy`,
+                description: "Sustained CPU saturation; a Pi also throttles when hot. Spread replicas wider.",
+            },
+            {
+                alert: "HostTooHot",
+                expr: `max(node_hwmon_temp_celsius{${sel}}) > 80`,
+                for: "5m",
+                severity: "warning",
+                summary: `${pi.name} is above 80 °C and throttles`,
+                description: "Check the Pi's cooling (fan, heatsink, case airflow).",
+            },
+            {
+                alert: "HostClockNotSynchronised",
+                expr: `min_over_time(node_timex_sync_status{${sel}}[10m]) == 0`,
+                for: "10m",
+                severity: "warning",
+                summary: `${pi.name}'s clock is not synchronised`,
+                description: "A Pi has no RTC battery by default: without NTP its clock drifts, and TLS and logs suffer. Check systemd-timesyncd.",
+            },
+        ],
+        dashboard: {
+            uid: `picloud-host-${pi.name}`,
+            title: `picloud / host ${pi.name}`,
+            panels: [
+                { title: "CPU busy", expr: `1 - avg(rate(node_cpu_seconds_total{${sel},mode="idle"}[5m]))`, unit: "percentunit" },
+                { title: "Memory available", expr: `node_memory_MemAvailable_bytes{${sel}}`, unit: "bytes" },
+                { title: "Root filesystem free", expr: `node_filesystem_avail_bytes{${sel},mountpoint="/"}`, unit: "bytes" },
+                { title: "Temperature", expr: `max(node_hwmon_temp_celsius{${sel}})`, unit: "celsius" },
+            ],
+        },
+        logLabels: { pi: pi.name, source: "journald" },
+    };
+}
