@@ -8,7 +8,7 @@ export { PicloudConfigError, configKey } from "./config/errors";
 export type { ConfigProblem } from "./config/errors";
 export { parseStackConfig, PI_MEMORY_SIZES_MB, DEFAULT_OS_RESERVE_MB, inSubnet } from "./config/schema";
 export type { StackConfig, PiConfig, PiModel, RawStackConfig } from "./config/schema";
-export type { AppConfig, PlacementConstraints, HealthcheckConfig } from "./config/tiers";
+export type { AppConfig, PlacementConstraints, HealthcheckConfig, MonitoringConfig } from "./config/tiers";
 
 export { placeReplicas, PlacementError } from "./placement/place";
 export type { PlacementPlan, PiUsage, PlacedReplica, WorkloadDemand } from "./placement/place";
@@ -28,9 +28,19 @@ export type { Workload, WorkloadPort, WorkloadVolume } from "./runtime/workload"
 export { DockerRuntime, containerArgs, LABELS } from "./runtime/dockerRuntime";
 export type { WorkloadRuntime, DeployedReplica } from "./runtime/dockerRuntime";
 
-export { TierComponent } from "./tiers/tierComponent";
+export { ATTACHMENT_TYPE, targetDownRule, monitoringGaps, alertPrefix } from "./monitoring/contract";
+export type { MonitoringSpec, ScrapeTarget, AlertRule, Dashboard, DashboardPanel, Severity } from "./monitoring/contract";
+export { Attachment, monitoringEndpointFromOutput, monitoringCoverage, attachmentFiles } from "./monitoring/attachment";
+export type { MonitoringEndpoint, MonitoringEndpointOutput, AttachmentArgs, MonitoringCoverage } from "./monitoring/attachment";
+export * from "./monitoring/renderers";
+export { Monitoring, PROMETHEUS_RELOAD } from "./tiers/monitoring/monitoring";
+export type { MonitoringArgs } from "./tiers/monitoring/monitoring";
+export { monitoringWorkloads, monitoringTierSpec, hostSpec, monitoringPi, MONITORING_PORTS, MONITORING_DIRS } from "./tiers/monitoring/specs";
+export { MONITORING_IMAGES } from "./tiers/monitoring/images";
+
+export { TierComponent, attachMonitoring, replicaEndpoints } from "./tiers/tierComponent";
 export type { TierArgs } from "./tiers/tierComponent";
-export { AppServers, appWorkload } from "./tiers/apps/appServers";
+export { AppServers, appWorkload, appMonitoringSpec, metricsHostPort } from "./tiers/apps/appServers";
 export type { AppServersArgs } from "./tiers/apps/appServers";
 export { TIERS } from "./tiers/registry";
 export type { TierDefinition, SecretValues } from "./tiers/registry";
@@ -43,6 +53,8 @@ export type { ProgramOptions, PicloudStackOutputs } from "./cloud/program";
 
 export { runPlan, SECRET_PLACEHOLDER } from "./plan/plan";
 export type { PlanOptions, PlanResult, StackSource, RenderedFile } from "./plan/plan";
-export { formatPlan } from "./plan/report";
+export { formatPlan, coverageTable } from "./plan/report";
+export { policyVerdicts, mandatoryViolations } from "./plan/policyVerdicts";
+export type { PolicyVerdict, PolicyViolation, MandatoryViolation } from "./plan/policyVerdicts";
 export { installMockRuntime } from "./plan/mockRuntime";
 export type { MockRuntimeOptions, MockRun, RecordedResource } from "./plan/mockRuntime";

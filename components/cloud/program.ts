@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { MonitoringEndpointOutput } from "../monitoring/attachment";
 import { renderKnownHosts } from "../renderers/knownHosts";
 import { PiCloud } from "./piCloud";
 import { loadStackConfig, secretValues } from "./stackConfig";
@@ -20,6 +21,10 @@ export interface PicloudStackOutputs {
     readonly placement: Record<string, { memoryUsedMb: number; memoryBudgetMb: number; cpusUsed: number; cpuBudget: number; replicas: string[] }>;
     /** Pi name → tiers that would lose every replica if that Pi died. */
     readonly singlePiLoss: Record<string, string[]>;
+    /** Where another stack's components attach their monitoring (see `monitoringEndpointFromOutput`). */
+    readonly monitoring: MonitoringEndpointOutput;
+    /** Grafana's URL and admin password (a secret: `pulumi stack output --show-secrets`). */
+    readonly grafana: { url: string; adminPassword: pulumi.Output<string> };
 }
 
 /**
@@ -51,5 +56,7 @@ export function picloudProgram(options: ProgramOptions = {}): PicloudStackOutput
             ]),
         ),
         singlePiLoss: Object.fromEntries(singlePiLoss.map((i) => [i.pi, [...i.lostComponents]])),
+        monitoring: cloud.monitoring.endpointOutput,
+        grafana: { url: cloud.monitoring.grafanaUrl, adminPassword: cloud.monitoring.grafanaAdminPassword },
     };
 }

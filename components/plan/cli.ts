@@ -6,7 +6,7 @@ const USAGE = "usage: npm run plan -- [--stack <name>] [--out <dir>]   (default 
 
 /**
  * `npm run plan -- --stack <name>`: the offline plan of `stacks/Pulumi.<name>.yaml`. Exit codes:
- * 0 planned, 1 the stack is invalid or does not fit, 2 bad usage.
+ * 0 planned, 1 the stack is invalid, does not fit, or a mandatory policy refuses it, 2 bad usage.
  */
 async function main(argv: string[]): Promise<number> {
     let stack = "lab";
@@ -33,6 +33,10 @@ async function main(argv: string[]): Promise<number> {
         return 1;
     }
     process.stdout.write(formatPlan(result, path.relative(process.cwd(), outDir) || "."));
+    if (!result.policiesPass) {
+        console.error(`picloud plan of stack "${stack}": a mandatory policy refuses this stack (see Policies above)`);
+        return 1;
+    }
     return 0;
 }
 

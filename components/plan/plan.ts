@@ -7,6 +7,7 @@ import { readStackConfig } from "../cloud/stackConfig";
 import { PicloudConfigError } from "../config/errors";
 import { parseStackConfig } from "../config/schema";
 import { installMockRuntime, RecordedResource } from "./mockRuntime";
+import { mandatoryViolations, PolicyVerdict, policyVerdicts } from "./policyVerdicts";
 
 /** Where the offline plan reads a stack's config from. */
 export type StackSource =
@@ -42,6 +43,10 @@ export type PlanResult =
           readonly files: readonly RenderedFile[];
           /** Secret keys the plan stood in a placeholder for (it never has secrets). */
           readonly placeholders: readonly string[];
+          /** The policy pack's verdicts, one per policy. */
+          readonly verdicts: readonly PolicyVerdict[];
+          /** False when a mandatory policy refuses the stack. */
+          readonly policiesPass: boolean;
       }
     | { readonly ok: false; readonly stack: string; readonly error: string };
 
@@ -97,7 +102,17 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
             fs.writeFileSync(path.join(options.outDir, f.path), f.text);
         }
     }
-    return { ok: true, stack, resources: run.resources, outputs, files, placeholders: [...secretKeys].sort() };
+    const verdicts = await policyVerdicts(run.resources);
+    return {
+        ok: true,
+        stack,
+        resources: run.resources,
+        outputs,
+        files,
+        placeholders: [...secretKeys].sort(),
+        verdicts,
+        policiesPass: mandatoryViolations(verdicts).length === 0,
+    };
 }
 
 /** Reads `Pulumi.<stack>.yaml`, with an error that says which stacks exist when it is missing. */

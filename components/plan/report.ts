@@ -17,6 +17,11 @@ export function formatPlan(plan: PlanSuccess, outDir?: string): string {
     for (const [pi, lost] of Object.entries(plan.outputs.singlePiLoss)) {
         lines.push(`  ${pi}: ${lost.length ? `tiers left with no replica: ${lost.join(", ")}` : "every tier keeps a replica"}`);
     }
+    lines.push("", "Policies (as pulumi preview --policy-pack policies would report them)");
+    for (const v of plan.verdicts) {
+        lines.push(`  ${v.violations.length ? "FAIL" : "pass"}  ${v.policy} (${v.enforcementLevel})`);
+        for (const x of v.violations) lines.push(`        ${x.enforcementLevel}: ${x.message.replace(/\n/g, "\n        ")}`);
+    }
     if (plan.placeholders.length) {
         lines.push("", `Secrets stood in by placeholders (the plan never reads secrets): ${plan.placeholders.join(", ")}`);
     }

@@ -1,0 +1,44 @@
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ATTACHMENT_TYPE } from "../components/monitoring/contract";
+import { mandatoryViolations, policyVerdicts } from "../components/plan/policyVerdicts";
+import { runPlan } from "../components/plan/plan";
+import { allPolicies } from "./all";
+import { monitoredComponents } from "./monitoredComponents";
+import { withoutAttachment } from "./testing/resourceTree";
+import { hasViolation } from "./testing/verdicts";
+
+const stackFile = (stack: string) => path.resolve(__dirname, "..", "stacks", `Pulumi.${stack}.yaml`);
+
+async function plannedResources(stack: string) {
+    const plan = await runPlan({ stack, source: { file: stackFile(stack) } });
+    if (!plan.ok) throw new Error(plan.error);
+    return plan.resources;
+}
+
+describe("the policy pack over the example stacks' plans", () => {
+    for (const stack of ["lab", "dev", "prod"]) {
+        it(`passes ${stack}: every policy runs, none refuses, nothing is left unchecked for unknowns`, async () => {
+            const resources = await plannedResources(stack);
+            const verdicts = await policyVerdicts(resources);
+            expect(verdicts.map((v) => [v.policy, v.enforcementLevel])).toEqual(allPolicies.map((p) => [p.name, p.enforcementLevel]));
+            expect(mandatoryViolations(verdicts)).toEqual([]);
+            const urns = new Set(resources.map((r) => r.urn));
+            for (const v of verdicts.flatMap((x) => x.violations)) {
+                expect(urns.has(v.urn!), `${v.urn} is a planned resource`).toBe(true);
+                expect(v.message).not.toMatch(/can't run .* during preview/);
+            }
+        });
+    }
+
+    it("refuses dev once a component's monitoring is taken away, naming that component", async () => {
+        const resources = await plannedResources("dev");
+        const owners = resources.filter((r) => resources.some((a) => a.parent === r.urn && a.type === ATTACHMENT_TYPE));
+        expect(owners.length).toBeGreaterThan(0);
+        for (const owner of owners) {
+            const verdicts = await policyVerdicts(withoutAttachment(resources, owner.urn));
+            expect(hasViolation(verdicts, monitoredComponents.name, owner.urn), owner.urn).toBe(true);
+            expect(mandatoryViolations(verdicts).length).toBeGreaterThan(0);
+        }
+    });
+});
