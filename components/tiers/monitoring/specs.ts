@@ -143,8 +143,9 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
 export function monitoringTierSpec(pis: readonly PiConfig[], options: MonitoringConfig): MonitoringSpec {
     const home = monitoringPi(pis, options);
     const at = (port: number) => [`${home.address}:${port}`];
+    // Prometheus scrapes itself through a static job of that name in prometheus.yml; declaring it
+    // here too would scrape it twice. Its target-down rule stays (the Watchdog covers a dead one).
     const targets: ScrapeTarget[] = [
-        { job: "prometheus", targets: [`localhost:${MONITORING_PORTS.prometheus}`], labels: { pi: home.name } },
         { job: "alertmanager", targets: at(MONITORING_PORTS.alertmanager), labels: { pi: home.name } },
         { job: "grafana", targets: at(MONITORING_PORTS.grafana), labels: { pi: home.name } },
         { job: "cadvisor", targets: pis.map((p) => `${p.address}:${MONITORING_PORTS.cadvisor}`) },
@@ -153,6 +154,7 @@ export function monitoringTierSpec(pis: readonly PiConfig[], options: Monitoring
         component: "monitoring",
         scrapeTargets: targets,
         alertRules: [
+            targetDownRule({ job: "prometheus", targets: [] }),
             ...targets.map((t) => targetDownRule(t)),
             {
                 alert: WATCHDOG_ALERT,
