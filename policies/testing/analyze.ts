@@ -135,8 +135,8 @@ interface RequestContext {
     readonly wire: ReadonlyMap<string, unknown>;
 }
 
-function analyzerResource(r: RecordedResource, ctx: RequestContext): Message {
-    const m = new analyzerProto.AnalyzerResource();
+/** Sets what AnalyzerResource and AnalyzeRequest share: type, URN, name, properties, options, provider. */
+function describeResource(m: Message, r: RecordedResource, ctx: RequestContext): Message {
     m.setType(r.type);
     m.setUrn(r.urn);
     m.setName(r.name);
@@ -144,21 +144,18 @@ function analyzerResource(r: RecordedResource, ctx: RequestContext): Message {
     m.setOptions(options(r));
     const provider = providerOf(r, ctx);
     if (provider) m.setProvider(provider);
+    return m;
+}
+
+function analyzerResource(r: RecordedResource, ctx: RequestContext): Message {
+    const m = describeResource(new analyzerProto.AnalyzerResource(), r, ctx);
     m.setParent(r.parent);
     m.setDependenciesList([...r.dependencies]);
     return m;
 }
 
 function analyzeRequest(r: RecordedResource, ctx: RequestContext): Message {
-    const m = new analyzerProto.AnalyzeRequest();
-    m.setType(r.type);
-    m.setUrn(r.urn);
-    m.setName(r.name);
-    m.setProperties(Struct.fromJavaScript(ctx.wire.get(r.urn)));
-    m.setOptions(options(r));
-    const provider = providerOf(r, ctx);
-    if (provider) m.setProvider(provider);
-    return m;
+    return describeResource(new analyzerProto.AnalyzeRequest(), r, ctx);
 }
 
 function options(r: RecordedResource): Message {
