@@ -44,6 +44,12 @@ describe("offline plan of the example stacks", () => {
         });
     }
 
+    it("counts the monitoring Pi's services, not its host agents, in the single-Pi loss", async () => {
+        const plan = await runPlan({ stack: "lab", source: { file: stackFile("lab") } });
+        if (!plan.ok) throw new Error(plan.error);
+        expect(plan.outputs.singlePiLoss).toEqual({ "lab-pi": ["apps", "monitoring"] });
+    });
+
     it("never writes a secret, not even its placeholder, into a rendered file", async () => {
         const outDir = tmp();
         const plan = await runPlan({ stack: "prod", source: { file: stackFile("prod") }, outDir });

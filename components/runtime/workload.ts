@@ -63,8 +63,10 @@ export interface Workload {
     readonly restart?: "no" | "always" | "unless-stopped" | "on-failure";
     /** Placement constraints; default none. */
     readonly placement?: PlacementConstraints;
-    /** Pin replica n to Pi `pinnedTo[n]` (per-Pi agents); overrides placement. */
+    /** Pin replica n to Pi `pinnedTo[n]`; overrides placement. */
     readonly pinnedTo?: readonly string[];
+    /** A host agent (one per Pi, e.g. node_exporter): it dies with its Pi by design, so the single-Pi-loss analysis leaves it out. */
+    readonly hostAgent?: boolean;
     /** Where the workload serves Prometheus metrics. */
     readonly metrics?: { readonly port: number; readonly path: string };
     /** Labels attached to the workload's log stream. */
