@@ -3,7 +3,7 @@
 // side by side, never one after another). Run: npx tsx bench/deploy-parallelism.ts
 import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
-import { runPlan } from "../components/plan/plan";
+import { configurePlanProcess, runPlan } from "../components/plan/plan";
 import { childArgs, median, syntheticStack } from "./syntheticStack";
 
 // A second per operation is on the short side of real ones (an SSH dial, a script run, an image
@@ -12,6 +12,7 @@ const DELAY_MS = 1000;
 const RUNS = 3;
 
 async function child(pis: number): Promise<void> {
+    configurePlanProcess(); // as the plan CLI does
     const start = performance.now();
     const plan = await runPlan({ stack: `par-${pis}`, source: { document: syntheticStack(pis) }, delayMs: DELAY_MS });
     const ms = performance.now() - start;

@@ -3,13 +3,14 @@
 // registered), without Node's start-up. Run: npx tsx bench/plan-time.ts
 import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
-import { runPlan } from "../components/plan/plan";
+import { configurePlanProcess, runPlan } from "../components/plan/plan";
 import { childArgs, median, syntheticStack } from "./syntheticStack";
 
 const SIZES = [3, 10, 30, 100];
 const RUNS = 3;
 
 async function child(pis: number): Promise<void> {
+    configurePlanProcess(); // as the plan CLI does
     const start = performance.now();
     const plan = await runPlan({ stack: `bench-${pis}`, source: { document: syntheticStack(pis) } });
     const ms = performance.now() - start;

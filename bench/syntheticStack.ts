@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIASjxOTX4160vIyXmNHWZEQrRmaTEjgOfbSKNHYQH6R0";
-const IMAGE = "traefik/whoami:v1.10@sha256:1699d99cb4b9acc17f74ca670b3d8d0b7ba27c948b3445f0593b58ebece92f04";
+const IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.1@sha256:862ca45e61b32392f7941a1bdfdbe5ff8b6899070135f1bdca1c287d0057fc94";
 
 /**
  * A stack document with `pis` Pis (Pi 4 and Pi 5, 8 GB, a third on SSD) and work that grows with
@@ -11,7 +11,7 @@ const IMAGE = "traefik/whoami:v1.10@sha256:1699d99cb4b9acc17f74ca670b3d8d0b7ba27
 export function syntheticStack(pis: number): { config: Record<string, unknown> } {
     const apps: Record<string, unknown> = {};
     for (let i = 0; i < Math.ceil(pis / 2); i++) {
-        apps[`app${i}`] = { image: IMAGE, replicas: Math.min(2, pis), memoryMb: 128, cpus: 0.25, port: 80 };
+        apps[`app${i}`] = { image: IMAGE, replicas: Math.min(2, pis), memoryMb: 128, cpus: 0.25, port: 9898, metrics: { port: 10000 + i } };
     }
     return {
         config: {

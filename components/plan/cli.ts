@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { runPlan } from "./plan";
+import { configurePlanProcess, runPlan } from "./plan";
 import { formatPlan } from "./report";
 
 const USAGE = "usage: npm run plan -- [--stack <name>] [--out <dir>]   (default stack: lab, default out: out)";
@@ -40,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
 }
 
+configurePlanProcess();
 main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e) => {
