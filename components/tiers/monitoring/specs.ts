@@ -43,12 +43,23 @@ export function retentionSizeMb(pi: PiConfig, options: MonitoringConfig): number
 /** The Monitoring tier's workloads: the central services on one Pi, exporters on every Pi. */
 export function monitoringWorkloads(pis: readonly PiConfig[], options: MonitoringConfig): Workload[] {
     const home = monitoringPi(pis, options);
-    const central = { component: "monitoring", configKey: "picloud:tiers.monitoring", pinnedTo: [home.name], networks: ["monitoring"] };
     const everyPi = pis.map((p) => p.name);
+    // What the three central services share: the monitoring Pi and network, one port serving both
+    // the UI/API and /metrics, and an HTTP healthcheck on it.
+    const central = (name: keyof typeof MONITORING_PORTS, healthPath: string, startPeriodSeconds: number) => ({
+        name,
+        component: "monitoring",
+        configKey: "picloud:tiers.monitoring",
+        pinnedTo: [home.name],
+        networks: ["monitoring"],
+        ports: [{ container: MONITORING_PORTS[name], host: MONITORING_PORTS[name] }],
+        healthcheck: { command: ["wget", "-qO-", `http://localhost:${MONITORING_PORTS[name]}${healthPath}`], intervalSeconds: 15, timeoutSeconds: 5, retries: 3, startPeriodSeconds },
+        metrics: { port: MONITORING_PORTS[name], path: "/metrics" },
+        logLabels: { tier: "monitoring", service: name },
+    });
     return [
         {
-            ...central,
-            name: "prometheus",
+            ...central("prometheus", "/-/healthy", 30),
             image: MONITORING_IMAGES.prometheus,
             memoryMb: 512,
             cpus: 1,
@@ -59,47 +70,33 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
                 `--storage.tsdb.retention.size=${retentionSizeMb(home, options)}MB`,
                 "--web.enable-lifecycle",
             ],
-            ports: [{ container: 9090, host: MONITORING_PORTS.prometheus }],
             volumes: [
                 { hostPath: MONITORING_DIRS.prometheusConfig, containerPath: IN_CONTAINER.prometheusConfig, readOnly: true },
                 { hostPath: MONITORING_DIRS.prometheusData, containerPath: "/prometheus" },
             ],
-            healthcheck: { command: ["wget", "-qO-", "http://localhost:9090/-/healthy"], intervalSeconds: 15, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 30 },
-            metrics: { port: MONITORING_PORTS.prometheus, path: "/metrics" },
-            logLabels: { tier: "monitoring", service: "prometheus" },
         },
         {
-            ...central,
-            name: "alertmanager",
+            ...central("alertmanager", "/-/healthy", 10),
             image: MONITORING_IMAGES.alertmanager,
             memoryMb: 64,
             cpus: 0.25,
             command: [`--config.file=${IN_CONTAINER.alertmanagerConfig}/alertmanager.yml`, "--storage.path=/alertmanager"],
-            ports: [{ container: 9093, host: MONITORING_PORTS.alertmanager }],
             volumes: [
                 { hostPath: MONITORING_DIRS.alertmanagerConfig, containerPath: IN_CONTAINER.alertmanagerConfig, readOnly: true },
                 { hostPath: MONITORING_DIRS.alertmanagerData, containerPath: "/alertmanager" },
             ],
-            healthcheck: { command: ["wget", "-qO-", "http://localhost:9093/-/healthy"], intervalSeconds: 15, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 10 },
-            metrics: { port: MONITORING_PORTS.alertmanager, path: "/metrics" },
-            logLabels: { tier: "monitoring", service: "alertmanager" },
         },
         {
-            ...central,
-            name: "grafana",
+            ...central("grafana", "/api/health", 30),
             image: MONITORING_IMAGES.grafana,
             memoryMb: 256,
             cpus: 0.5,
             env: { GF_PATHS_PROVISIONING: "/etc/grafana/provisioning", GF_ANALYTICS_REPORTING_ENABLED: "false", GF_USERS_ALLOW_SIGN_UP: "false" },
-            ports: [{ container: 3000, host: MONITORING_PORTS.grafana }],
             volumes: [
                 { hostPath: MONITORING_DIRS.grafanaProvisioning, containerPath: "/etc/grafana/provisioning", readOnly: true },
                 { hostPath: MONITORING_DIRS.dashboards, containerPath: "/var/lib/grafana-dashboards", readOnly: true },
                 { hostPath: MONITORING_DIRS.grafanaData, containerPath: "/var/lib/grafana" },
             ],
-            healthcheck: { command: ["wget", "-qO-", "http://localhost:3000/api/health"], intervalSeconds: 15, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 30 },
-            metrics: { port: MONITORING_PORTS.grafana, path: "/metrics" },
-            logLabels: { tier: "monitoring", service: "grafana" },
         },
         {
             name: "node-exporter",
