@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
     test: {
         include: ["components/**/*.test.ts", "policies/**/*.test.ts", "test/**/*.test.ts"],
+        // The host suite boots namespaced Debian hosts and needs root: `npm run test:hosts` runs it.
+        exclude: ["**/node_modules/**", "test/hosts/**"],
         // Each file gets its own process: the Pulumi SDK's runtime state is global per process.
         pool: "forks",
         testTimeout: 60_000,
