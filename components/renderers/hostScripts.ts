@@ -2,6 +2,9 @@
  * The scripts PiHost runs on a Pi over SSH, as pure functions of typed input. Every input value
  * sits in a single-quoted `readonly` shell variable at the top; the logic below only refers to it.
  */
+import { SCRIPT_HELPERS, shellQuote } from "./shellSteps";
+
+export { shellQuote };
 
 /** What the bootstrap needs to know about one Pi. */
 export interface BootstrapInput {
@@ -19,10 +22,6 @@ export interface BootstrapInput {
     readonly journalRuntimeMaxMb: number;
 }
 
-/** Quotes a value as one bash word: single quotes, each embedded `'` written as `'\''`. */
-export function shellQuote(value: string): string {
-    return `'${value.replace(/'/g, `'\\''`)}'`;
-}
 
 /** Fingerprint of Docker's release signing key for its apt repository. */
 export const DOCKER_APT_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88";
@@ -66,6 +65,7 @@ readonly PICLOUD_JOURNAL_MAX_MB=${shellQuote(String(input.journalRuntimeMaxMb))}
         sd ? `readonly PICLOUD_VAR_LOG_TMPFS=${shellQuote(VAR_LOG_TMPFS)}\n` : "",
         `readonly DOCKER_KEY_FINGERPRINT=${shellQuote(DOCKER_APT_KEY_FINGERPRINT)}
 `,
+        SCRIPT_HELPERS,
         BOOTSTRAP_HELPERS,
         STEP_64BIT,
         STEP_PI_HARDWARE,
@@ -97,73 +97,9 @@ step_docker
 }
 
 const BOOTSTRAP_HELPERS = `
-export DEBIAN_FRONTEND=noninteractive
-changed=0
 reboot=no
-step_changed=0
-wrote=0
-apt_updated=0
 arch=""
 pi_hardware=no
-
-die() {
-    echo "picloud: error: $*" >&2
-    exit 1
-}
-
-skip() { echo "picloud: skipped $1: $2"; }
-
-# finish_step NAME [NOTE]: reports the step; NOTE is only shown when something changed.
-finish_step() {
-    if ((step_changed)); then
-        changed=$((changed + 1))
-        echo "picloud: changed $1\${2:+: $2}"
-    else
-        echo "picloud: ok $1"
-    fi
-    step_changed=0
-}
-
-# write_if_changed PATH MODE CONTENT: writes CONTENT plus a final newline only when the file
-# differs (content or mode); sets wrote=1 if it wrote so callers restart only what changed.
-# MODE "-" leaves the mode alone: the FAT boot partition has no Unix modes.
-write_if_changed() {
-    local path=$1 mode=$2 content=$3 tmp
-    wrote=0
-    if [[ -f $path ]] && cmp -s "$path" <(printf '%s\\n' "$content") &&
-        [[ $mode == - || $(stat -c %a "$path") == "$mode" ]]; then
-        return 0
-    fi
-    if [[ $mode == - ]]; then
-        printf '%s\\n' "$content" >"$path"
-    else
-        # Written beside the target and renamed over it: a power cut never leaves half a file.
-        mkdir -p "$(dirname "$path")"
-        tmp=$(mktemp "$(dirname "$path")/.picloud.XXXXXX")
-        printf '%s\\n' "$content" >"$tmp"
-        chmod "$mode" "$tmp"
-        mv -f "$tmp" "$path"
-    fi
-    wrote=1
-    step_changed=1
-}
-
-is_installed() {
-    [[ $(dpkg-query -W -f="\\\${Status}" "$1" 2>/dev/null) == "install ok installed" ]]
-}
-
-# A fresh Pi runs apt-daily at boot, so wait for the dpkg lock; keep locally changed conffiles.
-apt_get() {
-    apt-get -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold "$@" >&2
-}
-
-apt_install() {
-    if ((!apt_updated)); then
-        apt_get update
-        apt_updated=1
-    fi
-    apt_get install -y --no-install-recommends "$@"
-}
 `;
 
 const STEP_64BIT = `
