@@ -61,10 +61,10 @@ describe("the example stacks", () => {
     });
 
     it("prod: six Pis with the app's secret, defaults where not given", async () => {
-        const { outputs, parsed, run } = await runStack("prod", ["picloud:sshPrivateKey", "picloud:helloApiToken"]);
+        const { outputs, parsed, run } = await runStack("prod", ["picloud:sshPrivateKey", "picloud:helloApiToken", "picloud:edgeTlsPem"]);
         expect(Object.keys(outputs.pis)).toHaveLength(6);
         expect(run.resources.length).toBeGreaterThan(0);
-        expect(parsed.secretKeys).toEqual(["helloApiToken", "sshPrivateKey"]);
+        expect(parsed.secretKeys).toEqual(["edgeTlsPem", "helloApiToken", "sshPrivateKey"]);
         expect(parsed.osReserveMb).toBe(768);
         expect(parsed.bootstrap).toMatchObject({ timezone: "Europe/Berlin", ntpServers: ["0.de.pool.ntp.org", "1.de.pool.ntp.org"], journalRuntimeMaxMb: 64 });
         for (const pi of parsed.pis) expect(pi).toMatchObject({ sshUser: "pi", sshPort: 22, cpus: 4 });

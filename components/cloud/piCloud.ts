@@ -85,7 +85,11 @@ export class PiCloud extends pulumi.ComponentResource {
         // Hosts come first (the monitoring Pi is one of them), so they attach once monitoring exists.
         for (const host of this.hosts.values()) attachMonitoring(host, host.pi.name, hostSpec(host.pi), this.monitoring.endpoint);
         const tierArgs = { ...base, monitoring: this.monitoring.endpoint };
-        this.components = [this.monitoring, ...TIERS.flatMap((tier) => tier.create(config, args.secrets, tierArgs, this))];
+        const components: TierComponent[] = [this.monitoring];
+        for (const tier of TIERS) {
+            components.push(...tier.create({ config, secrets: args.secrets, args: tierArgs, hosts: this.hosts, parent: this, created: components.slice(1) }));
+        }
+        this.components = components;
         this.registerOutputs({});
     }
 }

@@ -53,3 +53,9 @@ export function describeValue(value: unknown): string {
     if (text === undefined) return String(value);
     return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
+
+/**
+ * The value the offline plan stands in for a secret it cannot read. Content checks of a secret
+ * (a certificate's validity, say) skip it: there is nothing to check until the stack really runs.
+ */
+export const SECRET_PLACEHOLDER = "[secret: not available to the offline plan]";

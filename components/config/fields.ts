@@ -78,3 +78,29 @@ export const pinnedImage = () =>
 /** A map keyed by environment variable names. */
 export const envMap = <V extends z.ZodType>(value: V, what: string) =>
     record("an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), value, what);
+
+/** A hostname (RFC 1123 labels separated by dots), as HAProxy routes match the Host header. */
+export const HOSTNAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+/** An absolute URL path that can sit unquoted in a config file: no whitespace, '#', quotes or backslashes. */
+export const URL_PATH_PATTERN = /^\/[^\s#"'\\]*$/;
+
+/** A hostname such as shop.example.org. */
+export const hostname = () => z.string(expected("a hostname such as shop.example.org")).regex(HOSTNAME_PATTERN, expected("a hostname such as shop.example.org"));
+
+/** An absolute URL path such as /api. */
+export const urlPath = () =>
+    z.string(expected("an absolute path such as /api (no whitespace, '#', quotes or backslashes)")).regex(URL_PATH_PATTERN, expected("an absolute path such as /api (no whitespace, '#', quotes or backslashes)"));
+
+/** A number of CPU cores, as a container limit. */
+export const cores = (min: number, max: number) => {
+    const rule = expected(`a number of cores from ${min} to ${max}`);
+    return z.number(rule).min(min, rule).max(max, rule);
+};
+
+/** The name of a `picloud:` config key set with --secret, e.g. webDbPassword. */
+export const secretName = (what = "the name of a picloud: secret config key, e.g. webDbPassword") =>
+    z
+        .string(expected(what))
+        .regex(/^[a-zA-Z][a-zA-Z0-9]*$/, expected(what))
+        .refine((k) => k !== "sshPrivateKey", expected(`${what}; the Pis' SSH key is only for SSH`));

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ConfigProblem, PicloudConfigError, configKey, describeValue } from "./errors";
 import { dnsLabel, expected, intIn, ipv4, labels, strictObject } from "./fields";
-import { tiersSchema } from "./tiers";
+import { FUNCTION_ROUTE_PREFIXES, loadBalancerTopology, tiersSchema } from "./tiers";
 
 /** Pi models picloud supports, and the memory sizes (MB) each is sold with. */
 export const PI_MEMORY_SIZES_MB = {
@@ -176,7 +176,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
         if (ref in values && !(ref in stackSchema.shape)) {
             problems.push({
                 key: configKey([ref]),
-                message: `expected a secret (a secretEnv option refers to it), got a plain value; set it with: pulumi config set --secret ${configKey([ref])} <value>`,
+                message: `expected a secret (an option refers to it by name), got a plain value; set it with: pulumi config set --secret ${configKey([ref])} <value>`,
             });
             delete values[ref];
         }
@@ -200,7 +200,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
         if (!secretKeys.has(ref) && !(ref in raw.values) && !(ref in stackSchema.shape)) {
             problems.push({
                 key: configKey([ref]),
-                message: `expected a secret (a secretEnv option refers to it), got nothing; set it with: pulumi config set --secret ${configKey([ref])} <value>`,
+                message: `expected a secret (an option refers to it by name), got nothing; set it with: pulumi config set --secret ${configKey([ref])} <value>`,
                 kind: "missing-secret",
             });
         }
@@ -211,20 +211,22 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
 
 /** Secret names under `tiers.apps.*.secretEnv` in not-yet-validated config, as far as they can be read. */
 function rawSecretRefs(values: Record<string, unknown>): string[] {
-    const tiers = values.tiers as { apps?: unknown; monitoring?: { alerting?: { email?: { passwordSecret?: unknown } } } } | undefined;
+    const tiers = values.tiers as
+        | { apps?: unknown; monitoring?: { alerting?: { email?: { passwordSecret?: unknown } } }; loadBalancer?: { tls?: { certificateSecret?: unknown } } }
+        | undefined;
     const apps = tiers?.apps && typeof tiers.apps === "object" ? Object.values(tiers.apps) : [];
     const fromApps = apps.flatMap((app) => {
         const env = (app as { secretEnv?: unknown } | null)?.secretEnv;
         return env && typeof env === "object" ? Object.values(env).filter((v): v is string => typeof v === "string") : [];
     });
-    const smtp = tiers?.monitoring?.alerting?.email?.passwordSecret;
-    return typeof smtp === "string" ? [...fromApps, smtp] : fromApps;
+    const named = [tiers?.monitoring?.alerting?.email?.passwordSecret, tiers?.loadBalancer?.tls?.certificateSecret];
+    return [...fromApps, ...named.filter((v): v is string => typeof v === "string")];
 }
 
 /** Secret config keys that tier options refer to by name. */
 function secretRefs(config: z.output<typeof stackSchema>): string[] {
-    const smtp = config.tiers.monitoring.alerting.email?.passwordSecret;
-    return [...Object.values(config.tiers.apps ?? {}).flatMap((app) => Object.values(app.secretEnv)), ...(smtp ? [smtp] : [])];
+    const named = [config.tiers.monitoring.alerting.email?.passwordSecret, config.tiers.loadBalancer?.tls?.certificateSecret];
+    return [...Object.values(config.tiers.apps ?? {}).flatMap((app) => Object.values(app.secretEnv)), ...named.filter((v): v is string => v !== undefined)];
 }
 
 function issueToProblems(issue: z.core.$ZodIssue): ConfigProblem[] {
@@ -273,11 +275,92 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
     if (smtp !== undefined && isOption(smtp)) {
         problems.push({ key: configKey(["tiers", "monitoring", "alerting", "email", "passwordSecret"]), message: `expected the name of a secret, got ${describeValue(smtp)} (a picloud option, not a secret)` });
     }
-    const monitoringPi = config.tiers.monitoring.pi;
-    if (monitoringPi !== undefined && !firstByName.has(monitoringPi)) {
-        problems.push({ key: configKey(["tiers", "monitoring", "pi"]), message: `expected the name of a Pi in picloud:pis (${[...firstByName.keys()].join(", ")}), got ${describeValue(monitoringPi)}` });
+    const knownPi = (path: PropertyKey[], name: string | undefined) => {
+        if (name !== undefined && !firstByName.has(name)) {
+            problems.push({ key: configKey(path), message: `expected the name of a Pi in picloud:pis (${[...firstByName.keys()].join(", ")}), got ${describeValue(name)}` });
+        }
+    };
+    knownPi(["tiers", "monitoring", "pi"], config.tiers.monitoring.pi);
+    knownPi(["tiers", "functions", "pi"], config.tiers.functions?.pi);
+    const tls = config.tiers.loadBalancer?.tls?.certificateSecret;
+    if (tls !== undefined && isOption(tls)) {
+        problems.push({ key: configKey(["tiers", "loadBalancer", "tls", "certificateSecret"]), message: `expected the name of a secret, got ${describeValue(tls)} (a picloud option, not a secret)` });
+    }
+    problems.push(...loadBalancerProblems(config, knownPi));
+    return problems;
+}
+
+/** The load balancer's own rules: its Pis, its virtual IP, and what every app needs to sit behind it. */
+function loadBalancerProblems(config: z.output<typeof stackSchema>, knownPi: (path: PropertyKey[], name: string | undefined) => void): ConfigProblem[] {
+    const lb = config.tiers.loadBalancer;
+    if (!lb) return [];
+    const problems: ConfigProblem[] = [];
+    const key = (...path: PropertyKey[]) => configKey(["tiers", "loadBalancer", ...path]);
+    lb.pis?.forEach((name, i) => knownPi(["tiers", "loadBalancer", "pis", i], name));
+    if (lb.pis && new Set(lb.pis).size !== lb.pis.length) {
+        problems.push({ key: key("pis"), message: `expected two different Pis, got ${describeValue(lb.pis)}: both HAProxy replicas on one Pi fail together` });
+    }
+    const vip = lb.virtualIp;
+    if (vip !== undefined) {
+        const replicas = loadBalancerTopology(lb, config.pis).replicas;
+        const owner = config.pis.find((p) => p.address === vip);
+        if (replicas < 2) {
+            problems.push({
+                key: key("virtualIp"),
+                message: `a virtual IP needs two load-balancer Pis to move between, but the load balancer runs on ${replicas}; expected two Pis in picloud:tiers.loadBalancer.pis (or two labelled role=edge), or no virtualIp`,
+            });
+        }
+        if (!config.network) {
+            problems.push({ key: key("virtualIp"), message: "expected picloud:network.subnet to be set too: the virtual IP must sit in the Pis' subnet for VRRP to carry it" });
+        } else if (!inSubnet(vip, config.network.subnet)) {
+            problems.push({ key: key("virtualIp"), message: `expected an address inside picloud:network.subnet ${config.network.subnet} (VRRP only moves an address within the Pis' LAN), got ${describeValue(vip)}` });
+        } else if (isNetworkOrBroadcast(vip, config.network.subnet)) {
+            problems.push({ key: key("virtualIp"), message: `expected a host address in ${config.network.subnet}, got its network or broadcast address ${describeValue(vip)}` });
+        }
+        if (owner) problems.push({ key: key("virtualIp"), message: `expected a free address, got ${describeValue(vip)}, which is ${owner.name}'s own address` });
+    }
+
+    const apps = Object.entries(config.tiers.apps ?? {});
+    if (apps.length === 0 && !config.tiers.functions) {
+        problems.push({ key: key(), message: "expected something to balance: at least one app under picloud:tiers.apps or the functions tier, got neither" });
+    }
+    let catchAll: string | undefined;
+    const routes = new Map<string, string>();
+    for (const [name, app] of apps) {
+        if (app.hostPort === undefined) {
+            problems.push({ key: configKey(["tiers", "apps", name, "hostPort"]), message: "expected a host port: the load balancer reaches each replica on its Pi through it, got nothing" });
+        }
+        if (!app.route) {
+            if (catchAll !== undefined) {
+                problems.push({
+                    key: configKey(["tiers", "apps", name, "route"]),
+                    message: `expected a route (host and/or pathPrefix): app ${describeValue(catchAll)} already takes every request no route matches, so this app would get none`,
+                });
+            } else catchAll = name;
+            continue;
+        }
+        const signature = `${app.route.host?.toLowerCase() ?? "*"} ${app.route.pathPrefix?.replace(/\/+$/, "") ?? "*"}`;
+        const same = routes.get(signature);
+        if (same !== undefined) {
+            problems.push({ key: configKey(["tiers", "apps", name, "route"]), message: `expected a route of its own, got the same as app ${describeValue(same)}, which would take all its requests` });
+        } else routes.set(signature, name);
+        const prefix = app.route.pathPrefix?.replace(/\/+$/, "");
+        if (config.tiers.functions && prefix !== undefined && FUNCTION_ROUTE_PREFIXES.some((f) => prefix === f || prefix.startsWith(`${f}/`) || f.startsWith(`${prefix}/`) || prefix === "")) {
+            problems.push({
+                key: configKey(["tiers", "apps", name, "route", "pathPrefix"]),
+                message: `expected a path outside the functions gateway's ${FUNCTION_ROUTE_PREFIXES.join(" and ")}, got ${describeValue(app.route.pathPrefix)}`,
+            });
+        }
     }
     return problems;
+}
+
+function isNetworkOrBroadcast(address: string, cidr: string): boolean {
+    const bits = Number(cidr.split("/")[1]);
+    if (bits >= 31) return false;
+    const size = 2 ** (32 - bits);
+    const offset = parseIpv4(address)! % size;
+    return offset === 0 || offset === size - 1;
 }
 
 /** Parses dotted-quad IPv4 into a 32-bit number. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dnsLabel, envMap, expected, intIn, labels, pinnedImage, port, record, strictObject } from "./fields";
+import { cores, dnsLabel, envMap, expected, hostname, intIn, ipv4, labels, pinnedImage, port, record, secretName, strictObject, urlPath } from "./fields";
 
 /**
  * Options of each tier under `picloud:tiers`. A tier is enabled by giving its key; an unknown key
@@ -48,7 +48,7 @@ export const appSchema = strictObject(
         /** Memory limit per replica, MB. */
         memoryMb: intIn(16, 16384, " of MB"),
         /** CPU limit per replica in cores; default 0.5. */
-        cpus: z.number(expected("a number of cores from 0.05 to 4")).min(0.05, expected("a number of cores from 0.05 to 4")).max(4, expected("a number of cores from 0.05 to 4")).default(0.5),
+        cpus: cores(0.05, 4).default(0.5),
         /** Port the application listens on inside its container. */
         port: port(),
         /** Port published on each Pi that runs a replica; default: not published. */
@@ -56,19 +56,100 @@ export const appSchema = strictObject(
         /** Plain environment. */
         env: envMap(z.string(expected("a string value")), "a map of variable to value").default({}),
         /** Secret environment: variable name → name of a `picloud:` config key set with --secret. */
-        secretEnv: envMap(
-            z
-                .string()
-                .regex(/^[a-zA-Z][a-zA-Z0-9]*$/, expected("the name of a picloud: secret config key, e.g. webDbPassword"))
-                .refine((k) => k !== "sshPrivateKey", expected("an app's own secret; the Pis' SSH key never goes into a container")),
-            "a map of variable to secret config key",
-        ).default({}),
+        secretEnv: envMap(secretName(), "a map of variable to secret config key").default({}),
         healthcheck: healthcheckSchema.optional(),
         /** Where the app serves Prometheus metrics (required: nothing runs unmonitored); published on each replica's Pi. */
         metrics: strictObject({ port: port(), path: z.string().regex(/^\//, expected("a path starting with '/'")).default("/metrics") }, "a metrics endpoint"),
         placement: placementSchema.default({}),
+        /**
+         * Which requests the load balancer sends to the app: a Host header, a path prefix, or both.
+         * Without a route the app takes every request no other route matches (one such app at most).
+         */
+        route: strictObject({ host: hostname().optional(), pathPrefix: urlPath().optional() }, "a route")
+            .refine((r) => r.host !== undefined || r.pathPrefix !== undefined, expected("a route with a host, a pathPrefix or both"))
+            .optional(),
+        /** Path the load balancer health-checks on every replica (anything but a 200 takes it out); default "/". */
+        healthPath: urlPath().default("/"),
+        /** Requests each replica is sent at once; more wait at the load balancer (its saturation signal); default 100. */
+        maxConcurrentRequests: intIn(1, 100_000).default(100),
+        /** Golden-signal alert thresholds, measured at the load balancer. */
+        slo: strictObject(
+            {
+                /** Share of responses that may be 5xx over 5 minutes; default 0.05. */
+                maxErrorRatio: z.number(expected("a ratio from 0.001 to 1")).min(0.001, expected("a ratio from 0.001 to 1")).max(1, expected("a ratio from 0.001 to 1")).default(0.05),
+                /** Average response time the app may take, ms; default 500. */
+                maxLatencyMs: intIn(1, 600_000, " of ms").default(500),
+            },
+            "service level objectives",
+        ).prefault({}),
     },
     "an app",
+);
+
+/**
+ * The load balancer: HAProxy on one or two Pis, sharing a virtual IP through keepalived (VRRP)
+ * when two. Every app and the functions gateway are its backends.
+ */
+export const loadBalancerSchema = strictObject(
+    {
+        /** The Pis that run HAProxy (one or two); default: up to two Pis labelled role=edge, else two Pis placement picks. */
+        pis: z.array(dnsLabel("a Pi name"), expected("a list of one or two Pi names")).min(1, expected("one or two Pi names")).max(2, expected("one or two Pi names")).optional(),
+        /** Floating address clients use, moved by VRRP to whichever load-balancer Pi is healthy; needs two Pis and picloud:network.subnet. */
+        virtualIp: ipv4().optional(),
+        /** The Pis' LAN interface carrying VRRP and the virtual IP; default eth0. */
+        interface: z
+            .string(expected("a network interface name such as eth0"))
+            .regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$/, expected("a network interface name such as eth0"))
+            .refine((i) => i !== "lo", expected("the LAN interface, not loopback"))
+            .default("eth0"),
+        /** VRRP virtual router id, unique on the LAN; default 51. */
+        virtualRouterId: intIn(1, 255).default(51),
+        /** Requests one client address may make in any 10 seconds before getting 429s; default 200. */
+        rateLimitPer10s: intIn(1, 1_000_000).default(200),
+        /** Concurrent connections each HAProxy accepts; default 2000. */
+        maxConnections: intIn(16, 1_000_000).default(2000),
+        /** Port of HAProxy's Prometheus endpoint (and /healthz) on each load-balancer Pi; default 8404. */
+        statsPort: port().default(8404),
+        /** HTTPS on :443 (and :80 redirecting) with a certificate the user supplies. */
+        tls: strictObject(
+            {
+                /** Name of a picloud: secret holding the PEM certificate chain followed by its private key. */
+                certificateSecret: secretName("the name of a picloud: secret config key holding a PEM certificate chain and key, e.g. edgeTlsPem"),
+            },
+            "TLS",
+        ).optional(),
+        /** Memory limit of each HAProxy, MB; default 128. */
+        memoryMb: intIn(32, 4096, " of MB").default(128),
+        /** CPU limit of each HAProxy, cores; default 1. */
+        cpus: cores(0.1, 4).default(1),
+    },
+    "the load balancer",
+);
+
+/** One function served by the functions tier. */
+export const functionSchema = strictObject(
+    {
+        /** The function's image (an OpenFaaS watchdog image), pinned by digest. */
+        image: pinnedImage(),
+        /** Plain environment. */
+        env: envMap(z.string(expected("a string value")), "a map of variable to value").default({}),
+        /** Memory limit, MB. */
+        memoryMb: intIn(16, 4096, " of MB"),
+        /** CPU limit in cores; default 0.5. */
+        cpus: cores(0.05, 4).default(0.5),
+    },
+    "a function",
+);
+
+/** The functions (lambda) tier: faasd on one Pi, its gateway behind the load balancer. */
+export const functionsSchema = strictObject(
+    {
+        /** The Pi that runs faasd; default: one labelled role=functions, else the roomiest Pi placement picks. */
+        pi: dnsLabel("a Pi name").optional(),
+        /** Functions by name. */
+        functions: record("a function name: a lowercase DNS label (a-z, 0-9, '-', starting with a letter)", dnsLabel("a function name"), functionSchema, "a map of function name to function options").default({}),
+    },
+    "the functions tier",
 );
 
 const url = (what: string) => z.url(expected(`${what}: an http(s) URL`)).refine((u) => /^https?:\/\//.test(u), expected(`${what}: an http(s) URL`));
@@ -120,15 +201,48 @@ export const tiersSchema = strictObject(
         monitoring: monitoringSchema.prefault({}),
         /** Application servers: user images with replicas spread over the Pis. */
         apps: record("an app name: a lowercase DNS label (a-z, 0-9, '-', starting with a letter)", dnsLabel("an app name"), appSchema, "a map of app name to app options").optional(),
+        /** The load balancer in front of the apps and functions. */
+        loadBalancer: loadBalancerSchema.optional(),
+        /** Functions (lambda): faasd on one Pi. */
+        functions: functionsSchema.optional(),
     },
     "tiers",
 );
 
 /** Validated options of one app. */
 export type AppConfig = z.output<typeof appSchema>;
+/** Validated load balancer options. */
+export type LoadBalancerConfig = z.output<typeof loadBalancerSchema>;
+/** Validated functions tier options. */
+export type FunctionsConfig = z.output<typeof functionsSchema>;
+/** Validated options of one function. */
+export type FunctionConfig = z.output<typeof functionSchema>;
 /** Validated monitoring tier options. */
 export type MonitoringConfig = z.output<typeof monitoringSchema>;
 /** Validated placement constraints. */
 export type PlacementConstraints = z.output<typeof placementSchema>;
 /** Validated healthcheck. */
 export type HealthcheckConfig = z.output<typeof healthcheckSchema>;
+
+/** Where the load balancer runs, as its options and the Pis' labels decide before placement. */
+export interface LoadBalancerTopology {
+    /** HAProxy replicas: one per load-balancer Pi. */
+    readonly replicas: number;
+    /** The Pis named in `pis`, in order; otherwise placement picks among the eligible. */
+    readonly pinnedTo?: readonly string[];
+    readonly constraints: PlacementConstraints;
+}
+
+/**
+ * The load balancer's Pis: those named in `picloud:tiers.loadBalancer.pis`; else up to two Pis
+ * labelled role=edge; else two Pis (one on a one-Pi stack) that placement picks.
+ */
+export function loadBalancerTopology(lb: LoadBalancerConfig, pis: readonly { readonly labels: Readonly<Record<string, string>> }[]): LoadBalancerTopology {
+    if (lb.pis) return { replicas: lb.pis.length, pinnedTo: lb.pis, constraints: {} };
+    const edge = pis.filter((p) => p.labels.role === "edge").length;
+    if (edge > 0) return { replicas: Math.min(2, edge), constraints: { labels: { role: "edge" } } };
+    return { replicas: Math.min(2, pis.length), constraints: {} };
+}
+
+/** The path prefixes the load balancer sends to the functions gateway. */
+export const FUNCTION_ROUTE_PREFIXES = ["/function", "/async-function"] as const;

@@ -18,6 +18,8 @@ export interface WorkloadDemand {
     readonly cpus: number;
     /** Host ports each replica publishes on its Pi. */
     readonly hostPorts: readonly number[];
+    /** The config key that chose each host port, where it is not `configKey` itself (e.g. `…apps.web.hostPort`). */
+    readonly portKeys?: Readonly<Record<number, string>>;
     readonly constraints: PlacementConstraints;
     /** Pin to these Pis by name, in replica order (a per-Pi agent, say). */
     readonly pinnedTo?: readonly string[];
@@ -64,7 +66,8 @@ interface MutableUsage {
     memoryBudgetMb: number;
     memoryUsedMb: number;
     cpusUsed: number;
-    ports: Set<number>;
+    /** Host port → the workload holding it, and the key that chose it. */
+    ports: Map<number, { workload: string; key: string }>;
     replicas: PlacedReplica[];
 }
 
@@ -80,7 +83,7 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
         memoryBudgetMb: pi.memoryMb - osReserveMb,
         memoryUsedMb: 0,
         cpusUsed: 0,
-        ports: new Set<number>(),
+        ports: new Map(),
         replicas: [],
     }));
     const byName = new Map(usage.map((u) => [u.pi.name, u]));
@@ -110,7 +113,7 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
             if (!target) throw capacityError(w, replica, eligible, chosen);
             target.memoryUsedMb += w.memoryMb;
             target.cpusUsed += w.cpus;
-            w.hostPorts.forEach((p) => target.ports.add(p));
+            w.hostPorts.forEach((p) => target.ports.set(p, { workload: w.name, key: portKey(w, p) }));
             target.replicas.push({ workload: w.name, component: w.component, replica, memoryMb: w.memoryMb, cpus: w.cpus });
             chosen.push(target.pi.name);
         }
@@ -177,9 +180,26 @@ function capacityError(w: WorkloadDemand, replica: number, candidates: MutableUs
         const held = u.replicas.map((r) => `${r.workload}#${r.replica} ${r.memoryMb} MB`).join(", ") || "nothing";
         return `  ${u.pi.name}: budget ${u.memoryBudgetMb} MB / ${u.pi.cpus} CPU (${u.pi.memoryMb} MB minus the OS reserve), used ${u.memoryUsedMb} MB / ${round(u.cpusUsed)} CPU by ${held}; ${why.join("; ") || "full"}`;
     });
+    // When a port clash is what keeps the replica off every Pi, the port's own key is the one to fix.
+    const portBlocked = candidates.filter((u) => !(w.spread && chosen.includes(u.pi.name)));
+    const clashes = portBlocked.map((u) => w.hostPorts.find((p) => u.ports.has(p)));
+    if (portBlocked.length > 0 && clashes.every((p) => p !== undefined)) {
+        const port = clashes[0]!;
+        const holders = portBlocked.map((u) => {
+            const holder = u.ports.get(clashes[portBlocked.indexOf(u)]!)!;
+            return `${u.pi.name} by "${holder.workload}" (${holder.key})`;
+        });
+        return new PlacementError(
+            `${portKey(w, port)}: host port ${port} of "${w.name}" is already taken on every Pi it may run on: ${holders.join("; ")}; expected a port no other workload publishes there\n${lines.join("\n")}`,
+        );
+    }
     return new PlacementError(
         `${w.configKey}: replica ${replica + 1} of ${w.replicas} of "${w.name}" (${w.memoryMb} MB, ${w.cpus} CPU) does not fit on any eligible Pi:\n${lines.join("\n")}\nexpected less memory per replica, fewer replicas, or more Pis`,
     );
+}
+
+function portKey(w: WorkloadDemand, port: number): string {
+    return w.portKeys?.[port] ?? w.configKey;
 }
 
 function describePi(pi: PiConfig): string {

@@ -11,6 +11,8 @@ export interface RecordedResource {
     /** Provider reference (`urn::id`), "" for the default provider. */
     readonly provider: string;
     readonly dependencies: readonly string[];
+    /** Replaced by deleting first, then creating (same name, same host ports). */
+    readonly deleteBeforeReplace: boolean;
     readonly inputs: Record<string, unknown>;
     /** What a component registered as its outputs (`registerOutputs`), once it has. */
     outputs?: Record<string, unknown>;
@@ -47,6 +49,7 @@ interface RegisterRequest {
     getCustom(): boolean;
     getProvider(): string;
     getDependenciesList(): string[];
+    getDeletebeforereplace(): boolean;
     getObject(): unknown;
 }
 
@@ -84,6 +87,7 @@ export async function installMockRuntime(options: MockRuntimeOptions): Promise<M
                         custom: req.getCustom(),
                         provider: req.getProvider(),
                         dependencies: req.getDependenciesList(),
+                        deleteBeforeReplace: req.getDeletebeforereplace(),
                         inputs: rpc.deserializeProperties(req.getObject()),
                     });
                 }

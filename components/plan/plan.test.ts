@@ -28,7 +28,7 @@ describe("offline plan of the example stacks", () => {
             const containers = plan.resources.filter((r) => r.type === "docker:index/container:Container");
             expect(containers.length).toBeGreaterThan(0);
             for (const c of containers) {
-                expect(["picloud:apps:AppServers", "picloud:monitoring:Monitoring"]).toContain(byUrn.get(c.parent)?.type);
+                expect(["picloud:apps:AppServers", "picloud:monitoring:Monitoring", "picloud:loadbalancer:LoadBalancer"]).toContain(byUrn.get(c.parent)?.type);
                 const provider = byUrn.get(c.provider.split("::").slice(0, -1).join("::"));
                 expect(provider?.type).toBe("pulumi:providers:docker");
                 const piOfProvider = byUrn.get(provider!.parent)!.name;
@@ -47,14 +47,14 @@ describe("offline plan of the example stacks", () => {
     it("counts the monitoring Pi's services, not its host agents, in the single-Pi loss", async () => {
         const plan = await runPlan({ stack: "lab", source: { file: stackFile("lab") } });
         if (!plan.ok) throw new Error(plan.error);
-        expect(plan.outputs.singlePiLoss).toEqual({ "lab-pi": ["apps", "monitoring"] });
+        expect(plan.outputs.singlePiLoss).toEqual({ "lab-pi": ["apps", "loadbalancer", "monitoring"] });
     });
 
     it("never writes a secret, not even its placeholder, into a rendered file", async () => {
         const outDir = tmp();
         const plan = await runPlan({ stack: "prod", source: { file: stackFile("prod") }, outDir });
         if (!plan.ok) throw new Error(plan.error);
-        expect(plan.placeholders).toEqual(["picloud:helloApiToken", "picloud:sshPrivateKey"]);
+        expect(plan.placeholders).toEqual(["picloud:edgeTlsPem", "picloud:helloApiToken", "picloud:sshPrivateKey"]);
         for (const f of plan.files) expect(f.text).not.toContain(SECRET_PLACEHOLDER);
     });
 
@@ -63,10 +63,11 @@ describe("offline plan of the example stacks", () => {
         if (!plan.ok) throw new Error(plan.error);
         const text = formatPlan(plan);
         expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
-        expect(text).toMatch(/picloud:host:PiHost "dev-2": 3× command:remote:Command, command:remote:CopyToRemote, pulumi:providers:docker, 3× docker:index\/remoteImage:RemoteImage/);
+        expect(text).toMatch(/picloud:host:PiHost "dev-2": 3× command:remote:Command, command:remote:CopyToRemote, pulumi:providers:docker, 4× docker:index\/remoteImage:RemoteImage/);
         expect(text).toMatch(/picloud:apps:AppServers "hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "hello-monitoring"/);
-        expect(text).toMatch(/dev-2 +240\/3584 MB \(7%\) +0\.6\/4 +cadvisor-1, node-exporter-1, app-hello-\d/);
-        expect(text).toMatch(/picloud:apps:AppServers "hello" +1 job, 3 targets +4 alerts +picloud \/ app hello +app=hello,tier=apps/);
+        expect(text).toMatch(/dev-2 +368\/3584 MB \(10%\) +1\.6\/4 +cadvisor-1, node-exporter-1, haproxy-\d, app-hello-\d/);
+        // Behind the load balancer the app also has its four golden signals from HAProxy.
+        expect(text).toMatch(/picloud:apps:AppServers "hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +app=hello,tier=apps/);
         expect(text).toContain("dev-1: tiers left with no replica: monitoring");
         expect(text).toContain("dev-2: every tier keeps a replica");
     });
@@ -78,7 +79,7 @@ describe("offline plan failures", () => {
     it("fails over capacity naming the workload and each Pi's budget, registering no container", async () => {
         const doc = dev();
         doc.config["picloud:tiers"].apps.hello.memoryMb = 2500;
-        doc.config["picloud:tiers"].apps.big = { ...doc.config["picloud:tiers"].apps.hello, hostPort: 8081, metrics: { port: 9798 }, replicas: 1, memoryMb: 1000 };
+        doc.config["picloud:tiers"].apps.big = { ...doc.config["picloud:tiers"].apps.hello, hostPort: 8081, metrics: { port: 9798 }, replicas: 1, memoryMb: 1000, route: { pathPrefix: "/big" } };
         const plan = await runPlan({ stack: "dev", source: { document: doc } });
         expect(plan.ok).toBe(false);
         if (plan.ok) return;

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { picloudProgram, PicloudStackOutputs } from "../cloud/program";
 import { readStackConfig } from "../cloud/stackConfig";
-import { PicloudConfigError } from "../config/errors";
+import { PicloudConfigError, SECRET_PLACEHOLDER } from "../config/errors";
 import { parseStackConfig } from "../config/schema";
 import { installMockRuntime, RecordedResource } from "./mockRuntime";
 import { mandatoryViolations, PolicyVerdict, policyVerdicts } from "./policyVerdicts";
@@ -60,7 +60,7 @@ export function configurePlanProcess(): void {
 }
 
 /** What the plan feeds the program in place of a secret it cannot have. */
-export const SECRET_PLACEHOLDER = "[secret: not available to the offline plan]";
+export { SECRET_PLACEHOLDER };
 const PROJECT = "picloud";
 
 /**

@@ -42,12 +42,14 @@ export class DockerRuntime implements WorkloadRuntime {
     constructor(private readonly hosts: ReadonlyMap<string, PiHost>) {}
 
     deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource, dependsOn: readonly pulumi.Resource[] = []): DeployedReplica[] {
-        return placedOn.map((piName, replica) => {
+        const deployed: DeployedReplica[] = [];
+        placedOn.forEach((piName, replica) => {
             const host = this.hosts.get(piName);
             if (!host) throw new Error(`${workload.configKey}: workload "${workload.name}" was placed on unknown Pi "${piName}"`);
             const provider = host.dockerProvider;
             const image = this.image(host, workload.image);
             const networks = (workload.networks ?? []).map((n) => this.network(host, n));
+            const previous = rollsOneAtATime(workload) ? deployed.at(-1)?.resource : undefined;
             const resource = new docker.Container(
                 `${workload.name}-${replica}`,
                 {
@@ -55,10 +57,18 @@ export class DockerRuntime implements WorkloadRuntime {
                     image: image.imageId,
                     networksAdvanced: networks.map((n) => ({ name: n.name })),
                 },
-                { parent, provider, dependsOn: [host.ready, ...dependsOn] },
+                {
+                    parent,
+                    provider,
+                    dependsOn: [host.ready, ...dependsOn, ...(previous ? [previous] : [])],
+                    // The replacement has the same name and host ports, so the old container must
+                    // go first; the chain above makes that one replica at a time.
+                    deleteBeforeReplace: true,
+                },
             );
-            return { pi: piName, replica, resource };
+            deployed.push({ pi: piName, replica, resource });
         });
+        return deployed;
     }
 
     private image(host: PiHost, ref: string): docker.RemoteImage {
@@ -89,6 +99,18 @@ export class DockerRuntime implements WorkloadRuntime {
         }
         return network;
     }
+}
+
+/**
+ * Whether a workload's replicas are created and replaced one after the other. The engine only
+ * starts on replica n once replica n-1's step has finished, and a replica with a healthcheck only
+ * finishes once Docker reports it healthy (`wait`), so a rolling update never has more than one
+ * replica down and stops at the first replica that does not come up healthy. Host agents (one per
+ * Pi, dying with their Pi by design) roll out everywhere at once, or a hundred Pis would take a
+ * hundred steps.
+ */
+export function rollsOneAtATime(w: Workload): boolean {
+    return !w.hostAgent;
 }
 
 /**
@@ -123,6 +145,7 @@ export function containerArgs(w: Workload, replica: number, pi: string): Omit<do
         envs,
         networkMode: w.hostNetwork ? "host" : undefined,
         privileged: w.privileged || undefined,
+        user: w.user,
         // With host networking the ports are the Pi's own; Docker refuses mappings there.
         ports: w.hostNetwork ? [] : (w.ports ?? []).map((p) => ({ internal: p.container, external: p.host, protocol: p.protocol ?? "tcp" })),
         volumes: (w.volumes ?? []).map((v) => ({ volumeName: v.volume, hostPath: v.hostPath, containerPath: v.containerPath, readOnly: v.readOnly ?? false })),
@@ -139,6 +162,8 @@ export function containerArgs(w: Workload, replica: number, pi: string): Omit<do
         logOpts: { tag: `${pi}/${w.name}-${replica}`, labels: Object.keys(labels).join(",") },
         // A replica counts as deployed only once Docker reports it healthy (or running, without a healthcheck).
         wait: hc !== undefined,
+        // Long enough for the start period plus every retry: a slow starter is not a failed rollout.
+        waitTimeout: hc && hc.startPeriodSeconds + (hc.retries + 1) * (hc.intervalSeconds + hc.timeoutSeconds),
         mustRun: true,
     };
 }

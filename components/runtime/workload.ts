@@ -10,6 +10,8 @@ export interface WorkloadPort {
     readonly host?: number;
     /** Default "tcp". */
     readonly protocol?: "tcp" | "udp";
+    /** The config key that chose the host port, for errors (default: the workload's own key). */
+    readonly configKey?: string;
 }
 
 /** A volume mounted into a workload. */
@@ -56,6 +58,8 @@ export interface Workload {
     readonly hostNetwork?: boolean;
     /** Full access to the Pi's devices (cAdvisor); only for host agents. */
     readonly privileged?: boolean;
+    /** User the container's process starts as, overriding the image's (e.g. "root" for a daemon that binds :80 with host networking, then drops privileges itself). */
+    readonly user?: string;
     /** Docker networks to join; default: the default bridge. */
     readonly networks?: readonly string[];
     readonly healthcheck?: HealthcheckConfig;
@@ -85,6 +89,7 @@ export function demandOf(w: Workload): WorkloadDemand {
         memoryMb: w.memoryMb,
         cpus: w.cpus,
         hostPorts: (w.ports ?? []).flatMap((p) => (p.host === undefined ? [] : [p.host])),
+        portKeys: Object.fromEntries((w.ports ?? []).flatMap((p) => (p.host !== undefined && p.configKey ? [[p.host, p.configKey]] : []))),
         constraints: w.placement ?? {},
         pinnedTo: w.pinnedTo,
     };

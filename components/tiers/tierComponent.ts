@@ -42,9 +42,15 @@ export abstract class TierComponent extends pulumi.ComponentResource {
         super(type, componentName, {}, opts);
     }
 
+    /** Attaches this component's monitoring; {@link runWorkloads} does it for tiers that run workloads. */
+    protected attach(monitoring: MonitoringSpec, args: Pick<TierArgs, "monitoring">): Attachment {
+        this.monitoring = attachMonitoring(this, this.componentName, monitoring, args.monitoring);
+        return this.monitoring;
+    }
+
     /** Deploys `workloads` where `args.placement` put them and attaches `monitoring`. */
     protected runWorkloads(workloads: readonly Workload[], monitoring: MonitoringSpec, args: TierArgs, dependsOn: readonly pulumi.Resource[] = []): void {
-        this.monitoring = attachMonitoring(this, this.componentName, monitoring, args.monitoring);
+        this.attach(monitoring, args);
         const replicas: Record<string, readonly DeployedReplica[]> = {};
         for (const w of workloads) {
             const placedOn = args.placement.assignments.get(w.name);

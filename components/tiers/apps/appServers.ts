@@ -2,6 +2,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { AppConfig } from "../../config/tiers";
 import { MonitoringSpec, alertPrefix, targetDownRule } from "../../monitoring/contract";
 import type { Workload, WorkloadPort } from "../../runtime/workload";
+import { EdgeBackend, backendGoldenSignals } from "../loadBalancer/specs";
 import { TierArgs, TierComponent, replicaEndpoints } from "../tierComponent";
 
 /** Arguments of {@link AppServers}. */
@@ -10,6 +11,8 @@ export interface AppServersArgs extends TierArgs {
     readonly app: AppConfig;
     /** Values of the secrets the app's secretEnv names, by config key. */
     readonly secrets: Readonly<Record<string, pulumi.Input<string>>>;
+    /** True when a LoadBalancer fronts the app: its golden signals then come from HAProxy's metrics of {@link AppServers.edge}. */
+    readonly loadBalanced?: boolean;
 }
 
 /** The Pi port Prometheus scrapes an app's metrics on. */
@@ -28,14 +31,18 @@ export function appWorkload(name: string, app: AppConfig, secrets: Readonly<Reco
         if (value === undefined) throw new Error(`picloud:tiers.apps.${name}.secretEnv.${variable}: secret picloud:${key} was not provided`);
         secretEnv[variable] = value;
     }
+    const key = `picloud:tiers.apps.${name}`;
     const ports: WorkloadPort[] =
         app.metrics.port === app.port
-            ? [{ container: app.port, host: metricsHostPort(app) }]
-            : [{ container: app.port, host: app.hostPort }, { container: app.metrics.port, host: app.metrics.port }];
+            ? [{ container: app.port, host: metricsHostPort(app), configKey: `${key}.${app.hostPort === undefined ? "metrics.port" : "hostPort"}` }]
+            : [
+                  { container: app.port, host: app.hostPort, configKey: `${key}.hostPort` },
+                  { container: app.metrics.port, host: app.metrics.port, configKey: `${key}.metrics.port` },
+              ];
     return {
-        name: `app-${name}`,
+        name: appWorkloadName(name),
         component: "apps",
-        configKey: `picloud:tiers.apps.${name}`,
+        configKey: key,
         image: app.image,
         replicas: app.replicas,
         spread: app.spread,
@@ -51,13 +58,32 @@ export function appWorkload(name: string, app: AppConfig, secrets: Readonly<Reco
     };
 }
 
+/** The workload (and load-balancer backend) name of an app. */
+export function appWorkloadName(name: string): string {
+    return `app-${name}`;
+}
+
+/**
+ * The app's entry in the load balancer: a backend of its replicas at `<Pi address>:<hostPort>`,
+ * health-checked on its healthPath, and its route (none for the catch-all app).
+ */
+export function appBackend(name: string, app: AppConfig, args: Pick<TierArgs, "placement" | "pis">): EdgeBackend {
+    const workload = appWorkloadName(name);
+    if (app.hostPort === undefined) throw new Error(`picloud:tiers.apps.${name}.hostPort: expected a host port for the load balancer to reach the replicas through, got nothing`);
+    const servers = replicaEndpoints(workload, app.hostPort, args).map((address, replica) => ({ name: `${workload}-${replica}`, address }));
+    return {
+        backend: { name: workload, servers, healthPath: app.healthPath, serverMaxConnections: app.maxConcurrentRequests },
+        routes: app.route ? [{ backend: workload, host: app.route.host, pathPrefix: app.route.pathPrefix }] : [],
+    };
+}
+
 /**
  * How an app is watched: its metrics endpoints, target-down, too few replicas up, memory
- * saturation and restarts from cAdvisor, and a dashboard. (Latency and error rate come from the
- * load balancer's per-backend metrics once it fronts the app.)
+ * saturation and restarts from cAdvisor, and a dashboard; behind a load balancer also its golden
+ * signals from HAProxy's per-backend metrics: no healthy replica, error rate, latency, queueing.
  */
-export function appMonitoringSpec(name: string, app: AppConfig, args: Pick<TierArgs, "placement" | "pis">): MonitoringSpec {
-    const workload = `app-${name}`;
+export function appMonitoringSpec(name: string, app: AppConfig, args: Pick<TierArgs, "placement" | "pis">, loadBalanced = false): MonitoringSpec {
+    const workload = appWorkloadName(name);
     const job = `apps-${name}`;
     const target = { job, targets: replicaEndpoints(workload, metricsHostPort(app), args), metricsPath: app.metrics.path, labels: { tier: "apps", app: name } };
     const containers = `name=~"${workload}-[0-9]+"`;
@@ -90,6 +116,16 @@ export function appMonitoringSpec(name: string, app: AppConfig, args: Pick<TierA
                 summary: `${name} restarted more than twice in 15 minutes`,
                 description: "A crash loop: read its logs (journald on the Pi, or Loki).",
             },
+            ...(loadBalanced
+                ? backendGoldenSignals({
+                      backend: workload,
+                      prefix,
+                      what: `app ${name}`,
+                      maxErrorRatio: app.slo.maxErrorRatio,
+                      maxLatencyMs: app.slo.maxLatencyMs,
+                      configKey: `picloud:tiers.apps.${name}.slo`,
+                  })
+                : []),
         ],
         dashboard: {
             uid: `picloud-${job}`,
@@ -98,21 +134,34 @@ export function appMonitoringSpec(name: string, app: AppConfig, args: Pick<TierA
                 { title: "Replicas up", expr: `sum(up{job="${job}"})`, kind: "stat" },
                 { title: "CPU", expr: `sum by (name) (rate(container_cpu_usage_seconds_total{${containers}}[5m]))` },
                 { title: "Memory", expr: `sum by (name) (container_memory_working_set_bytes{${containers}})`, unit: "bytes" },
+                ...(loadBalanced
+                    ? [
+                          { title: "Requests per second", expr: `sum(rate(haproxy_backend_http_requests_total{proxy="${workload}"}[5m]))` },
+                          { title: "Average response time", expr: `max(haproxy_backend_response_time_average_seconds{proxy="${workload}"})`, unit: "s" },
+                      ]
+                    : []),
             ],
         },
         logLabels: { tier: "apps", app: name },
     };
 }
 
-/** Application servers: one user app, its replicas spread over the Pis, monitored. */
+/**
+ * Application servers: one user app, its replicas spread over the Pis and updated one at a time,
+ * each only once the one before is healthy; monitored, and registered in the load balancer
+ * through {@link edge}.
+ */
 export class AppServers extends TierComponent {
     /** The workload this component runs. */
     readonly workload: Workload;
+    /** The app's backend and route for a LoadBalancer; undefined when it publishes no hostPort. */
+    readonly edge?: EdgeBackend;
 
     constructor(name: string, args: AppServersArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:apps:AppServers", name, opts);
         this.workload = appWorkload(name, args.app, args.secrets);
-        this.runWorkloads([this.workload], appMonitoringSpec(name, args.app, args), args);
+        this.edge = args.app.hostPort === undefined ? undefined : appBackend(name, args.app, args);
+        this.runWorkloads([this.workload], appMonitoringSpec(name, args.app, args, args.loadBalanced), args);
         this.registerOutputs({});
     }
 }

@@ -5,6 +5,7 @@
  * `pulumi preview` with a message naming the culprit instead of a daemon refusing to start.
  */
 import { isIPv4 } from "node:net";
+import { HOSTNAME_PATTERN as HOST, URL_PATH_PATTERN as PATH } from "../../config/fields";
 
 /** One upstream server of a backend. */
 export interface HaproxyServer {
@@ -23,6 +24,8 @@ export interface HaproxyBackend {
     readonly healthPath: string;
     /** Defaults to `roundrobin`. */
     readonly balance?: "roundrobin" | "leastconn";
+    /** Requests each server handles at once; beyond that they queue in HAProxy (its saturation signal). Default: no limit. */
+    readonly serverMaxConnections?: number;
 }
 
 /** Sends matching requests to a backend; a route with both fields needs both to match. */
@@ -48,6 +51,11 @@ export interface HaproxyConfigInput {
     readonly statsPort: number;
     /** Concurrent connections the whole process accepts; beyond it, connections wait in the kernel. */
     readonly maxConnections: number;
+    /**
+     * Numeric user and group HAProxy drops to once it has bound its ports and read its
+     * certificate (it starts as root to bind :80 and :443 on the host network). Default: no change.
+     */
+    readonly runAs?: { readonly uid: number; readonly gid: number };
 }
 
 /** Name of the frontend taking client traffic. */
@@ -59,16 +67,18 @@ export const HAPROXY_STATS_FRONTEND = "stats";
 /** Path of HAProxy's built-in Prometheus exporter on the stats frontend. */
 export const HAPROXY_METRICS_PATH = "/metrics";
 
+/** Path on the stats frontend that answers 200 while HAProxy runs (keepalived's check, the container's healthcheck). */
+export const HAPROXY_HEALTH_PATH = "/healthz";
+
 /** Name of the `vrrp_script` tracking HAProxy's health. */
 export const KEEPALIVED_CHECK_SCRIPT = "chk_haproxy";
 
 // HAProxy proxy and server names may hold letters, digits, '-', '_', '.' and ':'; ':' is left out
 // because it would make `backend/server` in logs and the stats socket ambiguous.
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-// Hostnames or IPv4 addresses; IPv6 would need HAProxy's `ipv6@` syntax, which nothing uses yet.
-const HOST = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
-// Paths land unquoted in the config: whitespace, '#', quotes and backslashes would change its meaning.
-const PATH = /^\/[^\s#"'\\]*$/;
+// Server hosts are hostnames or IPv4 addresses (HOST); IPv6 would need HAProxy's `ipv6@` syntax,
+// which nothing uses yet. Paths (PATH) land unquoted in the config: whitespace, '#', quotes and
+// backslashes would change its meaning.
 
 function positiveInteger(name: string, value: number): number {
     if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive whole number, got ${value}`);
@@ -92,6 +102,7 @@ function hostPort(where: string, address: string): string {
 function checkBackend(b: HaproxyBackend): void {
     if (!NAME.test(b.name)) throw new Error(`backend "${b.name}": name may only hold letters, digits, '-', '_' and '.'`);
     if (b.servers.length === 0) throw new Error(`backend "${b.name}" has no servers`);
+    if (b.serverMaxConnections !== undefined) positiveInteger(`backend "${b.name}": serverMaxConnections`, b.serverMaxConnections);
     if (!PATH.test(b.healthPath)) throw new Error(`backend "${b.name}": healthPath must be an absolute path without whitespace, '#', quotes or backslashes, got "${b.healthPath}"`);
     const seen = new Set<string>();
     for (const s of b.servers) {
@@ -148,6 +159,10 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     }
     const limit = positiveInteger("rateLimit.requestsPer10s", input.rateLimit.requestsPer10s);
     const maxconn = positiveInteger("maxConnections", input.maxConnections);
+    if (input.runAs) {
+        positiveInteger("runAs.uid", input.runAs.uid);
+        positiveInteger("runAs.gid", input.runAs.gid);
+    }
     const statsPort = port("statsPort", input.statsPort);
     if (statsPort === 80 || (input.tls && statsPort === 443)) throw new Error(`statsPort ${statsPort} collides with the HTTP frontend`);
     if (input.tls && !/^\/[^\s#"'\\]+$/.test(input.tls.certificatePath)) {
@@ -167,6 +182,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         // The container runtime collects stdout; "raw" leaves out the syslog header nobody parses there.
         "    log stdout format raw local0 info",
         `    maxconn ${maxconn}`,
+        ...(input.runAs ? [`    uid ${input.runAs.uid}`, `    gid ${input.runAs.gid}`] : []),
         // TLS 1.0/1.1 are broken and every client that matters speaks 1.2.
         "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
         "",
@@ -190,6 +206,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `frontend ${HAPROXY_STATS_FRONTEND}`,
         `    bind :${statsPort}`,
         `    http-request use-service prometheus-exporter if { path ${HAPROXY_METRICS_PATH} }`,
+        `    monitor-uri ${HAPROXY_HEALTH_PATH}`,
         // Scrapes every few seconds would drown the access log. Silencing per request rather than
         // `no log` keeps the inherited `option httplog` meaningful, which HAProxy warns about otherwise.
         "    http-request set-log-level silent",
@@ -216,7 +233,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
             `    option httpchk GET ${b.healthPath}`,
             "    http-check expect status 200",
             // A server leaves after 6 s of failures and comes back after 4 s of successes.
-            ...b.servers.map((s) => `    server ${s.name} ${s.address} check inter 2s fall 3 rise 2`),
+            ...b.servers.map((s) => `    server ${s.name} ${s.address} check inter 2s fall 3 rise 2${b.serverMaxConnections ? ` maxconn ${b.serverMaxConnections}` : ""}`),
         );
     }
     return `${lines.join("\n")}\n`;

@@ -22,6 +22,12 @@ export const MONITORING_DIRS = {
     grafanaData: "/srv/picloud/data/grafana",
 } as const;
 
+/**
+ * node_exporter's textfile directory on every Pi: host-level agents (keepalived's notify hook)
+ * drop `*.prom` files there and they are scraped with the host's metrics.
+ */
+export const NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/picloud/textfile";
+
 /** Where the containers see those folders. */
 const IN_CONTAINER = { prometheusConfig: "/etc/prometheus/picloud", alertmanagerConfig: "/etc/alertmanager/picloud" } as const;
 
@@ -108,9 +114,13 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
             memoryMb: 48,
             cpus: 0.1,
             hostNetwork: true,
-            command: ["--path.rootfs=/host", `--web.listen-address=:${MONITORING_PORTS.nodeExporter}`],
+            command: ["--path.rootfs=/host", `--web.listen-address=:${MONITORING_PORTS.nodeExporter}`, "--collector.textfile.directory=/textfile"],
             ports: [{ container: MONITORING_PORTS.nodeExporter, host: MONITORING_PORTS.nodeExporter }],
-            volumes: [{ hostPath: "/", containerPath: "/host", readOnly: true }],
+            volumes: [
+                { hostPath: "/", containerPath: "/host", readOnly: true },
+                // Docker creates the folder on first start, so every Pi has one, empty or not.
+                { hostPath: NODE_EXPORTER_TEXTFILE_DIR, containerPath: "/textfile", readOnly: true },
+            ],
             metrics: { port: MONITORING_PORTS.nodeExporter, path: "/metrics" },
             logLabels: { tier: "monitoring", service: "node-exporter" },
         },

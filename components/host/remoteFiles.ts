@@ -1,0 +1,62 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { contentHash } from "../renderers/contentHash";
+
+type Connection = command.types.input.remote.ConnectionArgs;
+
+/**
+ * Puts rendered text at `remotePath` on a Pi over SSH, as the SSH user. The hash of the text is
+ * the trigger, so a change ships the new file and nothing else does.
+ */
+export function shipFile(
+    name: string,
+    args: { readonly connection: Connection; readonly text: string; readonly remotePath: string },
+    opts: pulumi.CustomResourceOptions,
+): command.remote.CopyToRemote {
+    return new command.remote.CopyToRemote(
+        name,
+        { connection: args.connection, source: new pulumi.asset.StringAsset(args.text), remotePath: args.remotePath, triggers: [contentHash(args.text)] },
+        opts,
+    );
+}
+
+/** A rendered script shipped to a Pi and run there as root, again whenever the script changes. */
+export interface RootScript {
+    readonly copy: command.remote.CopyToRemote;
+    readonly run: command.remote.Command;
+}
+
+/**
+ * Ships `script` to `remotePath` and runs it with `sudo -n bash`, the way PiHost runs the
+ * bootstrap: `<name>-script` copies, `<name>` runs. The script must be idempotent; its stdout is
+ * the run's output. `stdin` (a secret, say) is fed to the script and never logged; `remove` runs
+ * when the resource is deleted.
+ */
+export function runRootScript(
+    name: string,
+    args: {
+        readonly connection: Connection;
+        readonly script: string;
+        readonly remotePath: string;
+        readonly stdin?: pulumi.Input<string>;
+        readonly remove?: string;
+        /** More values whose change re-runs the script (a secret's hash, say). */
+        readonly triggers?: readonly pulumi.Input<string>[];
+    },
+    opts: pulumi.CustomResourceOptions,
+): RootScript {
+    const hash = contentHash(args.script);
+    const copy = shipFile(`${name}-script`, { connection: args.connection, text: args.script, remotePath: args.remotePath }, opts);
+    const run = new command.remote.Command(
+        name,
+        {
+            connection: args.connection,
+            create: `sudo -n bash ${args.remotePath}`,
+            delete: args.remove,
+            stdin: args.stdin,
+            triggers: [hash, ...(args.triggers ?? [])],
+        },
+        { ...opts, dependsOn: [copy] },
+    );
+    return { copy, run };
+}

@@ -1,0 +1,163 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { PicloudConfigError, SECRET_PLACEHOLDER } from "../../config/errors";
+import type { LoadBalancerConfig } from "../../config/tiers";
+import type { PiHost } from "../../host/piHost";
+import { runRootScript, shipFile } from "../../host/remoteFiles";
+import { contentHash } from "../../renderers/contentHash";
+import { NODE_EXPORTER_TEXTFILE_DIR } from "../monitoring/specs";
+import { TierArgs, TierComponent } from "../tierComponent";
+import {
+    KEEPALIVED_PATHS,
+    keepalivedRemoveCommand,
+    renderHaproxyCheckScript,
+    renderKeepalivedSetupScript,
+    renderVrrpNotifyScript,
+} from "./keepalived";
+import { renderHaproxyConfig, renderKeepalivedConfig } from "./renderers";
+import {
+    CERTIFICATE_FILE,
+    EdgeBackend,
+    HAPROXY_WORKLOAD,
+    LOAD_BALANCER_DIRS,
+    haproxyInput,
+    keepalivedInputs,
+    loadBalancerPis,
+    loadBalancerSpec,
+    loadBalancerWorkload,
+} from "./specs";
+import { certificateBundleProblems } from "./tls";
+
+/** Arguments of {@link LoadBalancer}. */
+export interface LoadBalancerArgs extends TierArgs {
+    /** Options under `picloud:tiers.loadBalancer`. */
+    readonly options: LoadBalancerConfig;
+    /** The backends and routes of the tiers behind it (apps' and functions' `edge`). */
+    readonly backends: readonly EdgeBackend[];
+    /** The hosts by Pi name: config files and keepalived go to the load-balancer Pis over SSH. */
+    readonly hosts: ReadonlyMap<string, PiHost>;
+    /** `picloud:network.subnet`, which the virtual IP's prefix length comes from. */
+    readonly subnet?: string;
+    /** Secret config values by key (the TLS bundle, when `options.tls` names one). */
+    readonly secrets: Readonly<Record<string, pulumi.Input<string>>>;
+}
+
+/**
+ * The load balancer: HAProxy on one or two Pis (host networking, so it sees clients' addresses
+ * and can serve the virtual IP), routing by host and path to the apps and the functions gateway
+ * with active health checks, a per-client rate limit and TLS from a user-supplied bundle. With a
+ * virtual IP, keepalived (a host package, configured over SSH) moves it by VRRP to whichever Pi's
+ * HAProxy is healthy, and reports who holds it to Prometheus. Config changes reload HAProxy in
+ * place (checked first, so a bad file never replaces a good one).
+ */
+export class LoadBalancer extends TierComponent {
+    /** The rendered haproxy.cfg, identical on every load-balancer Pi. */
+    readonly haproxyConfig: string;
+    /** Where clients connect: the virtual IP, else the (only or first) load-balancer Pi. */
+    readonly address: string;
+
+    constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("picloud:loadbalancer:LoadBalancer", name, opts);
+        const { options } = args;
+        const lbPis = loadBalancerPis(args.placement, args.pis);
+        this.haproxyConfig = renderHaproxyConfig(haproxyInput(options, args.backends));
+        this.address = options.virtualIp ?? lbPis[0].address;
+        const keepalived = keepalivedInputs(options, lbPis, args.subnet);
+        const certificate = options.tls && validatedBundle(options.tls.certificateSecret, args.secrets);
+        const certificateHash = certificate && pulumi.secret(certificate.apply(contentHash));
+
+        const hostOf = (pi: string) => {
+            const host = args.hosts.get(pi);
+            if (!host) throw new Error(`picloud:tiers.loadBalancer: no host for Pi "${pi}"`);
+            return host;
+        };
+        const configFile = `${LOAD_BALANCER_DIRS.config}/haproxy.cfg`;
+        const certificateFile = `${LOAD_BALANCER_DIRS.certs}/${CERTIFICATE_FILE}`;
+        const delivered = new Map<string, pulumi.Resource[]>();
+        for (const pi of lbPis) {
+            const { connection, ready } = hostOf(pi.name);
+            const folders = new command.remote.Command(
+                `${name}-${pi.name}-folders`,
+                {
+                    connection,
+                    // The config folder belongs to the SSH user, who ships haproxy.cfg without sudo;
+                    // certificates are root's alone (HAProxy reads them before dropping to uid 99).
+                    create: `sudo -n install -d -o "$(id -u)" -g "$(id -g)" -m 0755 ${LOAD_BALANCER_DIRS.config} && sudo -n install -d -o root -g root -m 0700 ${LOAD_BALANCER_DIRS.certs}`,
+                },
+                { parent: this, dependsOn: [ready] },
+            );
+            const files: pulumi.Resource[] = [
+                shipFile(`${name}-${pi.name}-haproxy-config`, { connection, text: this.haproxyConfig, remotePath: configFile }, { parent: this, dependsOn: [folders] }),
+            ];
+            if (certificate) {
+                files.push(
+                    new command.remote.Command(
+                        `${name}-${pi.name}-certificate`,
+                        {
+                            connection,
+                            // On stdin into a 0600 root file: the bundle is never in a command line, a file picloud renders, or a log.
+                            create: `sudo -n sh -c 'umask 077 && cat > ${certificateFile}'`,
+                            delete: `sudo -n rm -f ${certificateFile}`,
+                            stdin: certificate,
+                            logging: "none",
+                            triggers: [certificateHash!],
+                        },
+                        { parent: this, dependsOn: [folders] },
+                    ),
+                );
+            }
+            delivered.set(pi.name, files);
+        }
+
+        this.runWorkloads([loadBalancerWorkload(options, args.pis)], loadBalancerSpec(options, lbPis), args, [...delivered.values()].flat());
+
+        for (const replica of this.replicas[HAPROXY_WORKLOAD]) {
+            const { connection } = hostOf(replica.pi);
+            const container = `${HAPROXY_WORKLOAD}-${replica.replica}`;
+            // A changed file reaches the running HAProxy by a seamless reload (master-worker mode:
+            // USR2), only after the new file passes HAProxy's own check inside the container.
+            new command.remote.Command(
+                `${name}-${replica.pi}-reload`,
+                {
+                    connection,
+                    create: `docker exec ${container} haproxy -c -q -f ${LOAD_BALANCER_DIRS.inContainer}/haproxy.cfg && docker kill --signal USR2 ${container} >/dev/null`,
+                    triggers: [contentHash(this.haproxyConfig), ...(certificateHash ? [certificateHash] : [])],
+                },
+                { parent: this, dependsOn: [replica.resource, ...(delivered.get(replica.pi) ?? [])] },
+            );
+            const vrrp = keepalived.get(replica.pi);
+            if (vrrp) {
+                runRootScript(
+                    `${name}-${replica.pi}-keepalived`,
+                    {
+                        connection,
+                        remotePath: KEEPALIVED_PATHS.setupScript,
+                        script: renderKeepalivedSetupScript({
+                            config: renderKeepalivedConfig(vrrp),
+                            checkScript: renderHaproxyCheckScript(options.statsPort),
+                            notifyScript: renderVrrpNotifyScript(NODE_EXPORTER_TEXTFILE_DIR),
+                        }),
+                        remove: keepalivedRemoveCommand(NODE_EXPORTER_TEXTFILE_DIR),
+                    },
+                    // After HAProxy, so the check passes as soon as keepalived starts.
+                    { parent: this, dependsOn: [replica.resource] },
+                );
+            }
+        }
+        this.registerOutputs({ address: this.address, virtualIp: options.virtualIp });
+    }
+}
+
+/** The TLS bundle secret, checked before it goes anywhere: a bad one fails `pulumi preview` naming its key. */
+function validatedBundle(secretKey: string, secrets: Readonly<Record<string, pulumi.Input<string>>>): pulumi.Output<string> {
+    const value = secrets[secretKey];
+    if (value === undefined) throw new Error(`picloud:${secretKey}: the TLS certificate secret named by picloud:tiers.loadBalancer.tls.certificateSecret was not provided`);
+    return pulumi.secret(
+        pulumi.output(value).apply((pem) => {
+            if (pem === SECRET_PLACEHOLDER) return pem;
+            const problems = certificateBundleProblems(pem);
+            if (problems.length > 0) throw new PicloudConfigError(problems.map((message) => ({ key: `picloud:${secretKey}`, message })));
+            return pem;
+        }),
+    );
+}
