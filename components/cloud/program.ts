@@ -36,10 +36,11 @@ export function picloudProgram(options: ProgramOptions = {}): PicloudStackOutput
     const config = loadStackConfig();
     const stateDir = options.stateDir ?? path.join(os.tmpdir(), `picloud-${pulumi.getProject()}-${pulumi.getStack()}`);
     const knownHostsFile = path.join(stateDir, "known_hosts");
+    // Placement and capacity are checked in the constructor, before anything is registered; only a
+    // cloud that will be built gets its known_hosts file (read by Docker's ssh:// much later).
+    const cloud = new PiCloud("picloud", { config, secrets: secretValues(config), knownHostsFile });
     fs.mkdirSync(stateDir, { recursive: true });
     fs.writeFileSync(knownHostsFile, renderKnownHosts(config.pis));
-
-    const cloud = new PiCloud("picloud", { config, secrets: secretValues(config), knownHostsFile });
     const { placement, singlePiLoss } = cloud.plan;
     return {
         pis: Object.fromEntries(config.pis.map((pi) => [pi.name, pi.address])),

@@ -80,7 +80,7 @@ describe("placeReplicas", () => {
         expect(plan.assignments.get("lb")).toEqual(["a"]);
         expect(plan.assignments.get("db")).toEqual(["b"]);
         expect(() => placeReplicas(pis, 512, [work("wh", { constraints: { models: ["pi5"], labels: { role: "edge" } } })])).toThrow(
-            /picloud:tiers\.apps\.wh: no Pi meets the placement constraints/,
+            /picloud:tiers\.apps\.wh: expected at least one Pi meeting the placement constraints/,
         );
     });
 

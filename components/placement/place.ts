@@ -1,3 +1,4 @@
+import { PicloudConfigError } from "../config/errors";
 import type { PiConfig } from "../config/schema";
 import type { PlacementConstraints } from "../config/tiers";
 
@@ -53,10 +54,13 @@ export interface PlacementPlan {
     readonly pis: readonly PiUsage[];
 }
 
-/** Raised when workloads do not fit or a constraint cannot be met. */
-export class PlacementError extends Error {
-    constructor(message: string) {
-        super(message);
+/**
+ * Raised when workloads do not fit or a constraint cannot be met: a config problem like any other
+ * (the config asks for what the Pis cannot give), naming the key to change.
+ */
+export class PlacementError extends PicloudConfigError {
+    constructor(key: string, message: string) {
+        super([{ key, message }]);
         this.name = "PlacementError";
     }
 }
@@ -89,7 +93,7 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
     const byName = new Map(usage.map((u) => [u.pi.name, u]));
     const names = new Set<string>();
     for (const w of workloads) {
-        if (names.has(w.name)) throw new PlacementError(`${w.configKey}: workload name "${w.name}" is used twice; names must be unique in a stack`);
+        if (names.has(w.name)) throw new PlacementError(w.configKey, `workload name "${w.name}" is used twice; names must be unique in a stack`);
         names.add(w.name);
     }
 
@@ -100,11 +104,12 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
     for (const w of order) {
         const eligible = usage.filter((u) => meetsConstraints(u.pi, w.constraints));
         if (eligible.length === 0) {
-            throw new PlacementError(`${w.configKey}: no Pi meets the placement constraints ${JSON.stringify(w.constraints)}; Pis: ${pis.map(describePi).join(", ")}`);
+            throw new PlacementError(w.configKey, `expected at least one Pi meeting the placement constraints ${JSON.stringify(w.constraints)}, got none; Pis: ${pis.map(describePi).join(", ")}`);
         }
         if (w.spread && w.replicas > eligible.length) {
             throw new PlacementError(
-                `${w.configKey}.replicas: ${w.replicas} replicas must run on distinct Pis but only ${eligible.length} Pi(s) are eligible (${eligible.map((u) => u.pi.name).join(", ")}); expected at most ${eligible.length} replicas, more Pis, or spread: false`,
+                `${w.configKey}.replicas`,
+                `${w.replicas} replicas must run on distinct Pis but only ${eligible.length} Pi(s) are eligible (${eligible.map((u) => u.pi.name).join(", ")}); expected at most ${eligible.length} replicas, more Pis, or spread: false`,
             );
         }
         const chosen: string[] = [];
@@ -136,7 +141,7 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
 function pinnedTarget(w: WorkloadDemand, replica: number, byName: Map<string, MutableUsage>): MutableUsage | undefined {
     const name = w.pinnedTo?.[replica];
     const target = name === undefined ? undefined : byName.get(name);
-    if (!target) throw new PlacementError(`${w.configKey}: replica ${replica} is pinned to unknown Pi ${JSON.stringify(name)}`);
+    if (!target) throw new PlacementError(w.configKey, `replica ${replica} is pinned to unknown Pi ${JSON.stringify(name)}`);
     if (!fits(target, w)) throw capacityError(w, replica, [target], []);
     return target;
 }
@@ -189,12 +194,10 @@ function capacityError(w: WorkloadDemand, replica: number, candidates: MutableUs
             const holder = u.ports.get(clashes[portBlocked.indexOf(u)]!)!;
             return `${u.pi.name} by "${holder.workload}" (${holder.key})`;
         });
-        return new PlacementError(
-            `${portKey(w, port)}: host port ${port} of "${w.name}" is already taken on every Pi it may run on: ${holders.join("; ")}; expected a port no other workload publishes there\n${lines.join("\n")}`,
+        return new PlacementError(portKey(w, port), `host port ${port} of "${w.name}" is already taken on every Pi it may run on: ${holders.join("; ")}; expected a port no other workload publishes there\n${lines.join("\n")}`,
         );
     }
-    return new PlacementError(
-        `${w.configKey}: replica ${replica + 1} of ${w.replicas} of "${w.name}" (${w.memoryMb} MB, ${w.cpus} CPU) does not fit on any eligible Pi:\n${lines.join("\n")}\nexpected less memory per replica, fewer replicas, or more Pis`,
+    return new PlacementError(w.configKey, `replica ${replica + 1} of ${w.replicas} of "${w.name}" (${w.memoryMb} MB, ${w.cpus} CPU) does not fit on any eligible Pi:\n${lines.join("\n")}\nexpected less memory per replica, fewer replicas, or more Pis`,
     );
 }
 
