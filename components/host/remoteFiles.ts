@@ -4,6 +4,11 @@ import { contentHash } from "../renderers/contentHash";
 
 type Connection = command.types.input.remote.ConnectionArgs;
 
+function dependencies(dependsOn: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
+    if (dependsOn === undefined) return [];
+    return Array.isArray(dependsOn) ? dependsOn : [dependsOn as pulumi.Input<pulumi.Resource>];
+}
+
 /**
  * Puts rendered text at `remotePath` on a Pi over SSH, as the SSH user. The hash of the text is
  * the trigger, so a change ships the new file and nothing else does.
@@ -56,7 +61,7 @@ export function runRootScript(
             stdin: args.stdin,
             triggers: [hash, ...(args.triggers ?? [])],
         },
-        { ...opts, dependsOn: [copy] },
+        { ...opts, dependsOn: [copy, ...dependencies(opts.dependsOn)] },
     );
     return { copy, run };
 }

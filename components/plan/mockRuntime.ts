@@ -14,6 +14,8 @@ export interface RecordedResource {
     /** Replaced by deleting first, then creating (same name, same host ports). */
     readonly deleteBeforeReplace: boolean;
     readonly inputs: Record<string, unknown>;
+    /** Names of the inputs sent as Pulumi secrets (encrypted in state, masked in output). */
+    readonly secretInputs: readonly string[];
     /** What a component registered as its outputs (`registerOutputs`), once it has. */
     outputs?: Record<string, unknown>;
 }
@@ -50,12 +52,28 @@ interface RegisterRequest {
     getProvider(): string;
     getDependenciesList(): string[];
     getDeletebeforereplace(): boolean;
-    getObject(): unknown;
+    getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
 }
+
+// How the SDK marks a serialised secret: { [SPECIAL_SIG_KEY]: SECRET_SIG, value }.
+const SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const isSecret = (v: unknown) => typeof v === "object" && v !== null && (v as Record<string, unknown>)[SPECIAL_SIG_KEY] === SECRET_SIG;
 
 // Internal to the SDK, but the documented way for a program host to drain outstanding RPCs.
 const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void>; setMockOptions(...args: unknown[]): void };
+const state = require("@pulumi/pulumi/runtime/state") as { getStore(): Record<string, unknown> };
 const rpc = require("@pulumi/pulumi/runtime/rpc") as { deserializeProperties(o: unknown): Record<string, unknown> };
+
+/** Plain values with every secret wrapper taken off (which inputs were secret is recorded apart). */
+function unwrapSecrets(value: unknown): unknown {
+    if (isSecret(value)) return unwrapSecrets((value as { value: unknown }).value);
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
+    }
+    return value;
+}
 
 /**
  * Installs the SDK's mock runtime with a monitor that records every registration with its parent,
@@ -88,7 +106,8 @@ export async function installMockRuntime(options: MockRuntimeOptions): Promise<M
                         provider: req.getProvider(),
                         dependencies: req.getDependenciesList(),
                         deleteBeforeReplace: req.getDeletebeforereplace(),
-                        inputs: rpc.deserializeProperties(req.getObject()),
+                        inputs: unwrapSecrets(rpc.deserializeProperties(req.getObject())) as Record<string, unknown>,
+                        secretInputs: Object.entries(req.getObject()?.toJavaScript() ?? {}).flatMap(([k, v]) => (isSecret(v) ? [k] : [])),
                     });
                 }
                 callback(err, res);
@@ -104,6 +123,11 @@ export async function installMockRuntime(options: MockRuntimeOptions): Promise<M
 
     pulumi.runtime.setAllConfig(options.config, [...options.secretKeys]);
     await pulumi.runtime.setMocks(mocks, options.project, options.stack, true);
+    // setMocks turns on the features a mock monitor has (secrets among them); swapping in the
+    // recording monitor resets them, so they are carried over: a secret must stay a secret here too.
+    const store = state.getStore();
+    const features = Object.fromEntries(Object.entries(store).filter(([k]) => k.startsWith("supports")));
     settings.setMockOptions(new RecordingMonitor(mocks), options.project, options.stack, true);
+    Object.assign(store, features);
     return { resources, settle: () => settings.waitForRPCs() };
 }

@@ -20,12 +20,12 @@ export class ResourceTree {
 
     /** A component resource (no provider, no id). */
     component(type: string, name: string, parent = ""): string {
-        return this.add({ type, name, parent, custom: false, deleteBeforeReplace: false, inputs: {} });
+        return this.add({ type, name, parent, custom: false, deleteBeforeReplace: false, inputs: {}, secretInputs: [] });
     }
 
     /** A custom resource with the given inputs (values may be `pulumi.unknown`, outputs, promises). */
     custom(type: string, name: string, inputs: Record<string, unknown> = {}, parent = ""): string {
-        return this.add({ type, name, parent, custom: true, deleteBeforeReplace: false, inputs });
+        return this.add({ type, name, parent, custom: true, deleteBeforeReplace: false, inputs, secretInputs: [] });
     }
 
     /** A monitoring Attachment under `owner`, with a custom child as the real one has (its files). */
