@@ -82,9 +82,11 @@ export function renderKeepalivedSetupScript(input: KeepalivedSetupInput): string
 # picloud keepalived setup: rendered by picloud, run as root by the LoadBalancer. Safe to re-run.
 set -euo pipefail
 
-readonly KEEPALIVED_CONF=${shellQuote(input.config.replace(/\n$/, ""))}
-readonly CHECK_SCRIPT=${shellQuote(input.checkScript.replace(/\n$/, ""))}
-readonly NOTIFY_SCRIPT=${shellQuote(input.notifyScript.replace(/\n$/, ""))}
+# The three files are data: their $ and quotes are meant literally.
+# shellcheck disable=SC2016
+readonly KEEPALIVED_CONF=${shellQuote(input.config.replace(/\n$/, ""))} \\
+    CHECK_SCRIPT=${shellQuote(input.checkScript.replace(/\n$/, ""))} \\
+    NOTIFY_SCRIPT=${shellQuote(input.notifyScript.replace(/\n$/, ""))}
 ${SCRIPT_HELPERS}
 step_package() {
     local needed=()

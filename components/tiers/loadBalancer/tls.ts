@@ -11,7 +11,11 @@ export function certificateBundleProblems(pem: string, now: Date = new Date()): 
     const keys = [...pem.matchAll(/-----BEGIN ((?:RSA |EC )?PRIVATE KEY)-----[\s\S]+?-----END \1-----/g)].map((m) => m[0]);
     const problems: string[] = [];
     if (certificates.length === 0) problems.push("expected a PEM certificate (-----BEGIN CERTIFICATE-----), found none");
-    if (keys.length !== 1) problems.push(`expected exactly one PEM private key after the certificates, found ${keys.length}`);
+    if (pem.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----")) {
+        problems.push("expected an unencrypted private key, found an encrypted one: HAProxy cannot ask for its passphrase (decrypt it with: openssl pkey -in key.pem -out plain.pem)");
+    } else if (keys.length !== 1) {
+        problems.push(`expected exactly one PEM private key after the certificates, found ${keys.length}`);
+    }
     if (problems.length > 0) return problems;
 
     let leaf: X509Certificate;
@@ -24,7 +28,7 @@ export function certificateBundleProblems(pem: string, now: Date = new Date()): 
     try {
         key = createPrivateKey(keys[0]);
     } catch (e) {
-        return [`the private key does not parse (an encrypted key is not supported: HAProxy cannot ask for its passphrase): ${(e as Error).message}`];
+        return [`the private key does not parse: ${(e as Error).message}`];
     }
     if (!leaf.checkPrivateKey(key)) problems.push("the private key does not belong to the first certificate (the server's own certificate must come first)");
     const notAfter = new Date(leaf.validTo);
