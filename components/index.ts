@@ -8,7 +8,8 @@ export { PicloudConfigError, configKey } from "./config/errors";
 export type { ConfigProblem } from "./config/errors";
 export { parseStackConfig, PI_MEMORY_SIZES_MB, DEFAULT_OS_RESERVE_MB, inSubnet } from "./config/schema";
 export type { StackConfig, PiConfig, PiModel, RawStackConfig } from "./config/schema";
-export type { AppConfig, PlacementConstraints, HealthcheckConfig, MonitoringConfig } from "./config/tiers";
+export type { AppConfig, PlacementConstraints, HealthcheckConfig, MonitoringConfig, LoadBalancerConfig, FunctionsConfig, FunctionConfig } from "./config/tiers";
+export { loadBalancerSchema, functionsSchema, appSchema, loadBalancerTopology } from "./config/tiers";
 
 export { placeReplicas, PlacementError } from "./placement/place";
 export type { PlacementPlan, PiUsage, PlacedReplica, WorkloadDemand } from "./placement/place";
@@ -42,8 +43,24 @@ export { TierComponent, attachMonitoring, replicaEndpoints } from "./tiers/tierC
 export type { TierArgs } from "./tiers/tierComponent";
 export { AppServers, appWorkload, appMonitoringSpec, metricsHostPort } from "./tiers/apps/appServers";
 export type { AppServersArgs } from "./tiers/apps/appServers";
+export { appBackend, appWorkloadName } from "./tiers/apps/appServers";
+export { LoadBalancer } from "./tiers/loadBalancer/loadBalancer";
+export type { LoadBalancerArgs } from "./tiers/loadBalancer/loadBalancer";
+export { loadBalancerWorkload, loadBalancerSpec, backendGoldenSignals, haproxyInput, keepalivedInputs, HAPROXY_IMAGE } from "./tiers/loadBalancer/specs";
+export type { EdgeBackend } from "./tiers/loadBalancer/specs";
+export { renderHaproxyConfig, renderKeepalivedConfig } from "./tiers/loadBalancer/renderers";
+export type { HaproxyConfigInput, HaproxyBackend, HaproxyRoute, HaproxyServer, KeepalivedConfigInput } from "./tiers/loadBalancer/renderers";
+export { certificateBundleProblems } from "./tiers/loadBalancer/tls";
+export { Functions } from "./tiers/functions/functionsTier";
+export type { FunctionsArgs } from "./tiers/functions/functionsTier";
+export { faasdDemand, functionsSpec, functionsBackend } from "./tiers/functions/specs";
+export { renderFaasdInstallScript, faasdHostPorts } from "./tiers/functions/renderers";
+export type { FaasdInput } from "./tiers/functions/renderers";
+export { FAASD_VERSIONS } from "./tiers/functions/versions";
+export { runRootScript, shipFile } from "./host/remoteFiles";
+export { rollsOneAtATime } from "./runtime/dockerRuntime";
 export { TIERS } from "./tiers/registry";
-export type { TierDefinition, SecretValues } from "./tiers/registry";
+export type { TierDefinition, TierContext, EdgeComponent, SecretValues } from "./tiers/registry";
 
 export { PiCloud, planCloud } from "./cloud/piCloud";
 export type { PiCloudArgs, CloudPlan } from "./cloud/piCloud";

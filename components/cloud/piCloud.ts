@@ -37,10 +37,12 @@ export interface CloudPlan {
  */
 export function planCloud(config: StackConfig, secrets: SecretValues): CloudPlan {
     const workloads = [...monitoringWorkloads(config.pis, config.tiers.monitoring), ...TIERS.flatMap((tier) => tier.workloads(config, secrets))];
-    const placement = placeReplicas(config.pis, config.osReserveMb, workloads.map(demandOf));
-    const replicated = workloads.filter((w) => !w.hostAgent);
-    const analysed: PlacementPlan = { ...placement, assignments: new Map(replicated.map((w) => [w.name, placement.assignments.get(w.name)!])) };
-    return { workloads, placement, singlePiLoss: analyseSinglePiLoss(analysed, new Map(workloads.map((w) => [w.name, w.component]))) };
+    const hostDemands = TIERS.flatMap((tier) => tier.hostDemands?.(config) ?? []);
+    const placement = placeReplicas(config.pis, config.osReserveMb, [...workloads.map(demandOf), ...hostDemands]);
+    // Per-Pi agents die with their Pi by design; everything else counts.
+    const counted = [...workloads.filter((w) => !w.hostAgent), ...hostDemands];
+    const analysed: PlacementPlan = { ...placement, assignments: new Map(counted.map((w) => [w.name, placement.assignments.get(w.name)!])) };
+    return { workloads, placement, singlePiLoss: analyseSinglePiLoss(analysed, new Map(counted.map((w) => [w.name, w.component]))) };
 }
 
 /**

@@ -4,6 +4,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { MonitoringEndpointOutput } from "../monitoring/attachment";
 import { renderKnownHosts } from "../renderers/knownHosts";
+import { Functions } from "../tiers/functions/functionsTier";
+import { FAASD_DEFAULT_ADMIN_USER } from "../tiers/functions/renderers";
+import { LoadBalancer } from "../tiers/loadBalancer/loadBalancer";
 import { PiCloud } from "./piCloud";
 import { loadStackConfig, secretValues } from "./stackConfig";
 
@@ -25,6 +28,10 @@ export interface PicloudStackOutputs {
     readonly monitoring: MonitoringEndpointOutput;
     /** Grafana's URL and admin password (a secret: `pulumi stack output --show-secrets`). */
     readonly grafana: { url: string; adminPassword: pulumi.Output<string> };
+    /** Where clients connect (the virtual IP, else the load-balancer Pi), when the stack has a load balancer. */
+    readonly loadBalancer?: { address: string };
+    /** The faasd gateway and its admin login (the password a secret), when the stack has functions. */
+    readonly functions?: { gatewayUrl: string; adminUser: string; adminPassword: pulumi.Output<string> };
 }
 
 /**
@@ -42,6 +49,8 @@ export function picloudProgram(options: ProgramOptions = {}): PicloudStackOutput
     fs.mkdirSync(stateDir, { recursive: true });
     fs.writeFileSync(knownHostsFile, renderKnownHosts(config.pis));
     const { placement, singlePiLoss } = cloud.plan;
+    const loadBalancer = cloud.components.find((c): c is LoadBalancer => c instanceof LoadBalancer);
+    const functions = cloud.components.find((c): c is Functions => c instanceof Functions);
     return {
         pis: Object.fromEntries(config.pis.map((pi) => [pi.name, pi.address])),
         placement: Object.fromEntries(
@@ -59,5 +68,7 @@ export function picloudProgram(options: ProgramOptions = {}): PicloudStackOutput
         singlePiLoss: Object.fromEntries(singlePiLoss.map((i) => [i.pi, [...i.lostComponents]])),
         monitoring: cloud.monitoring.endpointOutput,
         grafana: { url: cloud.monitoring.grafanaUrl, adminPassword: cloud.monitoring.grafanaAdminPassword },
+        ...(loadBalancer ? { loadBalancer: { address: loadBalancer.address } } : {}),
+        ...(functions ? { functions: { gatewayUrl: functions.gatewayUrl, adminUser: FAASD_DEFAULT_ADMIN_USER, adminPassword: functions.adminPassword } } : {}),
     };
 }

@@ -282,6 +282,14 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
     };
     knownPi(["tiers", "monitoring", "pi"], config.tiers.monitoring.pi);
     knownPi(["tiers", "functions", "pi"], config.tiers.functions?.pi);
+    const functions = config.tiers.functions;
+    if (functions) {
+        const ports = [["gatewayPort", functions.gatewayPort], ["providerPort", functions.providerPort], ["metricsPort", functions.metricsPort]] as const;
+        ports.forEach(([name, value], i) => {
+            const earlier = ports.slice(0, i).find(([, v]) => v === value);
+            if (earlier) problems.push({ key: configKey(["tiers", "functions", name]), message: `expected a port of its own, got ${value}, which picloud:tiers.functions.${earlier[0]} uses already` });
+        });
+    }
     const tls = config.tiers.loadBalancer?.tls?.certificateSecret;
     if (tls !== undefined && isOption(tls)) {
         problems.push({ key: configKey(["tiers", "loadBalancer", "tls", "certificateSecret"]), message: `expected the name of a secret, got ${describeValue(tls)} (a picloud option, not a secret)` });

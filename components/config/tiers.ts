@@ -146,8 +146,28 @@ export const functionsSchema = strictObject(
     {
         /** The Pi that runs faasd; default: one labelled role=functions, else the roomiest Pi placement picks. */
         pi: dnsLabel("a Pi name").optional(),
-        /** Functions by name. */
-        functions: record("a function name: a lowercase DNS label (a-z, 0-9, '-', starting with a letter)", dnsLabel("a function name"), functionSchema, "a map of function name to function options").default({}),
+        /** Host port of the OpenFaaS gateway (API, UI, /function/<name>); default 8180. */
+        gatewayPort: port().default(8180),
+        /** Host port of faasd-provider; default 8181. */
+        providerPort: port().default(8181),
+        /** Host port of the gateway's Prometheus metrics; default 8182. */
+        metricsPort: port().default(8182),
+        /** DNS servers the functions resolve with; default Quad9 and Cloudflare. */
+        nameservers: z.array(ipv4(), expected("a list of DNS server IPv4 addresses")).min(1, expected("at least one DNS server")).default(["9.9.9.9", "1.1.1.1"]),
+        /** Memory set aside for faasd itself (gateway, provider, NATS, queue worker, its Prometheus), MB; default 384. */
+        memoryMb: intIn(128, 4096, " of MB").default(384),
+        /** Alert thresholds: 5xx share of invocations per function, and their 95th-percentile latency. */
+        slo: strictObject(
+            {
+                maxErrorRatio: z.number(expected("a ratio from 0.001 to 0.999")).min(0.001, expected("a ratio from 0.001 to 0.999")).max(0.999, expected("a ratio from 0.001 to 0.999")).default(0.05),
+                maxLatencyMs: intIn(1, 600_000, " of ms").default(1000),
+            },
+            "service level objectives",
+        ).prefault({}),
+        /** Functions by name (faasd CE deploys at most 15). */
+        functions: record("a function name: a lowercase DNS label (a-z, 0-9, '-', starting with a letter)", dnsLabel("a function name"), functionSchema, "a map of function name to function options")
+            .refine((f) => Object.keys(f).length <= 15, expected("at most 15 functions: faasd CE (OpenFaaS Community Edition) refuses the 16th"))
+            .default({}),
     },
     "the functions tier",
 );

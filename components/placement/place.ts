@@ -194,7 +194,11 @@ function capacityError(w: WorkloadDemand, replica: number, candidates: MutableUs
             const holder = u.ports.get(clashes[portBlocked.indexOf(u)]!)!;
             return `${u.pi.name} by "${holder.workload}" (${holder.key})`;
         });
-        return new PlacementError(portKey(w, port), `host port ${port} of "${w.name}" is already taken on every Pi it may run on: ${holders.join("; ")}; expected a port no other workload publishes there\n${lines.join("\n")}`,
+        // Name the key that chose the port: this workload's, or, when its port is fixed (HAProxy's
+        // :80), the key of the workload already holding it.
+        const holder = portBlocked[0].ports.get(port)!;
+        const key = portKey(w, port) !== w.configKey ? portKey(w, port) : holder.key;
+        return new PlacementError(key, `host port ${port} of "${w.name}" is already taken on every Pi it may run on: ${holders.join("; ")}; expected a port no other workload publishes there\n${lines.join("\n")}`,
         );
     }
     return new PlacementError(w.configKey, `replica ${replica + 1} of ${w.replicas} of "${w.name}" (${w.memoryMb} MB, ${w.cpus} CPU) does not fit on any eligible Pi:\n${lines.join("\n")}\nexpected less memory per replica, fewer replicas, or more Pis`,

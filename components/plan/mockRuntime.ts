@@ -20,6 +20,9 @@ export interface RecordedResource {
     outputs?: Record<string, unknown>;
 }
 
+/** What a mocked RandomPassword yields, so that what consumes it is exercised as under the engine. */
+export const GENERATED_PLACEHOLDER = "[generated when the stack is deployed]";
+
 /** Options of {@link installMockRuntime}. */
 export interface MockRuntimeOptions {
     readonly project: string;
@@ -86,7 +89,9 @@ export async function installMockRuntime(options: MockRuntimeOptions): Promise<M
     const mocks: pulumi.runtime.Mocks = {
         newResource: async (args) => {
             if (args.custom) await wait();
-            return { id: `${args.name}-id`, state: args.inputs };
+            // A generated password has a value once created; stand one in, as the engine would.
+            const generated = args.type === "random:index/randomPassword:RandomPassword" ? { result: GENERATED_PLACEHOLDER } : {};
+            return { id: `${args.name}-id`, state: { ...args.inputs, ...generated } };
         },
         call: async (args) => args.inputs,
     };

@@ -4,6 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
 import { describe, expect, it } from "vitest";
+import { GENERATED_PLACEHOLDER } from "./mockRuntime";
 import { SECRET_PLACEHOLDER, runPlan } from "./plan";
 import { formatPlan } from "./report";
 
@@ -47,7 +48,7 @@ describe("offline plan of the example stacks", () => {
     it("counts the monitoring Pi's services, not its host agents, in the single-Pi loss", async () => {
         const plan = await runPlan({ stack: "lab", source: { file: stackFile("lab") } });
         if (!plan.ok) throw new Error(plan.error);
-        expect(plan.outputs.singlePiLoss).toEqual({ "lab-pi": ["apps", "loadbalancer", "monitoring"] });
+        expect(plan.outputs.singlePiLoss).toEqual({ "lab-pi": ["apps", "functions", "loadbalancer", "monitoring"] });
     });
 
     it("never writes a secret, not even its placeholder, into a rendered file", async () => {
@@ -55,7 +56,9 @@ describe("offline plan of the example stacks", () => {
         const plan = await runPlan({ stack: "prod", source: { file: stackFile("prod") }, outDir });
         if (!plan.ok) throw new Error(plan.error);
         expect(plan.placeholders).toEqual(["picloud:edgeTlsPem", "picloud:helloApiToken", "picloud:sshPrivateKey"]);
+        // Nor a generated password (Grafana's, the functions gateway's): those travel on stdin or as secret env.
         for (const f of plan.files) expect(f.text).not.toContain(SECRET_PLACEHOLDER);
+        for (const f of plan.files) expect(f.text).not.toContain(GENERATED_PLACEHOLDER);
     });
 
     it("prints resources per component, workloads per Pi and the single-Pi loss", async () => {
@@ -65,11 +68,12 @@ describe("offline plan of the example stacks", () => {
         expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
         expect(text).toMatch(/picloud:host:PiHost "dev-2": 3× command:remote:Command, command:remote:CopyToRemote, pulumi:providers:docker, 4× docker:index\/remoteImage:RemoteImage/);
         expect(text).toMatch(/picloud:apps:AppServers "hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "hello-monitoring"/);
-        expect(text).toMatch(/dev-2 +368\/3584 MB \(10%\) +1\.6\/4 +cadvisor-1, node-exporter-1, haproxy-\d, app-hello-\d/);
+        expect(text).toMatch(/dev-2 +784\/3584 MB \(22%\) +2\.2\/4 +cadvisor-1, node-exporter-1, faasd-0, haproxy-\d, app-hello-\d/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.
         expect(text).toMatch(/picloud:apps:AppServers "hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +app=hello,tier=apps/);
         expect(text).toContain("dev-1: tiers left with no replica: monitoring");
-        expect(text).toContain("dev-2: every tier keeps a replica");
+        // faasd is a single-host system: its Pi is the one place functions run.
+        expect(text).toContain("dev-2: tiers left with no replica: functions");
     });
 });
 

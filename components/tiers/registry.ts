@@ -1,8 +1,11 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/schema";
 import type { PiHost } from "../host/piHost";
+import type { WorkloadDemand } from "../placement/place";
 import type { Workload } from "../runtime/workload";
 import { AppServers, appWorkload } from "./apps/appServers";
+import { Functions } from "./functions/functionsTier";
+import { faasdDemand } from "./functions/specs";
 import { LoadBalancer } from "./loadBalancer/loadBalancer";
 import { EdgeBackend, loadBalancerWorkload } from "./loadBalancer/specs";
 import type { TierArgs, TierComponent } from "./tierComponent";
@@ -33,6 +36,8 @@ export interface TierDefinition {
     readonly key: keyof StackConfig["tiers"];
     /** The tier's workloads for this config; empty when the tier is not enabled. */
     workloads(config: StackConfig, secrets: SecretValues): Workload[];
+    /** What the tier installs on Pis itself, outside the runtime (faasd), for placement to reserve. */
+    hostDemands?(config: StackConfig): WorkloadDemand[];
     /** The tier's components, as children of `context.parent`. */
     create(context: TierContext): TierComponent[];
 }
@@ -52,6 +57,17 @@ const appsTier: TierDefinition = {
         ),
 };
 
+const functionsTier: TierDefinition = {
+    key: "functions",
+    workloads: () => [],
+    hostDemands: (config) => (config.tiers.functions ? [faasdDemand(config.tiers.functions, config.pis)] : []),
+    create: ({ config, args, hosts, parent }) => {
+        const options = config.tiers.functions;
+        if (!options) return [];
+        return [new Functions("functions", { ...args, options, hosts, loadBalanced: config.tiers.loadBalancer !== undefined }, { parent })];
+    },
+};
+
 const loadBalancerTier: TierDefinition = {
     key: "loadBalancer",
     workloads: (config) => (config.tiers.loadBalancer ? [loadBalancerWorkload(config.tiers.loadBalancer, config.pis)] : []),
@@ -64,4 +80,4 @@ const loadBalancerTier: TierDefinition = {
 };
 
 /** Every tier this version of picloud can build, in the order they are composed (the load balancer after what it fronts). */
-export const TIERS: readonly TierDefinition[] = [appsTier, loadBalancerTier];
+export const TIERS: readonly TierDefinition[] = [appsTier, functionsTier, loadBalancerTier];

@@ -12,9 +12,12 @@
  *   (pkg/constants.go). Docker's package disables containerd's CRI plugin
  *   (docker/containerd-packaging common/containerd.toml), which faasd does not use. faasd's README
  *   advises against Docker on the same host because the two may need different containerd versions
- *   and Docker's iptables rules may disturb faasd's networking; picloud takes that on knowingly:
- *   faasd's CNI chain ends in the `firewall` plugin, which accepts its containers' traffic in its
- *   own chain ahead of the FORWARD policy Docker sets.
+ *   and Docker's iptables rules may disturb faasd's networking. picloud takes that on knowingly:
+ *   there is one containerd, so one version; and faasd's CNI chain ends in the `firewall` plugin,
+ *   which puts a jump to its CNI-FORWARD chain first in FORWARD and accepts its containers'
+ *   traffic there (containernetworking/plugins plugins/meta/firewall/iptables.go), ahead of the
+ *   DROP policy Docker gives FORWARD. faasd's port proxies run in the host's network namespace,
+ *   so requests to the gateway do not cross FORWARD at all.
  * - **No `apt-get install runc`** (which faasd's installer does): `containerd.io` Provides,
  *   Conflicts and Replaces `runc` (docker/containerd-packaging debian/control), so installing
  *   Debian's runc would remove Docker.
@@ -541,7 +544,7 @@ write_secret() {
 
 step_faasd_secrets() {
     # 0700: only root reaches the files, which must stay readable by the gateway's own user.
-    if [[ ! -d ${P.secretsDir} || $(stat -c %a ${P.secretsDir}) != 700 ]]; then
+    if [[ ! -d ${P.secretsDir} || $(stat -c '%a %U' ${P.secretsDir}) != "700 root" ]]; then
         install -d -m 0700 -o root -g root ${P.secretsDir}
         step_changed=1
     fi
