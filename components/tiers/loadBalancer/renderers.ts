@@ -193,6 +193,10 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         "    option dontlognull",
         // Backends see the client's address in X-Forwarded-For instead of the load balancer's.
         "    option forwardfor",
+        // A connection refused by a replica that died before its health check noticed is retried
+        // on another server: nothing was sent yet, so this is safe even for a POST.
+        "    retries 2",
+        "    option redispatch 1",
         "    timeout connect 5s",
         "    timeout client 30s",
         "    timeout server 30s",
@@ -219,6 +223,9 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         // One entry per client address, kept a little longer than the 10 s window it measures.
         "    stick-table type ip size 100k expire 30s store http_req_rate(10s)",
         "    http-request track-sc0 src",
+        // A client's own X-Forwarded-For would come first in the header apps read: drop it, so
+        // `option forwardfor` leaves only the address HAProxy really saw.
+        "    http-request del-header X-Forwarded-For",
         // Before the redirect, so a client hammering :80 is limited too.
         `    http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${limit} }`,
     );

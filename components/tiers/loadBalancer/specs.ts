@@ -245,10 +245,11 @@ export function backendGoldenSignals(args: {
     return [
         {
             alert: `${args.prefix}NoHealthyServer`,
-            expr: `max(haproxy_backend_active_servers{${sel}}) == 0`,
+            // min: whichever load balancer holds the virtual IP, clients see what it sees.
+            expr: `min(haproxy_backend_active_servers{${sel}}) == 0`,
             for: "1m",
             severity: "critical",
-            summary: `${args.what}: the load balancer has no healthy server`,
+            summary: `${args.what}: a load balancer has no healthy server`,
             description: "Every replica fails its health check; clients get 503s. Check the replicas and their health path.",
         },
         {
