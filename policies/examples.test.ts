@@ -34,7 +34,10 @@ describe("the policy pack over the example stacks' plans", () => {
     it("refuses dev once a component's monitoring is taken away, naming that component", async () => {
         const resources = await plannedResources("dev");
         const owners = resources.filter((r) => resources.some((a) => a.parent === r.urn && a.type === ATTACHMENT_TYPE));
-        expect(owners.length).toBeGreaterThan(0);
+        // Every kind of component dev runs is covered, the edge and compute tiers among them.
+        expect(new Set(owners.map((o) => o.type))).toEqual(
+            new Set(["picloud:host:PiHost", "picloud:monitoring:Monitoring", "picloud:apps:AppServers", "picloud:functions:Functions", "picloud:loadbalancer:LoadBalancer"]),
+        );
         for (const owner of owners) {
             const verdicts = await policyVerdicts(withoutAttachment(resources, owner.urn));
             expect(hasViolation(verdicts, monitoredComponents.name, owner.urn), owner.urn).toBe(true);
