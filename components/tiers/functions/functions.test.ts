@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { shellcheck } from "../../../test/support/scripts";
 import { stringify } from "yaml";
 import { validator } from "../../../test/support/validators";
 import {
@@ -39,11 +40,6 @@ afterEach(() => {
     for (const s of servers.splice(0)) s.close();
 });
 
-function shellcheck(script: string): { status: number | null; output: string } {
-    const r = spawnSync("shellcheck", ["-s", "bash", "-S", "style", "-"], { input: script, encoding: "utf8" });
-    if (r.error) throw new Error(`shellcheck could not run (apt-get install shellcheck): ${r.error.message}`);
-    return { status: r.status, output: r.stdout + r.stderr };
-}
 
 describe("functionDeployment", () => {
     it("is the FunctionDeployment the gateway takes, with limits and a spec hash label", () => {

@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { shellcheck, tempDirs } from "../../../test/support/scripts";
 import { isAlias, parse, parseDocument, visit } from "yaml";
 import { pinnedImage } from "../../config/fields";
 import { validator } from "../../../test/support/validators";
@@ -25,21 +25,8 @@ const base: FaasdInput = { gatewayPort: 8080, metricsPort: 8082, providerPort: 8
 // One Pi carrying everything: the load balancer's stats, picloud's Prometheus and an app all elsewhere.
 const moved: FaasdInput = { gatewayPort: 31112, metricsPort: 31113, providerPort: 31114, nameservers: ["10.0.0.53", "10.0.0.54"], adminUser: "ops" };
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), "picloud-faasd-"));
-    tempDirs.push(dir);
-    return dir;
-}
-afterEach(() => {
-    for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs("picloud-faasd");
 
-function shellcheck(script: string): { status: number | null; output: string } {
-    const r = spawnSync("shellcheck", ["-s", "bash", "-S", "style", "-"], { input: script, encoding: "utf8" });
-    if (r.error) throw new Error(`shellcheck could not run (apt-get install shellcheck): ${r.error.message}`);
-    return { status: r.status, output: r.stdout + r.stderr };
-}
 
 describe("FAASD_VERSIONS", () => {
     it("pins every core image by digest, and each resolves to a fully qualified reference", () => {

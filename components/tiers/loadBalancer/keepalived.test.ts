@@ -1,13 +1,13 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { shellcheck, tempDirs } from "../../../test/support/scripts";
 import { validator } from "../../../test/support/validators";
 import { KEEPALIVED_PATHS, VRRP_MASTER_METRIC, VRRP_TEXTFILE, keepalivedRemoveCommand, renderHaproxyCheckScript, renderKeepalivedSetupScript, renderVrrpNotifyScript } from "./keepalived";
 import { renderKeepalivedConfig } from "./renderers";
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "picloud-keepalived-"));
+const tmp = tempDirs("picloud-keepalived");
 const conf = renderKeepalivedConfig({
     instance: "picloud-edge",
     // keepalived ignores VRRP on loopback; any other name passes the config test (see renderers.test.ts).
@@ -23,10 +23,6 @@ const conf = renderKeepalivedConfig({
 });
 const setup = renderKeepalivedSetupScript({ config: conf, checkScript: renderHaproxyCheckScript(8404), notifyScript: renderVrrpNotifyScript("/var/lib/picloud/textfile") });
 
-function shellcheck(text: string, shell: "bash" | "sh"): { status: number | null; out: string } {
-    const r = spawnSync("shellcheck", ["-s", shell, "-"], { input: text, encoding: "utf8" });
-    return { status: r.status, out: `${r.stdout}${r.stderr}${r.error ?? ""}` };
-}
 
 /** The value of a `readonly NAME='…'` line of a rendered script, as bash itself reads it. */
 function scriptVariable(script: string, name: string): string {
@@ -40,7 +36,7 @@ describe("keepalived's scripts", () => {
     it("pass shellcheck: the setup script as bash, the two hooks as POSIX sh", () => {
         for (const [text, shell] of [[setup, "bash"], [renderHaproxyCheckScript(8404), "sh"], [renderVrrpNotifyScript("/var/lib/picloud/textfile"), "sh"]] as const) {
             const r = shellcheck(text, shell);
-            expect(r.status, r.out).toBe(0);
+            expect(r.status, r.output).toBe(0);
         }
     });
 
