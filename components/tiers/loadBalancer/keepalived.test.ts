@@ -92,6 +92,16 @@ describe("keepalived's scripts", () => {
         expect(spawnSync(check).status).not.toBe(0);
     });
 
+    it("install a drop-in that restarts a keepalived that died, which systemd accepts", () => {
+        const dropIn = scriptVariable(setup, "RESTART_DROP_IN");
+        const dir = tmp();
+        // A unit with the drop-in applied, checked by systemd itself.
+        fs.writeFileSync(path.join(dir, "keepalived.service"), `[Unit]\nDescription=test\n[Service]\nExecStart=/bin/true\n${dropIn.replace(/^#.*\n\[Service\]\n/, "")}\n`);
+        const r = spawnSync("systemd-analyze", ["verify", path.join(dir, "keepalived.service")], { encoding: "utf8" });
+        expect(r.status, r.stderr).toBe(0);
+        expect(dropIn).toMatch(/^\[Service\]\nRestart=on-failure\nRestartSec=2s$/m);
+    });
+
     it("refuse bad input before rendering", () => {
         expect(() => renderHaproxyCheckScript(0)).toThrow(/statsPort/);
         expect(() => renderVrrpNotifyScript("relative/dir")).toThrow(/absolute path/);
@@ -101,6 +111,8 @@ describe("keepalived's scripts", () => {
     it("removal stops keepalived even where it never started, and removes the gauge with the files", () => {
         const remove = keepalivedRemoveCommand("/var/lib/picloud/textfile");
         expect(remove).toContain("{ sudo -n systemctl disable --now keepalived 2>/dev/null || true; }");
-        for (const f of [KEEPALIVED_PATHS.config, KEEPALIVED_PATHS.checkScript, KEEPALIVED_PATHS.notifyScript, `'/var/lib/picloud/textfile/${VRRP_TEXTFILE}'`]) expect(remove).toContain(f);
+        for (const f of [KEEPALIVED_PATHS.config, KEEPALIVED_PATHS.checkScript, KEEPALIVED_PATHS.notifyScript, KEEPALIVED_PATHS.restartDropIn, `'/var/lib/picloud/textfile/${VRRP_TEXTFILE}'`]) {
+            expect(remove).toContain(f);
+        }
     });
 });

@@ -11,6 +11,8 @@ export const KEEPALIVED_PATHS = {
     config: "/etc/keepalived/keepalived.conf",
     checkScript: "/usr/local/lib/picloud/haproxy-check.sh",
     notifyScript: "/usr/local/lib/picloud/vrrp-notify.sh",
+    /** systemd drop-in restarting keepalived when it dies (Debian's unit does not). */
+    restartDropIn: "/etc/systemd/system/keepalived.service.d/picloud-restart.conf",
     /** Where the setup script is copied before it runs. */
     setupScript: "/tmp/picloud-keepalived.sh",
 } as const;
@@ -63,6 +65,12 @@ mv -f "$tmp" "$dir/${VRRP_TEXTFILE}"
 `;
 }
 
+/** The systemd drop-in that brings a dead keepalived back within seconds. */
+export const KEEPALIVED_RESTART_DROP_IN = `# Rendered by picloud: restart keepalived when it dies.
+[Service]
+Restart=on-failure
+RestartSec=2s`;
+
 /** What the keepalived setup script installs. */
 export interface KeepalivedSetupInput {
     /** This Pi's rendered keepalived.conf. */
@@ -86,7 +94,8 @@ set -euo pipefail
 # shellcheck disable=SC2016
 readonly KEEPALIVED_CONF=${shellQuote(input.config.replace(/\n$/, ""))} \\
     CHECK_SCRIPT=${shellQuote(input.checkScript.replace(/\n$/, ""))} \\
-    NOTIFY_SCRIPT=${shellQuote(input.notifyScript.replace(/\n$/, ""))}
+    NOTIFY_SCRIPT=${shellQuote(input.notifyScript.replace(/\n$/, ""))} \\
+    RESTART_DROP_IN=${shellQuote(KEEPALIVED_RESTART_DROP_IN)}
 ${SCRIPT_HELPERS}
 step_package() {
     local needed=()
@@ -111,6 +120,12 @@ step_files() {
     write_if_changed ${KEEPALIVED_PATHS.config} 644 "$KEEPALIVED_CONF"
     any=$((any | wrote))
     files_changed=$any
+    # A keepalived that died would leave the address on this Pi and its gauge at 1 while the
+    # other Pi takes over: both would hold it. Debian's unit has no Restart=; this adds one.
+    write_if_changed ${KEEPALIVED_PATHS.restartDropIn} 644 "$RESTART_DROP_IN"
+    if ((wrote)); then
+        systemctl daemon-reload
+    fi
     finish_step keepalived-config
 }
 
@@ -145,6 +160,7 @@ echo "picloud-keepalived: changed=$changed"
 export function keepalivedRemoveCommand(textfileDir: string): string {
     return [
         "{ sudo -n systemctl disable --now keepalived 2>/dev/null || true; }",
-        `sudo -n rm -f ${KEEPALIVED_PATHS.config} ${KEEPALIVED_PATHS.checkScript} ${KEEPALIVED_PATHS.notifyScript} ${shellQuote(`${textfileDir}/${VRRP_TEXTFILE}`)}`,
+        `sudo -n rm -f ${KEEPALIVED_PATHS.config} ${KEEPALIVED_PATHS.checkScript} ${KEEPALIVED_PATHS.notifyScript} ${KEEPALIVED_PATHS.restartDropIn} ${shellQuote(`${textfileDir}/${VRRP_TEXTFILE}`)}`,
+        "sudo -n systemctl daemon-reload",
     ].join(" && ");
 }

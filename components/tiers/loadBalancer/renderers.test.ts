@@ -213,7 +213,8 @@ describe("renderKeepalivedConfig", () => {
         expect(lines).toContain('script "/usr/bin/curl -fsS http://127.0.0.1:8405/metrics -o /dev/null"');
         expect(lines).toContain("state BACKUP");
         expect(lines).not.toContain("state MASTER");
-        expect(lines).not.toContain("nopreempt");
+        // Once moved, the address stays: a recovered Pi stands by.
+        expect(lines).toContain("nopreempt");
         expect(lines).toContain("virtual_router_id 51");
         expect(lines).toContain("priority 150");
         expect(lines).toContain("unicast_src_ip 192.168.1.11");

@@ -330,15 +330,16 @@ export function renderKeepalivedConfig(input: KeepalivedConfigInput): string {
         "",
         `vrrp_instance ${input.instance} {`,
         // Both Pis start as BACKUP so neither claims the IP before hearing the other; priority
-        // decides. nopreempt is deliberately not set: the preferred Pi takes the IP back, but only
-        // after preempt_delay, so a Pi that just booted does not grab it before HAProxy is warm.
+        // decides the first holder. nopreempt keeps the address where it is once it has moved: a
+        // recovered Pi stands by instead of taking it back, which would drop connections and move
+        // the address a second time for nothing.
         "    state BACKUP",
         `    interface ${input.interface}`,
         `    virtual_router_id ${input.routerId}`,
         `    priority ${input.priority}`,
         // One advert per second: failover in about 3 s, without flapping on a busy Pi.
         "    advert_int 1",
-        "    preempt_delay 30",
+        "    nopreempt",
         // No authentication block: VRRPv2 authentication was removed from the standard (RFC 3768)
         // because a password sent in clear text in every advert protects nothing, and VRRPv3 has
         // none. The LAN is the trust boundary; unicast peers narrow who is listened to.
