@@ -39,6 +39,7 @@ describe("the example stacks", () => {
             timezone: "Etc/UTC",
             ntpServers: ["0.debian.pool.ntp.org", "1.debian.pool.ntp.org"],
             journalRuntimeMaxMb: 64,
+            fail2banIgnore: [],
         });
         expect(parsed.pis).toEqual([
             expect.objectContaining({ name: "lab-pi", sshUser: "pi", sshPort: 22, cpus: 4, storage: "sd", labels: {} }),

@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/schema";
 import { PiHost } from "../host/piHost";
+import { planNetwork } from "../network/cloudFlows";
+import { renderNftables } from "../network/nftables";
 import { PlacementPlan, placeReplicas } from "../placement/place";
 import { PiLossImpact, analyseSinglePiLoss } from "../placement/resilience";
 import { DockerRuntime } from "../runtime/dockerRuntime";
@@ -68,12 +70,21 @@ export class PiCloud extends pulumi.ComponentResource {
         if (privateKey === undefined) throw new Error("picloud:sshPrivateKey: expected the SSH private key secret, got nothing");
         const { config } = args;
 
+        // Every Pi's firewall opens exactly the flows the stack's tiers declare.
+        const network = planNetwork(config, plan, { mgmtNetwork: config.network?.mgmt });
         this.hosts = new Map(
             config.pis.map((pi) => [
                 pi.name,
                 new PiHost(
                     pi.name,
-                    { pi, privateKey, bootstrap: config.bootstrap, knownHostsFile: args.knownHostsFile, identityFile: config.sshIdentityFile },
+                    {
+                        pi,
+                        privateKey,
+                        bootstrap: config.bootstrap,
+                        knownHostsFile: args.knownHostsFile,
+                        identityFile: config.sshIdentityFile,
+                        firewall: renderNftables(pi.name, network),
+                    },
                     { parent: this },
                 ),
             ]),

@@ -68,6 +68,13 @@ const piSchema = strictObject(
     "a Pi",
 );
 
+/** An IPv4 address, or a network as a CIDR. */
+const cidrOrAddress = (what: string) =>
+    z
+        .string(expected(what))
+        .regex(/^(\d{1,3}\.){3}\d{1,3}(\/(\d|[12]\d|3[0-2]))?$/, expected(what))
+        .refine((c) => parseIpv4(c.split("/")[0]) !== undefined, expected(what));
+
 const bootstrapSchema = strictObject(
     {
         /** IANA timezone; default Etc/UTC. */
@@ -85,12 +92,20 @@ const bootstrapSchema = strictObject(
             .default(["0.debian.pool.ntp.org", "1.debian.pool.ntp.org"]),
         /** Size cap of the in-RAM journal, MB; default 64. */
         journalRuntimeMaxMb: intIn(16, 1024, " of MB").default(64),
+        /** Addresses or CIDRs fail2ban never bans (your workstation, CI runners that run pulumi); default none. */
+        fail2banIgnore: z.array(cidrOrAddress("an IPv4 address or CIDR"), expected("a list of IPv4 addresses or CIDRs")).default([]),
     },
     "the bootstrap",
 );
 
 const networkSchema = strictObject(
     {
+        /**
+         * The operator's network, the only source of SSH and the admin UIs (Grafana, Prometheus,
+         * Alertmanager, the functions gateway) in every Pi's firewall: a CIDR, or "any"; default
+         * the subnet, else "any".
+         */
+        mgmt: z.union([z.literal("any"), cidrOrAddress("an IPv4 CIDR such as 192.168.1.0/24, or 'any'")], expected("an IPv4 CIDR such as 192.168.1.0/24, or 'any'")).optional(),
         /** The LAN the Pis share, as a CIDR such as 192.168.1.0/24. */
         subnet: z
             .string(expected("an IPv4 CIDR such as 192.168.1.0/24"))

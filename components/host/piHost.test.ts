@@ -32,7 +32,7 @@ describe("PiHost under mocks", () => {
         host = new PiHost("dev-1", {
             pi,
             privateKey: pulumi.secret("not-a-real-key"),
-            bootstrap: { timezone: "Etc/UTC", ntpServers: ["ntp.example"], journalRuntimeMaxMb: 64 },
+            bootstrap: { timezone: "Etc/UTC", ntpServers: ["ntp.example"], journalRuntimeMaxMb: 64, fail2banIgnore: [] },
             knownHostsFile: "/tmp/kh",
         });
         await run.settle();

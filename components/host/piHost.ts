@@ -3,7 +3,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { PiConfig, StackConfig } from "../config/schema";
 import { contentHash } from "../renderers/contentHash";
-import { DOCKER_READY_LINE, renderBootstrapScript, renderHostCheckScript, renderReadinessScript } from "../renderers/hostScripts";
+import { renderFail2banJail, renderSshAuditPolicy, renderSshdHardening, renderSysctlHardening } from "../renderers/hardening";
+import { DOCKER_READY_LINE, HostHardening, renderBootstrapScript, renderHostCheckScript, renderReadinessScript } from "../renderers/hostScripts";
 
 /** Arguments of a {@link PiHost}. */
 export interface PiHostArgs {
@@ -17,6 +18,19 @@ export interface PiHostArgs {
     readonly knownHostsFile: string;
     /** Private key file for Docker's ssh:// transport; default: the operator's ssh-agent. */
     readonly identityFile?: string;
+    /** This Pi's nftables ruleset, from the stack's network plan; without one the firewall step is skipped. */
+    readonly firewall?: string;
+}
+
+/** The hardening the bootstrap applies to a Pi: sshd, the ssh-audit policy, sysctls, fail2ban, its firewall. */
+export function hostHardening(pi: PiConfig, bootstrap: StackConfig["bootstrap"], firewall?: string): HostHardening {
+    return {
+        sshd: renderSshdHardening({ sshUser: pi.sshUser, port: pi.sshPort, pinnedHostKey: pi.hostKey }),
+        sshAuditPolicy: renderSshAuditPolicy(),
+        sysctl: renderSysctlHardening(),
+        fail2banJail: renderFail2banJail({ ignoreIps: bootstrap.fail2banIgnore, sshPort: pi.sshPort }),
+        firewall,
+    };
 }
 
 /** The remote path the bootstrap script is copied to before it runs. */
@@ -71,6 +85,7 @@ export class PiHost extends pulumi.ComponentResource {
             timezone: args.bootstrap.timezone,
             ntpServers: args.bootstrap.ntpServers,
             journalRuntimeMaxMb: args.bootstrap.journalRuntimeMaxMb,
+            hardening: hostHardening(pi, args.bootstrap, args.firewall),
         });
         this.bootstrapHash = contentHash(this.bootstrapScript);
 

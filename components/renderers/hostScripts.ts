@@ -2,6 +2,8 @@
  * The scripts PiHost runs on a Pi over SSH, as pure functions of typed input. Every input value
  * sits in a single-quoted `readonly` shell variable at the top; the logic below only refers to it.
  */
+import { NFTABLES_FILES, NFTABLES_TABLE } from "../network/nftables";
+import { FAIL2BAN_JAIL_FILE, HARDENING_PACKAGES, SSHD_HARDENING_FILE, SSH_AUDIT_POLICY_FILE, SSH_MODULI_MIN_SIZE_FIELD, SSH_RSA_HOST_KEY_BITS, SYSCTL_HARDENING_FILE } from "./hardening";
 import { SCRIPT_HELPERS, shellQuote } from "./shellSteps";
 
 export { shellQuote };
@@ -20,7 +22,42 @@ export interface BootstrapInput {
     readonly ntpServers: readonly string[];
     /** journald RuntimeMaxUse in MB (logs live in RAM). */
     readonly journalRuntimeMaxMb: number;
+    /** The hardening files (see renderers/hardening.ts) and the Pi's firewall; without them those steps are skipped. */
+    readonly hardening?: HostHardening;
 }
+
+/** What the bootstrap writes to harden a Pi, each file already rendered. */
+export interface HostHardening {
+    /** sshd drop-in ({@link renderSshdHardening}). */
+    readonly sshd: string;
+    /** ssh-audit policy the sshd must pass ({@link renderSshAuditPolicy}). */
+    readonly sshAuditPolicy: string;
+    /** sysctl file ({@link renderSysctlHardening}). */
+    readonly sysctl: string;
+    /** fail2ban sshd jail ({@link renderFail2banJail}). */
+    readonly fail2banJail: string;
+    /** This Pi's nftables ruleset (components/network), loaded now and at every boot; without one the step is skipped. */
+    readonly firewall?: string;
+}
+
+/** The systemd unit that loads the Pi's firewall at boot, before the network comes up. */
+export const FIREWALL_UNIT = `[Unit]
+Description=picloud firewall (nftables table inet picloud)
+DefaultDependencies=no
+Wants=network-pre.target
+Before=network-pre.target shutdown.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/nft -f ${NFTABLES_FILES.ruleset}
+
+[Install]
+WantedBy=sysinit.target`;
+
+/** Seconds after a changed firewall is loaded before it is taken down again unless a new SSH connection confirms it. */
+export const FIREWALL_ROLLBACK_SECONDS = 300;
 
 
 /** Fingerprint of Docker's release signing key for its apt repository. */
@@ -48,6 +85,7 @@ export function renderBootstrapScript(input: BootstrapInput): string {
     if (!Number.isInteger(input.journalRuntimeMaxMb) || input.journalRuntimeMaxMb < 1) {
         throw new RangeError(`journalRuntimeMaxMb must be a whole number of MB, got ${input.journalRuntimeMaxMb}`);
     }
+    const h = input.hardening;
     const pi5 = input.model === "pi5";
     const sd = input.storage === "sd";
     return [
@@ -65,6 +103,17 @@ readonly PICLOUD_JOURNAL_MAX_MB=${shellQuote(String(input.journalRuntimeMaxMb))}
         sd ? `readonly PICLOUD_VAR_LOG_TMPFS=${shellQuote(VAR_LOG_TMPFS)}\n` : "",
         `readonly DOCKER_KEY_FINGERPRINT=${shellQuote(DOCKER_APT_KEY_FINGERPRINT)}
 `,
+        h
+            ? `# The hardening files are data: their $ and quotes are meant literally.
+# shellcheck disable=SC2016
+readonly SSHD_HARDENING=${shellQuote(chomp(h.sshd))} \\
+    SSH_AUDIT_POLICY=${shellQuote(chomp(h.sshAuditPolicy))} \\
+    SYSCTL_HARDENING=${shellQuote(chomp(h.sysctl))} \\
+    FAIL2BAN_JAIL=${shellQuote(chomp(h.fail2banJail))} \\
+    FIREWALL=${shellQuote(chomp(h.firewall ?? ""))} \\
+    FIREWALL_UNIT=${shellQuote(FIREWALL_UNIT)}
+`
+            : "",
         SCRIPT_HELPERS,
         BOOTSTRAP_HELPERS,
         STEP_64BIT,
@@ -76,6 +125,7 @@ readonly PICLOUD_JOURNAL_MAX_MB=${shellQuote(String(input.journalRuntimeMaxMb))}
         STEP_MEMORY_CGROUP,
         pi5 ? STEP_PI5_PAGE_SIZE : "",
         STEP_DOCKER,
+        h ? STEP_HARDENING : "",
         `
 check_64bit
 detect_pi_hardware
@@ -92,6 +142,7 @@ step_journald
         `fi
 step_docker
 `,
+        h ? "step_ssh_hardening\nstep_sysctl_hardening\nstep_fail2ban\nstep_firewall\n" : 'skip hardening "no hardening given to this bootstrap"\n',
         FINISH,
     ].join("");
 }
@@ -337,6 +388,115 @@ step_docker() {
 }
 `;
 
+const chomp = (text: string) => text.replace(/\n$/, "");
+
+const STEP_HARDENING = `
+# write_checked PATH MODE CONTENT CHECK...: write_if_changed, then run CHECK; when it refuses the
+# new file, the previous one (or none) is put back and the bootstrap stops.
+write_checked() {
+    local path=$1 mode=$2 content=$3 backup=""
+    shift 3
+    if [[ -f $path ]]; then
+        backup=$(mktemp)
+        cp -p "$path" "$backup"
+    fi
+    write_if_changed "$path" "$mode" "$content"
+    if ((wrote)) && ! "$@" >&2; then
+        if [[ -n $backup ]]; then mv -f "$backup" "$path"; else rm -f "$path"; fi
+        die "$path was refused by '$*'; the previous file is back"
+    fi
+    [[ -z $backup ]] || rm -f "$backup"
+}
+
+step_ssh_hardening() {
+    local reload=0 bits
+    # AllowUsers names only this user: without it nobody could log in again.
+    id "$PICLOUD_SSH_USER" >/dev/null 2>&1 || die "the SSH user '$PICLOUD_SSH_USER' does not exist: the hardened sshd would let nobody in"
+    [[ -f /etc/ssh/ssh_host_ed25519_key ]] || die "no /etc/ssh/ssh_host_ed25519_key: the host key picloud pins is missing"
+    # The ssh-audit guide wants a ${SSH_RSA_HOST_KEY_BITS}-bit RSA host key; the ed25519 key picloud pins is kept.
+    bits=$(ssh-keygen -l -f /etc/ssh/ssh_host_rsa_key.pub 2>/dev/null | awk '{ print $1 }' || true)
+    if [[ \${bits:-0} -lt ${SSH_RSA_HOST_KEY_BITS} ]]; then
+        rm -f /etc/ssh/ssh_host_rsa_key /etc/ssh/ssh_host_rsa_key.pub
+        ssh-keygen -q -t rsa -b ${SSH_RSA_HOST_KEY_BITS} -N '' -f /etc/ssh/ssh_host_rsa_key
+        step_changed=1
+        reload=1
+    fi
+    # Diffie-Hellman group exchange only with moduli of 3072 bits and more.
+    if awk '$5 ~ /^[0-9]+$/ && $5 < ${SSH_MODULI_MIN_SIZE_FIELD} { found = 1 } END { exit !found }' /etc/ssh/moduli; then
+        awk '$5 !~ /^[0-9]+$/ || $5 >= ${SSH_MODULI_MIN_SIZE_FIELD}' /etc/ssh/moduli >/etc/ssh/moduli.picloud
+        mv -f /etc/ssh/moduli.picloud /etc/ssh/moduli
+        step_changed=1
+        reload=1
+    fi
+    write_checked ${SSHD_HARDENING_FILE.path} ${SSHD_HARDENING_FILE.mode} "$SSHD_HARDENING" sshd -t
+    reload=$((reload | wrote))
+    write_if_changed ${SSH_AUDIT_POLICY_FILE.path} ${SSH_AUDIT_POLICY_FILE.mode} "$SSH_AUDIT_POLICY"
+    if ((reload)); then
+        # A reload keeps open sessions, this one included; the next connection meets the new sshd.
+        systemctl reload ssh >&2
+    fi
+    finish_step ssh-hardening
+}
+
+step_sysctl_hardening() {
+    write_if_changed ${SYSCTL_HARDENING_FILE.path} ${SYSCTL_HARDENING_FILE.mode} "$SYSCTL_HARDENING"
+    if ((wrote)); then
+        ${SYSCTL_HARDENING_FILE.apply} >&2
+    fi
+    finish_step sysctl-hardening
+}
+
+step_fail2ban() {
+    local needed=() jail
+    # Before the package: its first start then already reads sshd's journal (no auth.log here).
+    write_if_changed ${FAIL2BAN_JAIL_FILE.path} ${FAIL2BAN_JAIL_FILE.mode} "$FAIL2BAN_JAIL"
+    jail=$wrote
+    for pkg in ${HARDENING_PACKAGES.join(" ")}; do
+        is_installed "$pkg" || needed+=("$pkg")
+    done
+    if ((\${#needed[@]})); then
+        apt_install "\${needed[@]}"
+        step_changed=1
+    fi
+    ${FAIL2BAN_JAIL_FILE.check} >&2 || die "fail2ban refuses ${FAIL2BAN_JAIL_FILE.path} (fail2ban-client -t)"
+    if ! systemctl is-enabled --quiet fail2ban || ! systemctl is-active --quiet fail2ban; then
+        systemctl enable --now fail2ban >&2
+        step_changed=1
+    elif ((jail)); then
+        ${FAIL2BAN_JAIL_FILE.apply} >&2
+    fi
+    finish_step fail2ban
+}
+
+step_firewall() {
+    local rules
+    if [[ -z $FIREWALL ]]; then
+        skip firewall "no ruleset given (a PiHost outside a PiCloud has no network plan)"
+        return 0
+    fi
+    write_checked ${NFTABLES_FILES.ruleset} 600 "$FIREWALL" ${NFTABLES_FILES.check}
+    rules=$wrote
+    write_if_changed /etc/systemd/system/picloud-firewall.service 644 "$FIREWALL_UNIT"
+    if ((wrote)); then
+        systemctl daemon-reload
+    fi
+    if ! systemctl is-enabled --quiet picloud-firewall; then
+        systemctl enable picloud-firewall >&2
+        step_changed=1
+    fi
+    if ((rules)) || ! nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null 2>&1; then
+        # Should the new rules lock the operator out, they come down again unless the host check
+        # (a new SSH connection, after this script) confirms them by stopping this timer.
+        systemctl stop picloud-firewall-rollback.timer 2>/dev/null || true
+        systemd-run --quiet --collect --on-active=${FIREWALL_ROLLBACK_SECONDS} --unit=picloud-firewall-rollback \\
+            nft delete table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >&2
+        ${NFTABLES_FILES.load}
+        step_changed=1
+    fi
+    finish_step firewall
+}
+`;
+
 const FINISH = `
 echo "picloud-bootstrap: changed=$changed reboot=$reboot"
 
@@ -420,6 +580,14 @@ fail() {
     echo "picloud-host-check: $*" >&2
     exit 1
 }
+
+# This is a new SSH connection after the bootstrap: the firewall it loaded lets the operator in,
+# so the rollback it scheduled is called off. Then the firewall must really be there.
+if [[ -f ${NFTABLES_FILES.ruleset} ]]; then
+    sudo -n systemctl stop picloud-firewall-rollback.timer 2>/dev/null || true
+    sudo -n nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null ||
+        fail "the firewall (table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name}) is not loaded: it was rolled back because no SSH connection confirmed it in time; check picloud:network.mgmt lets the operator in, then run pulumi up again"
+fi
 
 arch=$(dpkg --print-architecture)
 [[ ($arch == arm64 || $arch == amd64) && $(getconf LONG_BIT) == 64 ]] ||

@@ -78,7 +78,7 @@ describe("DockerRuntime", () => {
 
     it("pulls an image and creates a network once per Pi, and runs each replica through its Pi's provider", async () => {
         const run = await installMockRuntime({ project: "picloud", stack: "t", config: {}, secretKeys: [] });
-        const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64 };
+        const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64, fail2banIgnore: [] };
         const hosts = new Map([["a", pi("a", "10.0.0.1")], ["b", pi("b", "10.0.0.2")]].map(([n, p]) => [n as string, new PiHost(n as string, { pi: p as PiConfig, privateKey: "k", bootstrap, knownHostsFile: "/kh" })]));
         const runtime = new DockerRuntime(hosts);
         const owner = new pulumi.ComponentResource("picloud:test:Owner", "owner");
