@@ -58,6 +58,16 @@ export { renderFaasdInstallScript, faasdHostPorts } from "./tiers/functions/rend
 export type { FaasdInput } from "./tiers/functions/renderers";
 export { FAASD_VERSIONS } from "./tiers/functions/versions";
 export { runRootScript, shipFile } from "./host/remoteFiles";
+export { hostHardening } from "./host/piHost";
+export * from "./renderers/hardening";
+export type { HostHardening } from "./renderers/hostScripts";
+export { FIREWALL_UNIT } from "./renderers/hostScripts";
+export { cloudFlows, planNetwork, publishedPorts } from "./network/cloudFlows";
+export type { NetworkOptions, PlacedWorkloads } from "./network/cloudFlows";
+export { zoneOf, formatFlows, inboundFlows, resolveSource, checkNetworkPlan, ZONES } from "./network/flows";
+export type { Zone, Flow, FlowSource, FlowProtocol, NetworkPlan, PublishedPort } from "./network/flows";
+export { renderNftables, NFTABLES_FILES, NFTABLES_TABLE } from "./network/nftables";
+export type { NftablesOptions } from "./network/nftables";
 export { rollsOneAtATime } from "./runtime/dockerRuntime";
 export { TIERS } from "./tiers/registry";
 export type { TierDefinition, TierContext, EdgeComponent, SecretValues } from "./tiers/registry";
