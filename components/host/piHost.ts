@@ -131,7 +131,8 @@ export class PiHost extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        this.registerOutputs({ bootstrapHash: this.bootstrapHash });
+        // The firewall is shipped inside the bootstrap; as an output it can be reviewed on its own.
+        this.registerOutputs({ bootstrapHash: this.bootstrapHash, firewall: args.firewall });
     }
 }
 

@@ -5,6 +5,7 @@ import YAML from "yaml";
 import { picloudProgram, PicloudStackOutputs } from "../cloud/program";
 import { readStackConfig } from "../cloud/stackConfig";
 import { PicloudConfigError, SECRET_PLACEHOLDER } from "../config/errors";
+import { NFTABLES_FILES } from "../network/nftables";
 import { parseStackConfig } from "../config/schema";
 import { installMockRuntime, RecordedResource } from "./mockRuntime";
 import { mandatoryViolations, PolicyVerdict, policyVerdicts } from "./policyVerdicts";
@@ -167,6 +168,11 @@ async function renderedFiles(resources: readonly RecordedResource[], pis: Readon
         if (!source || source.text === undefined || typeof remotePath !== "string") continue;
         const pi = (host && piAt.get(host)) ?? host ?? "unknown-host";
         files.push({ path: path.join(pi, remotePath.replace(/^\/+/, "")), text: await source.text });
+    }
+    // Files shipped inside the bootstrap that a reviewer wants to see on their own: the firewall.
+    for (const host of resources.filter((r) => r.type === "picloud:host:PiHost")) {
+        const firewall = host.outputs?.firewall;
+        if (typeof firewall === "string") files.push({ path: path.join(host.name, NFTABLES_FILES.ruleset.replace(/^\/+/, "")), text: firewall });
     }
     return files.sort((a, b) => a.path.localeCompare(b.path));
 }
