@@ -56,8 +56,35 @@ ExecStart=/usr/sbin/nft -f ${NFTABLES_FILES.ruleset}
 [Install]
 WantedBy=sysinit.target`;
 
-/** Seconds after a changed firewall is loaded before it is taken down again unless a new SSH connection confirms it. */
+/** Seconds after a changed firewall is loaded (or the Pi boots with it) before it is taken down again unless a new SSH connection confirms it. */
 export const FIREWALL_ROLLBACK_SECONDS = 300;
+
+/**
+ * What the rollback does: takes picloud's table down and keeps it from loading at the next boot,
+ * so a firewall that locked the operator out stays gone until a new bootstrap.
+ */
+export const FIREWALL_ROLLBACK_SERVICE = `[Unit]
+Description=picloud firewall rollback: nobody confirmed the new firewall over SSH in time
+
+[Service]
+Type=oneshot
+ExecStart=-/usr/sbin/nft delete table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name}
+ExecStart=/bin/systemctl disable picloud-firewall.service picloud-firewall-rollback.timer`;
+
+/**
+ * The rollback's timer: a unit file, enabled, so it is armed again after a reboot that comes
+ * before the confirmation (the first bootstrap of a Pi reboots within seconds). The host check
+ * disables it.
+ */
+export const FIREWALL_ROLLBACK_TIMER = `[Unit]
+Description=picloud firewall rollback unless confirmed over SSH
+
+[Timer]
+# Counts from the timer's start: now, or at boot, where timers.target starts it again.
+OnActiveSec=${FIREWALL_ROLLBACK_SECONDS}
+
+[Install]
+WantedBy=timers.target`;
 
 
 /** Fingerprint of Docker's release signing key for its apt repository. */
@@ -111,7 +138,9 @@ readonly SSHD_HARDENING=${shellQuote(chomp(h.sshd))} \\
     SYSCTL_HARDENING=${shellQuote(chomp(h.sysctl))} \\
     FAIL2BAN_JAIL=${shellQuote(chomp(h.fail2banJail))} \\
     FIREWALL=${shellQuote(chomp(h.firewall ?? ""))} \\
-    FIREWALL_UNIT=${shellQuote(FIREWALL_UNIT)}
+    FIREWALL_UNIT=${shellQuote(FIREWALL_UNIT)} \\
+    ROLLBACK_SERVICE=${shellQuote(FIREWALL_ROLLBACK_SERVICE)} \\
+    ROLLBACK_TIMER=${shellQuote(FIREWALL_ROLLBACK_TIMER)}
 `
             : "",
         SCRIPT_HELPERS,
@@ -476,8 +505,14 @@ step_firewall() {
     fi
     write_checked ${NFTABLES_FILES.ruleset} 600 "$FIREWALL" ${NFTABLES_FILES.check}
     rules=$wrote
+    local units=0
     write_if_changed /etc/systemd/system/picloud-firewall.service 644 "$FIREWALL_UNIT"
-    if ((wrote)); then
+    units=$((units | wrote))
+    write_if_changed /etc/systemd/system/picloud-firewall-rollback.service 644 "$ROLLBACK_SERVICE"
+    units=$((units | wrote))
+    write_if_changed /etc/systemd/system/picloud-firewall-rollback.timer 644 "$ROLLBACK_TIMER"
+    units=$((units | wrote))
+    if ((units)); then
         systemctl daemon-reload
     fi
     if ! systemctl is-enabled --quiet picloud-firewall; then
@@ -486,10 +521,10 @@ step_firewall() {
     fi
     if ((rules)) || ! nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null 2>&1; then
         # Should the new rules lock the operator out, they come down again unless the host check
-        # (a new SSH connection, after this script) confirms them by stopping this timer.
-        systemctl stop picloud-firewall-rollback.timer 2>/dev/null || true
-        systemd-run --quiet --collect --on-active=${FIREWALL_ROLLBACK_SECONDS} --unit=picloud-firewall-rollback \\
-            nft delete table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >&2
+        # (a new SSH connection, after this script) confirms them by disabling this timer; it is
+        # enabled, so a reboot before then arms it again.
+        systemctl enable picloud-firewall-rollback.timer >&2
+        systemctl restart picloud-firewall-rollback.timer
         ${NFTABLES_FILES.load}
         step_changed=1
     fi
@@ -584,8 +619,8 @@ fail() {
 # This is a new SSH connection after the bootstrap: the firewall it loaded lets the operator in,
 # so the rollback it scheduled is called off. Then the firewall must really be there.
 if [[ -f ${NFTABLES_FILES.ruleset} ]]; then
-    sudo -n systemctl stop picloud-firewall-rollback.timer 2>/dev/null || true
-    sudo -n nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null ||
+    sudo -n systemctl disable --now picloud-firewall-rollback.timer 2>/dev/null || true
+    sudo -n nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null 2>&1 ||
         fail "the firewall (table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name}) is not loaded: it was rolled back because no SSH connection confirmed it in time; check picloud:network.mgmt lets the operator in, then run pulumi up again"
 fi
 
