@@ -18,6 +18,7 @@ import { appBackend } from "../components/tiers/apps/appServers";
 import { HAPROXY_HEALTH_PATH, HAPROXY_HTTP_FRONTEND, HAPROXY_METRICS_PATH, renderHaproxyConfig } from "../components/tiers/loadBalancer/renderers";
 import { CERTIFICATE_FILE, HAPROXY_RUN_AS, LOAD_BALANCER_DIRS, haproxyInput, loadBalancerPis } from "../components/tiers/loadBalancer/specs";
 import { STACKS_DIR, exampleStack } from "./support/exampleStacks";
+import { Run, must, run } from "./support/processes";
 import { validator } from "./support/validators";
 
 const NS = `pct-lb-${process.pid}`;
@@ -32,23 +33,7 @@ const lb = dev.config.tiers.loadBalancer!;
 const hello = dev.config.tiers.apps!.hello;
 const BACKEND = "app-hello";
 
-interface Run {
-    readonly status: number | null;
-    readonly stdout: string;
-    readonly stderr: string;
-}
 
-function run(file: string, args: string[]): Run {
-    const r = spawnSync(file, args, { encoding: "utf8", timeout: 30_000 });
-    if (r.error) throw r.error;
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function must(file: string, args: string[]): string {
-    const r = run(file, args);
-    if (r.status !== 0) throw new Error(`${file} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
-    return r.stdout;
-}
 
 /** A command inside the namespace, run to completion. */
 function inNs(args: string[]): Run {

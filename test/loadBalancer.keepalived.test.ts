@@ -19,6 +19,7 @@ import { HAPROXY_HEALTH_PATH, renderKeepalivedConfig } from "../components/tiers
 import { VRRP_INSTANCE, keepalivedInputs, loadBalancerPis, loadBalancerSpec } from "../components/tiers/loadBalancer/specs";
 import { MONITORING_PORTS, hostSpec } from "../components/tiers/monitoring/specs";
 import { exampleStack } from "./support/exampleStacks";
+import { must, run } from "./support/processes";
 import { validator } from "./support/validators";
 
 // test/hosts uses pct- too: everything here carries this prefix, and only what is listed in
@@ -78,23 +79,7 @@ const [preferred, standby] = nodes;
 /** Figures printed at the end: how long each step took. */
 const measured: string[] = [];
 
-interface Run {
-    readonly status: number | null;
-    readonly stdout: string;
-    readonly stderr: string;
-}
 
-function run(file: string, args: string[], input?: string): Run {
-    const r = spawnSync(file, args, { encoding: "utf8", timeout: 30_000, input });
-    if (r.error) throw r.error;
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function must(file: string, args: string[]): string {
-    const r = run(file, args);
-    if (r.status !== 0) throw new Error(`${file} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
-    return r.stdout;
-}
 
 /**
  * A long-running process inside a namespace, its output in `<log>`, in a process group of its own

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { accessSync, constants, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { executable } from "./validators";
 import * as path from "node:path";
 
 /** Debian 12's sshd, ssh-audit and fail2ban, unpacked (never installed) by install-hardening-validators.sh. */
@@ -20,14 +21,6 @@ const SCRIPT = path.resolve(__dirname, "install-hardening-validators.sh");
 /** Where install-hardening-validators.sh unpacks, unless `$PICLOUD_HARDENING_VALIDATORS_DIR` says otherwise. */
 export const HARDENING_VALIDATORS_DIR = process.env.PICLOUD_HARDENING_VALIDATORS_DIR || path.resolve(__dirname, "../../.cache/validators/hardening");
 
-function executable(file: string): boolean {
-    try {
-        accessSync(file, constants.X_OK);
-        return true;
-    } catch {
-        return false;
-    }
-}
 
 let cached: HardeningTools | undefined;
 

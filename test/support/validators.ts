@@ -7,7 +7,8 @@ export type ValidatorName = "promtool" | "prometheus" | "amtool" | "alertmanager
 /** Where `install-validators.sh` puts binaries unless `$PICLOUD_VALIDATORS_DIR` says otherwise. */
 export const DEFAULT_VALIDATORS_DIR = path.resolve(__dirname, "../../.cache/validators/bin");
 
-function executable(file: string): boolean {
+/** True when `file` exists and may be executed. */
+export function executable(file: string): boolean {
     try {
         accessSync(file, constants.X_OK);
         return true;
