@@ -162,9 +162,10 @@ describe("parseStackConfig", () => {
         expect(config.secretKeys).toEqual(["sshPrivateKey", "webDbPassword"]);
     });
 
-    it("accepts host key type rsa-sha2-512 with an ssh-rsa blob", () => {
-        const config = parseStackConfig(raw({ pis: [pi({ hostKey: `rsa-sha2-512 ${RSA_BLOB}` }), pi({ name: "p2", address: "192.168.1.11", hostKey: `ssh-rsa ${RSA_BLOB}` })] }));
-        expect(config.pis.map((p) => p.hostKey)).toEqual([`rsa-sha2-512 ${RSA_BLOB}`, `ssh-rsa ${RSA_BLOB}`]);
+    it("refuses a well-formed RSA host key, saying why: the hardening regenerates it, so only the ed25519 key can be pinned", () => {
+        const problems = problemsOf(raw({ pis: [pi({ hostKey: `rsa-sha2-512 ${RSA_BLOB}` }), pi({ name: "p2", address: "192.168.1.11", hostKey: `ssh-rsa ${RSA_BLOB}` })] }));
+        expect(problems.map((p) => p.key)).toEqual(["picloud:pis[0].hostKey", "picloud:pis[1].hostKey"]);
+        for (const p of problems) expect(p.message).toMatch(/picloud pins the ed25519 host key: its hardened sshd regenerates the RSA key/);
     });
 
     it("rejects rsa-sha2-512 whose blob is not an ssh-rsa key", () => {

@@ -36,7 +36,11 @@ function hostKeyProblem(line: string): string | undefined {
     const inner = bytes.subarray(4, 4 + bytes.readUInt32BE(0)).toString("latin1");
     // The blob starts with the key type again; rsa-sha2-* are signature names for an ssh-rsa key.
     const ok = inner === type || (type.startsWith("rsa-sha2-") && inner === "ssh-rsa");
-    return ok ? undefined : `the line says ${type} but the key data is ${describeValue(inner)}`;
+    if (!ok) return `the line says ${type} but the key data is ${describeValue(inner)}`;
+    // The bootstrap's hardening regenerates the RSA host key (4096 bits, per the ssh-audit guide)
+    // and the hardened sshd serves no ECDSA key: only the ed25519 key stays what was pinned.
+    if (type !== "ssh-ed25519") return `picloud pins the ed25519 host key: its hardened sshd regenerates the RSA key and serves no ECDSA key; use ssh-keyscan -t ed25519 <address>`;
+    return undefined;
 }
 
 const piSchema = strictObject(
