@@ -6,9 +6,8 @@
  * This host has Debian's HAProxy 2.6 (test/support/install-validators.sh); the Pis run the 3.2
  * image (specs.ts HAPROXY_IMAGE), which the renderer also targets but this test does not run.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
@@ -18,15 +17,13 @@ import { appBackend } from "../components/tiers/apps/appServers";
 import { HAPROXY_HEALTH_PATH, HAPROXY_HTTP_FRONTEND, HAPROXY_METRICS_PATH, renderHaproxyConfig } from "../components/tiers/loadBalancer/renderers";
 import { CERTIFICATE_FILE, HAPROXY_RUN_AS, LOAD_BALANCER_DIRS, haproxyInput, loadBalancerPis } from "../components/tiers/loadBalancer/specs";
 import { STACKS_DIR, exampleStack } from "./support/exampleStacks";
+import { NetnsLab, sleep, waitFor as waitUntil } from "./support/netnsLab";
 import { Run, must, run } from "./support/processes";
 import { validator } from "./support/validators";
 
 const NS = `pct-lb-${process.pid}`;
-const work = mkdtempSync(path.join(tmpdir(), "picloud-lb-haproxy-"));
-const children = new Set<ChildProcess>();
-const SIGNALS = ["SIGINT", "SIGTERM"] as const;
-process.on("exit", removeEverything);
-for (const sig of SIGNALS) process.on(sig, onSignal);
+const lab = new NetnsLab("picloud-lb-haproxy");
+const work = lab.work;
 
 const dev = exampleStack("dev");
 const lb = dev.config.tiers.loadBalancer!;
@@ -45,22 +42,11 @@ function curl(...args: string[]): Run {
     return inNs(["curl", "-sS", "--max-time", "5", ...args]);
 }
 
-/** A long-running process inside the namespace, its output in `<work>/<name>.log`. `ip netns exec` execs it, so the pid is its own. */
+/** A long-running process inside the namespace, its output in `<work>/<name>.log`. */
 function startInNs(name: string, args: string[]): ChildProcess {
-    const log = openSync(path.join(work, `${name}.log`), "a");
-    const child = spawn("ip", ["netns", "exec", NS, ...args], { stdio: ["ignore", log, log] });
-    closeSync(log);
-    children.add(child);
-    child.on("exit", () => children.delete(child));
-    return child;
+    return lab.start(NS, path.join(work, `${name}.log`), args);
 }
 
-async function stop(child: ChildProcess | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill(signal);
-    await Promise.race([exited, sleep(3000).then(() => child.kill("SIGKILL"))]);
-}
 
 function logOf(name: string, lines = 30): string {
     try {
@@ -70,34 +56,9 @@ function logOf(name: string, lines = 30): string {
     }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Polls until `check` holds; the error shows what it last saw and HAProxy's log. */
-async function waitFor(what: string, timeoutMs: number, check: () => boolean | string): Promise<number> {
-    const start = Date.now();
-    let last: boolean | string = false;
-    while (Date.now() - start < timeoutMs) {
-        last = check();
-        if (last === true) return Date.now() - start;
-        await sleep(200);
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${typeof last === "string" ? `; last saw: ${last}` : ""}\nhaproxy log:\n${logOf("haproxy")}`);
-}
-
-/** Synchronous, so the exit hook can run it too when the process ends without afterAll. Runs once. */
-function removeEverything(): void {
-    process.off("exit", removeEverything);
-    for (const sig of SIGNALS) process.off(sig, onSignal);
-    for (const child of children) child.kill("SIGKILL");
-    spawnSync("ip", ["netns", "delete", NS]);
-    rmSync(work, { recursive: true, force: true });
-}
-
-function onSignal(sig: NodeJS.Signals): void {
-    removeEverything();
-    // With the handlers gone, the signal does what it would have done: end the process.
-    process.kill(process.pid, sig);
-}
+const waitFor = (what: string, timeoutMs: number, check: () => boolean | string) =>
+    waitUntil(what, timeoutMs, check, { context: () => `haproxy log:\n${logOf("haproxy")}` });
 
 // Each server answers 200 on its health path and, anywhere else, its own name and the
 // X-Forwarded-For HAProxy added.
@@ -183,16 +144,15 @@ beforeAll(async () => {
     haproxyCfg = path.join(outDir, lbPi, LOAD_BALANCER_DIRS.config, "haproxy.cfg");
     servers.push(...serversOf(readFileSync(haproxyCfg, "utf8")));
 
-    must("ip", ["netns", "add", NS]);
-    must("ip", ["-n", NS, "link", "set", "lo", "up"]);
+    lab.addNamespace(NS);
     for (const host of new Set(servers.map((s) => s.host))) must("ip", ["-n", NS, "address", "add", `${host}/32`, "dev", "lo"]);
     for (const s of servers) startBackend(s);
     await waitFor("the backends", 10_000, () => servers.every((s) => curl("-o", "/dev/null", "-w", "%{http_code}", `http://${s.host}:${s.port}${s.healthPath}`).stdout === "200"));
 }, 60_000);
 
 afterAll(async () => {
-    await Promise.all([...children].map((c) => stop(c)));
-    removeEverything();
+    await lab.stopAll();
+    lab.remove();
 });
 
 describe("the dev stack's haproxy.cfg, run by HAProxy", () => {
@@ -203,7 +163,7 @@ describe("the dev stack's haproxy.cfg, run by HAProxy", () => {
     beforeAll(async () => {
         haproxy = await startHaproxy(haproxyCfg);
     }, 30_000);
-    afterAll(() => stop(haproxy));
+    afterAll(() => lab.stop(haproxy));
 
     it("balances the app over its three replicas on the dev Pis' addresses, checked on its health path", () => {
         expect(appServers().map((s) => `${s.host}:${s.port}`).sort()).toEqual(["192.168.10.11:8080", "192.168.10.12:8080", "192.168.10.13:8080"]);
@@ -242,7 +202,7 @@ describe("the dev stack's haproxy.cfg, run by HAProxy", () => {
         // `fall` good checks has it the margin of a long-running one. Test the long-running one.
         await sleep(allUpAt + fall * inter * 1000 - Date.now());
         try {
-            await stop(victim.process, "SIGKILL");
+            await lab.stop(victim.process, "SIGKILL");
             const ms = await waitFor(`${victim.name} DOWN`, 10_000, () => serverIs(metrics(), victim, "DOWN"));
             // Gone after `fall` failed checks `inter` apart, not at the first one.
             expect(ms).toBeGreaterThan((fall - 1) * inter * 1000 - 500);
@@ -373,7 +333,7 @@ describe("the dev stack's load balancer with tls set, run by HAProxy", () => {
         writeFileSync(config, rendered);
         haproxy = await startHaproxy(config);
     }, 30_000);
-    afterAll(() => stop(haproxy));
+    afterAll(() => lab.stop(haproxy));
 
     it("serves HTTPS on :443 with the given certificate, HTTP/2 by ALPN", () => {
         const r = curl("--cacert", certificate, "--resolve", "shop.test:443:127.0.0.1", "--http2", "-w", "%{http_code} %{http_version}", "https://shop.test/");
@@ -405,7 +365,7 @@ describe("the dev stack's load balancer with tls set, run by HAProxy", () => {
         // would hold whatever the config said. With the level lowered in HAProxy the config must
         // still refuse 1.1, and a config allowing it lets the same client through. (HAProxy 2.2+
         // also defaults to TLS 1.2 at least; the rendered line keeps that explicit.)
-        await stop(haproxy);
+        await lab.stop(haproxy);
         const permissive = rendered.replace("\nglobal\n", "\nglobal\n    ssl-default-bind-ciphers DEFAULT:@SECLEVEL=0\n");
         expect(permissive).toContain("ssl-min-ver TLSv1.2 ");
         const variants = [
@@ -420,7 +380,7 @@ describe("the dev stack's load balancer with tls set, run by HAProxy", () => {
                 const r = curl(...tls11, "https://127.0.0.1/");
                 expect(r.status, `${v.name}: ${r.stderr}`).toBe(v.expected);
             } finally {
-                await stop(haproxy);
+                await lab.stop(haproxy);
             }
         }
     });

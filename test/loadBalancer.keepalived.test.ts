@@ -7,9 +7,8 @@
  * and runs Prometheus on the rendered rules. Prometheus sits there rather than on dev-1, where the
  * dev stack places it, so it outlives the Pi this test takes away. Nothing leaves the namespaces.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PiConfig } from "../components/config/schema";
@@ -19,6 +18,7 @@ import { HAPROXY_HEALTH_PATH, renderKeepalivedConfig } from "../components/tiers
 import { VRRP_INSTANCE, keepalivedInputs, loadBalancerPis, loadBalancerSpec } from "../components/tiers/loadBalancer/specs";
 import { MONITORING_PORTS, hostSpec } from "../components/tiers/monitoring/specs";
 import { exampleStack } from "./support/exampleStacks";
+import { NetnsLab, sleep, waitFor as waitUntil } from "./support/netnsLab";
 import { must, run } from "./support/processes";
 import { validator } from "./support/validators";
 
@@ -27,12 +27,8 @@ import { validator } from "./support/validators";
 const PREFIX = `pct-vrrp-${process.pid}-`;
 const SWITCH = `${PREFIX}sw`;
 const CLIENT = `${PREFIX}client`;
-const work = mkdtempSync(path.join(tmpdir(), "picloud-vrrp-"));
-const namespaces: string[] = [];
-const children = new Set<ChildProcess>();
-const SIGNALS = ["SIGINT", "SIGTERM"] as const;
-process.on("exit", removeEverything);
-for (const sig of SIGNALS) process.on(sig, onSignal);
+const lab = new NetnsLab("picloud-vrrp");
+const work = lab.work;
 
 const dev = exampleStack("dev");
 const lb = dev.config.tiers.loadBalancer!;
@@ -81,37 +77,6 @@ const measured: string[] = [];
 
 
 
-/**
- * A long-running process inside a namespace, its output in `<log>`, in a process group of its own
- * (detached) so it goes with everything it forked. `ip netns exec` execs it, so the pid is its own.
- */
-function startIn(ns: string, log: string, args: string[]): ChildProcess {
-    const fd = openSync(log, "a");
-    const child = spawn("ip", ["netns", "exec", ns, ...args], { stdio: ["ignore", fd, fd], detached: true });
-    closeSync(fd);
-    children.add(child);
-    child.on("exit", () => children.delete(child));
-    return child;
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-    try {
-        process.kill(-child.pid!, signal);
-    } catch {
-        // Already gone.
-    }
-}
-
-/** Signals the child's process group and waits for the child to exit, SIGKILL after 3 s. */
-async function stop(child: ChildProcess | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    killGroup(child, signal);
-    await Promise.race([exited, sleep(3000).then(() => killGroup(child, "SIGKILL"))]);
-    await exited;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function logOf(name: string, lines = 15): string {
     try {
@@ -122,43 +87,15 @@ function logOf(name: string, lines = 15): string {
 }
 
 /** Polls until `check` holds; the error shows what it last saw and both keepalived logs. */
-async function waitFor(what: string, timeoutMs: number, check: () => boolean | string): Promise<number> {
-    const start = Date.now();
-    let last: boolean | string = false;
-    while (Date.now() - start < timeoutMs) {
-        last = check();
-        if (last === true) return Date.now() - start;
-        await sleep(100);
-    }
-    const logs = nodes.map((n) => `${n.pi.name} keepalived:\n${logOf(`${n.pi.name}/keepalived.log`)}`).join("\n");
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${typeof last === "string" ? `; last saw: ${last}` : ""}\n${logs}`);
-}
-
-/** Synchronous, so the exit hook can run it too when the process ends without afterAll. Runs once. */
-function removeEverything(): void {
-    process.off("exit", removeEverything);
-    for (const sig of SIGNALS) process.off(sig, onSignal);
-    for (const child of children) killGroup(child, "SIGKILL");
-    // The Pis' and the client's namespaces first: their cables go with them, then the switch.
-    for (const ns of [...namespaces].reverse()) spawnSync("ip", ["netns", "delete", ns]);
-    rmSync(work, { recursive: true, force: true });
-}
-
-function onSignal(sig: NodeJS.Signals): void {
-    removeEverything();
-    // With the handlers gone, the signal does what it would have done: end the process.
-    process.kill(process.pid, sig);
-}
-
-function addNamespace(ns: string): void {
-    must("ip", ["netns", "add", ns]);
-    namespaces.push(ns);
-    must("ip", ["-n", ns, "link", "set", "lo", "up"]);
-}
+const waitFor = (what: string, timeoutMs: number, check: () => boolean | string) =>
+    waitUntil(what, timeoutMs, check, {
+        intervalMs: 100,
+        context: () => nodes.map((n) => `${n.pi.name} keepalived:\n${logOf(`${n.pi.name}/keepalived.log`)}`).join("\n"),
+    });
 
 /** A namespace on the switch: a veth pair made inside the switch namespace, its far end moved in as eth0. */
 function plugIn(ns: string, port: string, address: string): void {
-    addNamespace(ns);
+    lab.addNamespace(ns);
     must("ip", ["-n", SWITCH, "link", "add", port, "type", "veth", "peer", "name", lb.interface, "netns", ns]);
     must("ip", ["-n", SWITCH, "link", "set", port, "master", "br0", "up"]);
     must("ip", ["-n", ns, "addr", "add", `${address}/${prefixLength}`, "dev", lb.interface]);
@@ -184,7 +121,7 @@ require("node:http").createServer((req, res) => {
 `;
 
 function startHaproxyStandIn(n: Node): void {
-    n.haproxy = startIn(n.ns, path.join(n.dir, "haproxy.log"), [process.execPath, "-e", HAPROXY_STAND_IN, String(lb.statsPort), n.pi.name, HAPROXY_HEALTH_PATH]);
+    n.haproxy = lab.start(n.ns, path.join(n.dir, "haproxy.log"), [process.execPath, "-e", HAPROXY_STAND_IN, String(lb.statsPort), n.pi.name, HAPROXY_HEALTH_PATH]);
 }
 
 /**
@@ -202,7 +139,7 @@ function startKeepalived(n: Node): void {
         // Pid files of its own: two keepalived share this host's /run.
         `exec ${validator("keepalived")} --dont-fork --log-console --no-syslog --use-file ${n.config} --pid ${n.dir}/keepalived.pid --vrrp_pid ${n.dir}/vrrp.pid --checkers_pid ${n.dir}/checkers.pid`,
     ].join("\n");
-    n.keepalived = startIn(n.ns, path.join(n.dir, "keepalived.log"), ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]);
+    n.keepalived = lab.start(n.ns, path.join(n.dir, "keepalived.log"), ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]);
 }
 
 const holds = (n: Node) => must("ip", ["-n", n.ns, "-4", "-o", "addr", "show", "dev", lb.interface]).includes(` ${lb.virtualIp}/${prefixLength} `);
@@ -276,7 +213,7 @@ beforeAll(async () => {
     expect(nodes.map((n) => vrrp.get(n.pi.name)?.priority)).toEqual([150, 100]);
     expect([...dev.config.pis.map((p) => p.address), lb.virtualIp]).not.toContain(CLIENT_ADDRESS);
 
-    addNamespace(SWITCH);
+    lab.addNamespace(SWITCH);
     must("ip", ["-n", SWITCH, "link", "add", "br0", "type", "bridge"]);
     must("ip", ["-n", SWITCH, "link", "set", "br0", "up"]);
     for (const n of nodes) {
@@ -286,7 +223,7 @@ beforeAll(async () => {
         writeFileSync(path.join(n.dir, "notify.sh"), renderVrrpNotifyScript(n.textfiles));
         plugIn(n.ns, n.port, n.pi.address);
         startHaproxyStandIn(n);
-        n.exporter = startIn(n.ns, path.join(n.dir, "exporter.log"), [process.execPath, "-e", EXPORTER_STAND_IN, String(MONITORING_PORTS.nodeExporter), n.textfiles]);
+        n.exporter = lab.start(n.ns, path.join(n.dir, "exporter.log"), [process.execPath, "-e", EXPORTER_STAND_IN, String(MONITORING_PORTS.nodeExporter), n.textfiles]);
     }
     plugIn(CLIENT, `port${nodes.length}`, CLIENT_ADDRESS);
 
@@ -306,7 +243,7 @@ beforeAll(async () => {
         selfTarget: PROMETHEUS,
     });
     writeFileSync(path.join(prom, "prometheus.yml"), config);
-    startIn(CLIENT, path.join(prom, "prometheus.log"), [
+    lab.start(CLIENT, path.join(prom, "prometheus.log"), [
         validator("prometheus"),
         `--config.file=${path.join(prom, "prometheus.yml")}`,
         `--storage.tsdb.path=${path.join(prom, "data")}`,
@@ -327,8 +264,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
     // Stopped as systemd would; the exit hook's SIGKILL is for whatever does not stop.
-    await Promise.all([...children].map((c) => stop(c)));
-    removeEverything();
+    await lab.stopAll();
+    lab.remove();
     if (measured.length > 0) console.log(`keepalived failover, measured:\n  ${measured.join("\n  ")}`);
     const left = must("ip", ["netns", "list"])
         .split("\n")
@@ -353,7 +290,7 @@ describe("the dev stack's virtual IP, moved by keepalived", () => {
         const config = readFileSync(preferred.config, "utf8");
         const [interval, fall] = [confSetting(config, "interval"), confSetting(config, "fall")];
         const start = Date.now();
-        await stop(preferred.haproxy, "SIGKILL");
+        await lab.stop(preferred.haproxy, "SIGKILL");
         const ms = await waitFor(`${standby.pi.name} alone holding ${lb.virtualIp}`, 10_000, () => heldBy(standby));
         // Not at the first failed check: `fall` of them, `interval` apart.
         expect(ms).toBeGreaterThan((fall - 1) * interval * 1000 - 500);
@@ -383,7 +320,7 @@ describe("the dev stack's virtual IP, moved by keepalived", () => {
         // A Pi losing power: every process of it gone without a word, so no priority-0 advert
         // says goodbye and the standby has to notice the silence; then off the switch. In the
         // other order keepalived would see its carrier go and release the address itself.
-        await Promise.all([standby.keepalived, standby.haproxy, standby.exporter].map((c) => stop(c, "SIGKILL")));
+        await Promise.all([standby.keepalived, standby.haproxy, standby.exporter].map((c) => lab.stop(c, "SIGKILL")));
         must("ip", ["-n", SWITCH, "link", "set", standby.port, "down"]);
         const ms = await waitFor(`${preferred.pi.name} holding ${lb.virtualIp}`, 10_000, () => (holds(preferred) && gauge(preferred) === 1) || state());
         // Killed, keepalived released nothing: the address is still on the dead Pi's eth0, and its

@@ -8,12 +8,13 @@
  * firewall's doing), then with them; VRRP's IP protocol 112 too, to a raw socket. The tests run
  * in order: the first has no firewall, the second loads them. Nothing leaves the namespaces.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exampleStack } from "../../test/support/exampleStacks";
+import { NetnsLab } from "../../test/support/netnsLab";
+import { must } from "../../test/support/processes";
 import { planNetwork } from "./cloudFlows";
 import { renderNftables } from "./nftables";
 
@@ -29,16 +30,7 @@ const CONTAINER = { gateway: "172.17.0.1", address: "172.17.0.2" } as const;
 const HOST_PORTS = [22, 80, 8180, 8181, 8182, 8404, 9100];
 const CONNECT_TIMEOUT_MS = 1500;
 
-const work = mkdtempSync(path.join(tmpdir(), "picloud-nft-packets-"));
-const namespaces: string[] = [];
-const children = new Set<ChildProcess>();
-process.on("exit", removeEverything);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-        removeEverything();
-        process.kill(process.pid, signal);
-    });
-}
+const lab = new NetnsLab("picloud-nft-packets");
 
 const dev = exampleStack("dev");
 const network = planNetwork(dev.config, dev.plan, { mgmtNetwork: `${PROBE_ADDRESS}/32` });
@@ -46,20 +38,7 @@ const network = planNetwork(dev.config, dev.plan, { mgmtNetwork: `${PROBE_ADDRES
 // others on docker0: both kinds the rulesets trust as "this Pi's containers".
 const pis = dev.config.pis.map((pi, i) => ({ pi, ns: `${PREFIX}${pi.name}`, container: `${PREFIX}${pi.name}-c`, port: `port${i}`, bridge: i === 0 ? "br-0123456789ab" : "docker0" }));
 
-function must(file: string, args: string[], input?: string): string {
-    const r = spawnSync(file, args, { encoding: "utf8", timeout: 30_000, input });
-    if (r.error) throw r.error;
-    if (r.status !== 0) throw new Error(`${file} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
-    return r.stdout;
-}
-
 const inNs = (ns: string, ...args: string[]) => must("ip", ["netns", "exec", ns, ...args]);
-
-function addNamespace(ns: string): void {
-    must("ip", ["netns", "add", ns]);
-    namespaces.push(ns);
-    inNs(ns, "ip", "link", "set", "lo", "up");
-}
 
 /** Plugs namespace `ns` into the switch as eth0 with `address`/24. */
 function plug(ns: string, switchPort: string, address: string): void {
@@ -79,8 +58,7 @@ function startListener(ns: string, ports: readonly number[]): Promise<void> {
             net.createServer((s) => s.end("ok\\n")).listen(port, "0.0.0.0", () => { if (++up === ports.length) console.log("ready"); });
         }`;
     const child = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", script, ...ports.map(String)], { stdio: ["ignore", "pipe", "pipe"], detached: true });
-    children.add(child);
-    child.on("exit", () => children.delete(child));
+    lab.track(child);
     return new Promise((resolve, reject) => {
         let err = "";
         child.stderr.on("data", (d) => (err += d));
@@ -192,18 +170,18 @@ print(json.dumps(sorted(seen)), flush=True)`;
 const rows = (outcomes: readonly string[]) => MATRIX.map(([from, to, port, , why], i) => `${from} -> ${to}:${port} ${outcomes[i]} (${why})`);
 
 beforeAll(async () => {
-    addNamespace(SWITCH);
+    lab.addNamespace(SWITCH);
     must("ip", ["-n", SWITCH, "link", "add", "br0", "type", "bridge"]);
     must("ip", ["-n", SWITCH, "link", "set", "br0", "up"]);
-    addNamespace(PROBE);
+    lab.addNamespace(PROBE);
     plug(PROBE, "probe", PROBE_ADDRESS);
     const listeners: Promise<void>[] = [];
     for (const { pi, ns, container, port, bridge } of pis) {
-        addNamespace(ns);
+        lab.addNamespace(ns);
         plug(ns, port, pi.address);
         // The Pi's Docker: a bridge with one container behind it, and DNAT of the Pi's published
         // ports to it, except from that bridge itself, as Docker's DOCKER chain does.
-        addNamespace(container);
+        lab.addNamespace(container);
         must("ip", ["link", "add", "vc", "netns", ns, "type", "veth", "peer", "name", "eth0", "netns", container]);
         inNs(ns, "ip", "link", "add", bridge, "type", "bridge");
         inNs(ns, "ip", "addr", "add", `${CONTAINER.gateway}/16`, "dev", bridge);
@@ -221,27 +199,12 @@ beforeAll(async () => {
     await Promise.all(listeners);
 }, 60_000);
 
-afterAll(async () => {
-    removeEverything();
-});
+afterAll(() => lab.remove());
 
 function writeFile(name: string, text: string): string {
-    const file = path.join(work, name);
+    const file = path.join(lab.work, name);
     writeFileSync(file, text);
     return file;
-}
-
-/** Stops every listener and deletes only the namespaces this file made; safe to call twice. */
-function removeEverything(): void {
-    for (const child of children) {
-        try {
-            process.kill(-child.pid!, "SIGKILL");
-        } catch {
-            // Already gone.
-        }
-    }
-    children.clear();
-    for (const ns of namespaces.splice(0).reverse()) spawnSync("ip", ["netns", "del", ns]);
 }
 
 describe("the dev stack's firewalls, with real packets", () => {

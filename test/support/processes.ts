@@ -14,9 +14,9 @@ export function run(file: string, args: string[], input?: string): Run {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Runs a program that must succeed; its stdout, or an error naming it with its stderr. */
-export function must(file: string, args: string[]): string {
-    const r = run(file, args);
+/** Runs a program that must succeed, with `input` on its stdin; its stdout, or an error naming it with its stderr. */
+export function must(file: string, args: string[], input?: string): string {
+    const r = run(file, args, input);
     if (r.status !== 0) throw new Error(`${file} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
     return r.stdout;
 }
