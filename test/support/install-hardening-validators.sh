@@ -12,6 +12,8 @@
 #   versions                    "<package> <version>" per line
 # Idempotent: does nothing when every program is already there.
 set -euo pipefail
+# shellcheck source=test/support/apt-download.sh
+source "$(dirname "$0")/apt-download.sh"
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="${PICLOUD_HARDENING_VALIDATORS_DIR:-$repo/.cache/validators/hardening}"
@@ -28,16 +30,7 @@ all_present() {
 
 all_present && exit 0
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-# `apt-get download` writes into the current directory; _apt must be able to write there.
-chmod 0777 "$work"
-cd "$work"
-# A fresh CI image may have empty package lists; refreshing them is only worth it when needed.
-if ! apt-get download -qq "${packages[@]}"; then
-    apt-get update -qq
-    apt-get download -qq "${packages[@]}"
-fi
+apt_download_here "${packages[@]}"
 
 rm -rf "$dir"
 mkdir -p "$dir/bin"

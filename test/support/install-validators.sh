@@ -8,6 +8,8 @@
 # any service, then linked into the same directory.
 # Idempotent: each part does nothing when its binaries are already there.
 set -euo pipefail
+# shellcheck source=test/support/apt-download.sh
+source "$(dirname "$0")/apt-download.sh"
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 bin_dir="${PICLOUD_VALIDATORS_DIR:-$repo/.cache/validators/bin}"
@@ -61,16 +63,7 @@ install_load_balancer_validators
 
 any_missing "${binaries[@]}" || exit 0
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-# `apt-get download` writes into the current directory; _apt must be able to write there.
-chmod 0777 "$work"
-cd "$work"
-# A fresh CI image may have empty package lists; refreshing them is only worth it when needed.
-if ! apt-get download -qq "${packages[@]}"; then
-    apt-get update -qq
-    apt-get download -qq "${packages[@]}"
-fi
+apt_download_here "${packages[@]}"
 
 for deb in ./*.deb; do
     dpkg -x "$deb" root
