@@ -3,6 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { PiConfig, StackConfig } from "../config/schema";
 import { contentHash } from "../renderers/contentHash";
+import { runRootScript } from "./remoteFiles";
 import { renderFail2banJail, renderSshAuditPolicy, renderSshdHardening, renderSysctlHardening } from "../renderers/hardening";
 import { DOCKER_READY_LINE, HostHardening, renderBootstrapScript, renderHostCheckScript, renderReadinessScript } from "../renderers/hostScripts";
 
@@ -89,25 +90,10 @@ export class PiHost extends pulumi.ComponentResource {
         });
         this.bootstrapHash = contentHash(this.bootstrapScript);
 
-        const copy = new command.remote.CopyToRemote(
-            `${name}-bootstrap-script`,
-            {
-                connection: this.connection,
-                source: new pulumi.asset.StringAsset(this.bootstrapScript),
-                remotePath: BOOTSTRAP_REMOTE_PATH,
-                triggers: [this.bootstrapHash],
-            },
-            { parent: this, dependsOn: [booted] },
-        );
-
-        const bootstrap = new command.remote.Command(
+        const { run: bootstrap } = runRootScript(
             `${name}-bootstrap`,
-            {
-                connection: this.connection,
-                create: `sudo -n bash ${BOOTSTRAP_REMOTE_PATH}`,
-                triggers: [this.bootstrapHash],
-            },
-            { parent: this, dependsOn: [copy] },
+            { connection: this.connection, script: this.bootstrapScript, remotePath: BOOTSTRAP_REMOTE_PATH },
+            { parent: this, dependsOn: [booted] },
         );
 
         // The bootstrap may have rebooted the Pi (memory cgroup, Pi 5 page size) and stopped sshd

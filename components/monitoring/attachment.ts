@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ATTACHMENT_TYPE, MonitoringSpec, monitoringGaps } from "./contract";
+import { shipFile } from "../host/remoteFiles";
 import { contentHash } from "../renderers/contentHash";
 import { renderFileSd, renderGrafanaDashboard, renderRuleFile } from "./renderers";
 
@@ -112,13 +113,8 @@ export class Attachment extends pulumi.ComponentResource {
                 ["rules", files.rules, renderRuleFile(args.spec)],
                 ["dashboard", files.dashboard, renderGrafanaDashboard(args.spec.dashboard)],
             ];
-            const copies = contents.map(
-                ([kind, remotePath, text]) =>
-                    new command.remote.CopyToRemote(
-                        `${name}-${kind}`,
-                        { connection: endpoint.connection, source: new pulumi.asset.StringAsset(text), remotePath, triggers: [contentHash(text)] },
-                        { parent: this, dependsOn: [...(endpoint.ready ?? [])] },
-                    ),
+            const copies = contents.map(([kind, remotePath, text]) =>
+                shipFile(`${name}-${kind}`, { connection: endpoint.connection, text, remotePath }, { parent: this, dependsOn: [...(endpoint.ready ?? [])] }),
             );
             new command.remote.Command(
                 `${name}-reload`,

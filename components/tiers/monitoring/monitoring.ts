@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { MonitoringConfig } from "../../config/tiers";
 import type { PiHost } from "../../host/piHost";
-import { contentHash } from "../../renderers/contentHash";
+import { shipFile } from "../../host/remoteFiles";
 import type { MonitoringEndpoint, MonitoringEndpointOutput } from "../../monitoring/attachment";
 import { renderAlertmanagerConfig, renderGrafanaDashboardProvider, renderGrafanaDatasources, renderPrometheusConfig } from "../../monitoring/renderers";
 import { TierArgs, TierComponent } from "../tierComponent";
@@ -96,10 +96,7 @@ export class Monitoring extends TierComponent {
             ["grafana-datasources", `${MONITORING_DIRS.grafanaProvisioning}/datasources/picloud.yml`, renderGrafanaDatasources({ prometheusUrl: `http://prometheus-0:${MONITORING_PORTS.prometheus}` })],
             ["grafana-dashboards", `${MONITORING_DIRS.grafanaProvisioning}/dashboards/picloud.yml`, renderGrafanaDashboardProvider({ dashboardsDir: "/var/lib/grafana-dashboards" })],
         ];
-        const configs: pulumi.Resource[] = files.map(
-            ([kind, remotePath, text]) =>
-                new command.remote.CopyToRemote(`${name}-${kind}`, { connection, source: new pulumi.asset.StringAsset(text), remotePath, triggers: [contentHash(text)] }, { parent: this, dependsOn: [folders] }),
-        );
+        const configs: pulumi.Resource[] = files.map(([kind, remotePath, text]) => shipFile(`${name}-${kind}`, { connection, text, remotePath }, { parent: this, dependsOn: [folders] }));
         if (email?.passwordSecret) {
             const password = args.secrets[email.passwordSecret];
             if (password === undefined) throw new Error(`picloud:${email.passwordSecret}: the SMTP password secret was not provided`);
