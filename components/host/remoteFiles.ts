@@ -25,6 +25,37 @@ export function shipFile(
     );
 }
 
+/**
+ * Puts a secret in a 0600 file on a Pi, owned by the SSH user or (`asRoot`) by root. The value
+ * travels on stdin: it is never on a command line, in a file picloud renders, or in a log.
+ * Deleting the resource removes the file. `triggers` (a secret's hash, say) re-send it.
+ */
+export function shipSecret(
+    name: string,
+    args: {
+        readonly connection: Connection;
+        readonly secret: pulumi.Input<string>;
+        readonly remotePath: string;
+        readonly asRoot?: boolean;
+        readonly triggers?: readonly pulumi.Input<string>[];
+    },
+    opts: pulumi.CustomResourceOptions,
+): command.remote.Command {
+    const write = `umask 077 && cat > ${args.remotePath}`;
+    return new command.remote.Command(
+        name,
+        {
+            connection: args.connection,
+            create: args.asRoot ? `sudo -n sh -c '${write}'` : write,
+            delete: `${args.asRoot ? "sudo -n " : ""}rm -f ${args.remotePath}`,
+            stdin: pulumi.secret(args.secret),
+            logging: "none",
+            triggers: args.triggers && [...args.triggers],
+        },
+        opts,
+    );
+}
+
 /** A rendered script shipped to a Pi and run there as root, again whenever the script changes. */
 export interface RootScript {
     readonly copy: command.remote.CopyToRemote;

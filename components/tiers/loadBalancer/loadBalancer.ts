@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PicloudConfigError, SECRET_PLACEHOLDER } from "../../config/errors";
 import type { LoadBalancerConfig } from "../../config/tiers";
 import type { PiHost } from "../../host/piHost";
-import { runRootScript, shipFile } from "../../host/remoteFiles";
+import { runRootScript, shipFile, shipSecret } from "../../host/remoteFiles";
 import { contentHash } from "../../renderers/contentHash";
 import { NODE_EXPORTER_TEXTFILE_DIR } from "../monitoring/specs";
 import { TierArgs, TierComponent } from "../tierComponent";
@@ -91,17 +91,10 @@ export class LoadBalancer extends TierComponent {
             ];
             if (certificate) {
                 files.push(
-                    new command.remote.Command(
+                    shipSecret(
                         `${name}-${pi.name}-certificate`,
-                        {
-                            connection,
-                            // On stdin into a 0600 root file: the bundle is never in a command line, a file picloud renders, or a log.
-                            create: `sudo -n sh -c 'umask 077 && cat > ${certificateFile}'`,
-                            delete: `sudo -n rm -f ${certificateFile}`,
-                            stdin: certificate,
-                            logging: "none",
-                            triggers: [certificateHash!],
-                        },
+                        // Root's alone: HAProxy reads it as root, before dropping to uid 99.
+                        { connection, secret: certificate, remotePath: certificateFile, asRoot: true, triggers: [certificateHash!] },
                         { parent: this, dependsOn: [folders] },
                     ),
                 );

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { MonitoringConfig } from "../../config/tiers";
 import type { PiHost } from "../../host/piHost";
-import { shipFile } from "../../host/remoteFiles";
+import { shipFile, shipSecret } from "../../host/remoteFiles";
 import type { MonitoringEndpoint, MonitoringEndpointOutput } from "../../monitoring/attachment";
 import { renderAlertmanagerConfig, renderGrafanaDashboardProvider, renderGrafanaDatasources, renderPrometheusConfig } from "../../monitoring/renderers";
 import { TierArgs, TierComponent } from "../tierComponent";
@@ -100,14 +100,7 @@ export class Monitoring extends TierComponent {
         if (email?.passwordSecret) {
             const password = args.secrets[email.passwordSecret];
             if (password === undefined) throw new Error(`picloud:${email.passwordSecret}: the SMTP password secret was not provided`);
-            configs.push(
-                new command.remote.Command(
-                    `${name}-smtp-password`,
-                    // The password travels on stdin and lands in a 0600 file; it never appears in a config file.
-                    { connection, create: `umask 077 && cat > ${smtpPasswordFile}`, delete: `rm -f ${smtpPasswordFile}`, stdin: pulumi.secret(password), logging: "none" },
-                    { parent: this, dependsOn: [folders] },
-                ),
-            );
+            configs.push(shipSecret(`${name}-smtp-password`, { connection, secret: password, remotePath: smtpPasswordFile }, { parent: this, dependsOn: [folders] }));
         }
 
         const adminPassword = new random.RandomPassword(`${name}-grafana-admin`, { length: 24, special: false }, { parent: this });
