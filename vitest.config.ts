@@ -5,6 +5,8 @@ export default defineConfig({
         include: ["components/**/*.test.ts", "policies/**/*.test.ts", "test/**/*.test.ts"],
         // The host suite boots namespaced Debian hosts and needs root: `npm run test:hosts` runs it.
         exclude: ["**/node_modules/**", "test/hosts/**"],
+        // The validators (shellcheck, promtool, haproxy …) are fetched once, before any file runs.
+        globalSetup: ["test/support/globalSetup.ts"],
         // Each file gets its own process: the Pulumi SDK's runtime state is global per process.
         pool: "forks",
         testTimeout: 60_000,

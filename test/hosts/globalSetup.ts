@@ -1,6 +1,14 @@
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
 import { prepareHostImages } from "./testbed";
 
-/** Builds the hosts' rootfs and apt repository, if not cached, once and before any test's timeout starts. */
+/**
+ * Before any test's timeout starts: installs what the test bed needs on this machine (only what is
+ * missing, from Debian), then builds the hosts' rootfs and apt repository if they are not cached.
+ */
 export default async function setup(): Promise<void> {
+    const script = path.resolve(__dirname, "install-host-tools.sh");
+    const r = spawnSync("bash", [script], { stdio: ["ignore", "inherit", "inherit"] });
+    if (r.status !== 0) throw new Error(`${script} exited ${r.status ?? r.signal}: the host suite needs systemd-container, debootstrap, apt-utils, openssh-client and iproute2 (apt-get install them as root)`);
     await prepareHostImages();
 }

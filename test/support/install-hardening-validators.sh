@@ -30,6 +30,7 @@ all_present() {
 
 all_present && exit 0
 
+echo "install-hardening-validators: unpacking ${packages[*]} from Debian into $dir" >&2
 apt_download_here "${packages[@]}"
 
 rm -rf "$dir"
