@@ -16,22 +16,35 @@ export type { PlacementPlan, PiUsage, PlacedReplica, WorkloadDemand } from "./pl
 export { analyseSinglePiLoss } from "./placement/resilience";
 export type { PiLossImpact } from "./placement/resilience";
 
-export { renderBootstrapScript, renderReadinessScript, renderHostCheckScript, shellQuote, DOCKER_READY_LINE, BOOTSTRAP_SUMMARY } from "./renderers/hostScripts";
+export {
+    renderBootstrapScript,
+    renderReadinessScript,
+    renderHostCheckScript,
+    renderFirewallScript,
+    renderFirewallConfirmScript,
+    shellQuote,
+    DOCKER_READY_LINE,
+    BOOTSTRAP_SUMMARY,
+    FIREWALL_SUMMARY,
+    FIREWALL_ROLLBACK_SECONDS,
+} from "./renderers/hostScripts";
 export type { BootstrapInput } from "./renderers/hostScripts";
-export { renderKnownHosts } from "./renderers/knownHosts";
+export { renderKnownHosts, knownHostsLine } from "./renderers/knownHosts";
+export { renderShipCommand, shippedPath, scriptPath, withRerunKey, SCRIPTS_DIR } from "./renderers/remoteCommands";
+export type { FileOwner } from "./renderers/remoteCommands";
 export type { KnownHost } from "./renderers/knownHosts";
 
-export { PiHost, dockerHostFromCheck, dockerSshOptions, BOOTSTRAP_REMOTE_PATH } from "./host/piHost";
+export { PiHost, piConnection } from "./host/piHost";
 export type { PiHostArgs } from "./host/piHost";
 
 export { demandOf } from "./runtime/workload";
 export type { Workload, WorkloadPort, WorkloadVolume } from "./runtime/workload";
-export { DockerRuntime, containerArgs, LABELS } from "./runtime/dockerRuntime";
-export type { WorkloadRuntime, DeployedReplica } from "./runtime/dockerRuntime";
+export { DockerRuntime, containerArgs, dockerSshOptions, dockerHost, LABELS } from "./runtime/dockerRuntime";
+export type { WorkloadRuntime, DeployedReplica, DockerRuntimeOptions } from "./runtime/dockerRuntime";
 
 export { ATTACHMENT_TYPE, targetDownRule, monitoringGaps, alertPrefix } from "./monitoring/contract";
 export type { MonitoringSpec, ScrapeTarget, AlertRule, Dashboard, DashboardPanel, Severity } from "./monitoring/contract";
-export { Attachment, monitoringEndpointFromOutput, monitoringCoverage, attachmentFiles } from "./monitoring/attachment";
+export { Attachment, monitoringEndpointFromOutput, monitoringEndpointFromStack, monitoringCoverage, attachmentFiles, prometheusReloadCommand } from "./monitoring/attachment";
 export type { MonitoringEndpoint, MonitoringEndpointOutput, AttachmentArgs, MonitoringCoverage } from "./monitoring/attachment";
 export * from "./monitoring/renderers";
 export { Monitoring, PROMETHEUS_RELOAD } from "./tiers/monitoring/monitoring";
@@ -57,7 +70,8 @@ export { faasdDemand, functionsSpec, functionsBackend } from "./tiers/functions/
 export { renderFaasdInstallScript, faasdHostPorts } from "./tiers/functions/renderers";
 export type { FaasdInput } from "./tiers/functions/renderers";
 export { FAASD_VERSIONS } from "./tiers/functions/versions";
-export { runRootScript, shipFile } from "./host/remoteFiles";
+export { remoteCommand, runRootScript, shipFile, shipSecret } from "./host/remoteFiles";
+export type { Connection, RemoteCommandArgs, ShipFileArgs, RootScript } from "./host/remoteFiles";
 export { hostHardening } from "./host/piHost";
 export * from "./renderers/hardening";
 export type { HostHardening } from "./renderers/hostScripts";
@@ -76,7 +90,7 @@ export { PiCloud, planCloud } from "./cloud/piCloud";
 export type { PiCloudArgs, CloudPlan } from "./cloud/piCloud";
 export { readStackConfig, loadStackConfig, secretValues } from "./cloud/stackConfig";
 export { picloudProgram } from "./cloud/program";
-export type { ProgramOptions, PicloudStackOutputs } from "./cloud/program";
+export type { PicloudStackOutputs } from "./cloud/program";
 
 export { runPlan, SECRET_PLACEHOLDER } from "./plan/plan";
 export type { PlanOptions, PlanResult, StackSource, RenderedFile } from "./plan/plan";

@@ -1,5 +1,3 @@
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { picloudProgram } from "../components/cloud/program";
@@ -19,11 +17,10 @@ async function runStack(stack: string, secrets: readonly string[]) {
     for (const key of secrets) fileConfig[key] = SECRET;
     const { config, secretKeys } = toPulumiConfig(fileConfig);
     const run = await installMockRuntime({ project: "picloud", stack, config, secretKeys });
-    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `picloud-valid-${stack}-`));
-    const outputs = picloudProgram({ stateDir });
+    const outputs = picloudProgram();
     await run.settle();
     const parsed: StackConfig = loadStackConfig();
-    return { outputs, parsed, run, stateDir };
+    return { outputs, parsed, run };
 }
 
 describe("the example stacks", () => {

@@ -25,7 +25,6 @@ describe("picloud as a package", () => {
             pi: config.pis[0],
             privateKey: pulumi.secret("placeholder"),
             bootstrap: config.bootstrap,
-            knownHostsFile: "/tmp/known_hosts",
         });
         await run.settle();
         expect(host.bootstrapScript).toContain("readonly PICLOUD_HOSTNAME='pi-a'");

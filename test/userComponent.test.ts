@@ -42,7 +42,7 @@ async function verdictsOf(build: () => void) {
 describe("a user's own component", () => {
     it("attaches monitoring through the public API, delivered to another stack's Monitoring tier, and passes", async () => {
         const endpoint = picloud.monitoringEndpointFromOutput(
-            { host: "192.168.1.10", port: 22, user: "pi", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIASjxOTX4160vIyXmNHWZEQrRmaTEjgOfbSKNHYQH6R0", fileSdDir: "/fsd", rulesDir: "/rules", dashboardsDir: "/dash", reloadCommand: picloud.PROMETHEUS_RELOAD },
+            { host: "192.168.1.10", port: 22, user: "pi", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIASjxOTX4160vIyXmNHWZEQrRmaTEjgOfbSKNHYQH6R0", fileSdDir: "/fsd", rulesDir: "/rules", dashboardsDir: "/dash", prometheusPort: 9090 },
             pulumi.secret("placeholder"),
         );
         const { run, violations } = await verdictsOf(() => new Cart("cart", { monitored: true, endpoint }));

@@ -18,8 +18,6 @@ export interface PiCloudArgs {
     readonly config: StackConfig;
     /** Secret config values by key: at least `sshPrivateKey`, plus any secretEnv references. */
     readonly secrets: SecretValues;
-    /** A known_hosts file with every Pi's host key (see `renderKnownHosts`), for Docker over ssh://. */
-    readonly knownHostsFile: string;
     /** Name of the cloud in alerts (Prometheus's `cloud` label); default the Pulumi stack name. */
     readonly cloudName?: string;
 }
@@ -81,15 +79,13 @@ export class PiCloud extends pulumi.ComponentResource {
                         pi,
                         privateKey,
                         bootstrap: config.bootstrap,
-                        knownHostsFile: args.knownHostsFile,
-                        identityFile: config.sshIdentityFile,
                         firewall: renderNftables(pi.name, network),
                     },
                     { parent: this },
                 ),
             ]),
         );
-        const base = { runtime: new DockerRuntime(this.hosts), placement: plan.placement, pis: config.pis };
+        const base = { runtime: new DockerRuntime(this.hosts, { identityFile: config.sshIdentityFile }), placement: plan.placement, pis: config.pis };
         this.monitoring = new Monitoring(
             "monitoring",
             { ...base, options: config.tiers.monitoring, hosts: this.hosts, secrets: args.secrets, cloudName: args.cloudName ?? pulumi.getStack() },

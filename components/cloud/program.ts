@@ -1,20 +1,10 @@
-import * as pulumi from "@pulumi/pulumi";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
+import type * as pulumi from "@pulumi/pulumi";
 import type { MonitoringEndpointOutput } from "../monitoring/attachment";
-import { renderKnownHosts } from "../renderers/knownHosts";
 import { Functions } from "../tiers/functions/functionsTier";
 import { FAASD_DEFAULT_ADMIN_USER } from "../tiers/functions/renderers";
 import { LoadBalancer } from "../tiers/loadBalancer/loadBalancer";
 import { PiCloud } from "./piCloud";
 import { loadStackConfig, secretValues } from "./stackConfig";
-
-/** Options of {@link picloudProgram}. */
-export interface ProgramOptions {
-    /** Where local ssh material (the known_hosts file) is written; default a per-stack temp folder. */
-    readonly stateDir?: string;
-}
 
 /** The outputs of a picloud stack (`pulumi stack output`). */
 export interface PicloudStackOutputs {
@@ -39,15 +29,10 @@ export interface PicloudStackOutputs {
  * invalid), plans placement and capacity, then builds the {@link PiCloud}. `stacks/index.ts` runs
  * it under the Pulumi engine; the offline plan runs it under the SDK's mock runtime.
  */
-export function picloudProgram(options: ProgramOptions = {}): PicloudStackOutputs {
+export function picloudProgram(): PicloudStackOutputs {
     const config = loadStackConfig();
-    const stateDir = options.stateDir ?? path.join(os.tmpdir(), `picloud-${pulumi.getProject()}-${pulumi.getStack()}`);
-    const knownHostsFile = path.join(stateDir, "known_hosts");
-    // Placement and capacity are checked in the constructor, before anything is registered; only a
-    // cloud that will be built gets its known_hosts file (read by Docker's ssh:// much later).
-    const cloud = new PiCloud("picloud", { config, secrets: secretValues(config), knownHostsFile });
-    fs.mkdirSync(stateDir, { recursive: true });
-    fs.writeFileSync(knownHostsFile, renderKnownHosts(config.pis));
+    // Placement and capacity are checked in the constructor, before anything is registered.
+    const cloud = new PiCloud("picloud", { config, secrets: secretValues(config) });
     const { placement, singlePiLoss } = cloud.plan;
     const loadBalancer = cloud.components.find((c): c is LoadBalancer => c instanceof LoadBalancer);
     const functions = cloud.components.find((c): c is Functions => c instanceof Functions);

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PiConfig } from "../config/schema";
 import { installMockRuntime, MockRun, RecordedResource } from "../plan/mockRuntime";
-import { DOCKER_READY_LINE } from "../renderers/hostScripts";
-import { BOOTSTRAP_REMOTE_PATH, PiHost, dockerHostFromCheck, dockerSshOptions } from "./piHost";
+import { scriptPath, shippedPath } from "../renderers/remoteCommands";
+import { PiHost } from "./piHost";
 import * as pulumi from "@pulumi/pulumi";
 
 const pi: PiConfig = {
@@ -17,6 +17,8 @@ const pi: PiConfig = {
     storage: "ssd",
     labels: {},
 };
+const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp.example"], journalRuntimeMaxMb: 64, fail2banIgnore: [] };
+const RULESET = "table inet picloud {\n}\n";
 
 describe("PiHost under mocks", () => {
     let run: MockRun;
@@ -29,28 +31,20 @@ describe("PiHost under mocks", () => {
 
     beforeAll(async () => {
         run = await installMockRuntime({ project: "picloud", stack: "test", config: {}, secretKeys: [] });
-        host = new PiHost("dev-1", {
-            pi,
-            privateKey: pulumi.secret("not-a-real-key"),
-            bootstrap: { timezone: "Etc/UTC", ntpServers: ["ntp.example"], journalRuntimeMaxMb: 64, fail2banIgnore: [] },
-            knownHostsFile: "/tmp/kh",
-        });
+        host = new PiHost("dev-1", { pi, privateKey: pulumi.secret("not-a-real-key"), bootstrap, firewall: RULESET });
+        new PiHost("dev-2", { pi: { ...pi, name: "dev-2", address: "192.168.10.12" }, privateKey: pulumi.secret("not-a-real-key"), bootstrap });
         await run.settle();
     });
 
-    it("registers the boot poll, the script copy, the bootstrap, the check and a Docker provider, all inside the PiHost", () => {
+    it("registers the boot poll, the bootstrap, the check and the firewall with its confirmation, all commands inside the PiHost", () => {
         const component = byName("dev-1");
         expect(component.type).toBe("picloud:host:PiHost");
-        for (const [name, type] of [
-            ["dev-1-booted", "command:remote:Command"],
-            ["dev-1-bootstrap-script", "command:remote:CopyToRemote"],
-            ["dev-1-bootstrap", "command:remote:Command"],
-            ["dev-1-ready", "command:remote:Command"],
-            ["dev-1-docker", "pulumi:providers:docker"],
-        ]) {
-            expect(byName(name).type).toBe(type);
+        for (const name of ["dev-1-booted", "dev-1-bootstrap-script", "dev-1-bootstrap", "dev-1-ready", "dev-1-firewall-script", "dev-1-firewall", "dev-1-firewall-confirmed"]) {
+            expect(byName(name).type).toBe("command:remote:Command");
             expect(byName(name).parent).toBe(component.urn);
         }
+        // The host layer needs the command provider alone: Docker is the runtime's.
+        expect(run.resources.filter((r) => r.parent === component.urn).map((r) => r.type)).not.toContain("pulumi:providers:docker");
     });
 
     it("pins the host key and keeps dialling a booting Pi", () => {
@@ -59,40 +53,42 @@ describe("PiHost under mocks", () => {
         expect(connection.dialErrorLimit as number).toBeGreaterThanOrEqual(10);
     });
 
-    it("orders the chain: booted → copy → bootstrap → ready", () => {
+    it("orders the chain: booted → script → bootstrap → ready → firewall → its confirmation, which is what others wait for", () => {
         const urn = (n: string) => byName(n).urn;
         expect(byName("dev-1-bootstrap-script").dependencies).toContain(urn("dev-1-booted"));
         expect(byName("dev-1-bootstrap").dependencies).toContain(urn("dev-1-bootstrap-script"));
         expect(byName("dev-1-ready").dependencies).toContain(urn("dev-1-bootstrap"));
+        expect(byName("dev-1-firewall-script").dependencies).toContain(urn("dev-1-ready"));
+        expect(byName("dev-1-firewall").dependencies).toContain(urn("dev-1-firewall-script"));
+        expect(byName("dev-1-firewall-confirmed").dependencies).toContain(urn("dev-1-firewall"));
+        expect(host.ready).toBeDefined();
     });
 
-    it("ships the rendered script and re-runs it when its hash changes", async () => {
-        const copy = byName("dev-1-bootstrap-script").inputs;
-        expect(copy.remotePath).toBe(BOOTSTRAP_REMOTE_PATH);
-        expect(await (copy.source as { text: Promise<string> }).text).toBe(host.bootstrapScript);
-        expect(copy.triggers).toEqual([host.bootstrapHash]);
-        expect(byName("dev-1-bootstrap").inputs.triggers).toEqual([host.bootstrapHash]);
-        expect(byName("dev-1-bootstrap").inputs.create).toBe(`sudo -n bash ${BOOTSTRAP_REMOTE_PATH}`);
+    it("ships the bootstrap to a path that outlives a reboot, root's, and runs it from there", () => {
+        const ship = byName("dev-1-bootstrap-script").inputs;
+        expect(shippedPath(ship.create)).toBe(scriptPath("bootstrap.sh"));
+        expect(ship.stdin).toBe(host.bootstrapScript);
+        expect(host.bootstrapScript).toContain("readonly PICLOUD_HOSTNAME='dev-1'");
+        expect(scriptPath("bootstrap.sh")).not.toMatch(/^\/tmp\//);
+        expect(byName("dev-1-bootstrap").inputs.create).toMatch(new RegExp(`\nsudo -n bash '${scriptPath("bootstrap.sh")}'$`));
     });
 
-    it("gives Docker the pinned known_hosts and no prompt", () => {
-        // Provider config reaches the engine JSON-encoded, as it would under the real engine.
-        expect(JSON.parse(byName("dev-1-docker").inputs.sshOpts as string)).toEqual(dockerSshOptions("/tmp/kh"));
+    it("runs the bootstrap, the host check and the confirmation again (an Update) when their script changes, never by replacement", () => {
+        for (const name of ["dev-1-bootstrap", "dev-1-ready", "dev-1-firewall", "dev-1-firewall-confirmed"]) {
+            const inputs = byName(name).inputs;
+            expect(inputs.triggers, name).toBeUndefined();
+            expect(inputs.update, name).toBe(inputs.create);
+            expect(inputs.create as string, name).toMatch(/^# picloud: runs again when this changes: [0-9a-f]{64}\n/);
+        }
     });
-});
 
-describe("dockerHostFromCheck", () => {
-    it("yields ssh:// only once the check said Docker is ready", () => {
-        expect(dockerHostFromCheck(`memory cgroup: ok\n${DOCKER_READY_LINE}\n`, pi)).toBe("ssh://pi@192.168.10.11:2222");
-        expect(dockerHostFromCheck("memory cgroup: ok\n", pi)).toBeUndefined();
-        expect(dockerHostFromCheck(undefined, pi)).toBeUndefined();
+    it("takes the firewall down when the Pi leaves the stack, and only then", () => {
+        expect(byName("dev-1-firewall").inputs.delete).toMatch(/nft delete table inet picloud/);
+        expect(byName("dev-1-bootstrap").inputs.delete).toBeUndefined();
     });
-});
 
-describe("dockerSshOptions", () => {
-    it("adds the identity file only when given", () => {
-        expect(dockerSshOptions("/k")).not.toContain("-i");
-        expect(dockerSshOptions("/k", "/id")).toEqual(expect.arrayContaining(["-i", "/id", "IdentitiesOnly=yes"]));
-        expect(dockerSshOptions("/k")).toEqual(expect.arrayContaining(["StrictHostKeyChecking=yes", "UserKnownHostsFile=/k", "BatchMode=yes"]));
+    it("gives a Pi without a ruleset no firewall, and its host check is what others wait for", () => {
+        expect(run.resources.some((r) => r.name.startsWith("dev-2-firewall"))).toBe(false);
+        expect(byName("dev-2-ready").type).toBe("command:remote:Command");
     });
 });

@@ -1,11 +1,18 @@
 import * as command from "@pulumi/command";
-import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { PiConfig, StackConfig } from "../config/schema";
 import { contentHash } from "../renderers/contentHash";
-import { runRootScript } from "./remoteFiles";
+import { Connection, remoteCommand, runRootScript } from "./remoteFiles";
 import { renderFail2banJail, renderSshAuditPolicy, renderSshdHardening, renderSysctlHardening } from "../renderers/hardening";
-import { DOCKER_READY_LINE, HostHardening, renderBootstrapScript, renderHostCheckScript, renderReadinessScript } from "../renderers/hostScripts";
+import {
+    FIREWALL_REMOVE_COMMAND,
+    HostHardening,
+    renderBootstrapScript,
+    renderFirewallConfirmScript,
+    renderFirewallScript,
+    renderHostCheckScript,
+    renderReadinessScript,
+} from "../renderers/hostScripts";
 
 /** Arguments of a {@link PiHost}. */
 export interface PiHostArgs {
@@ -15,68 +22,66 @@ export interface PiHostArgs {
     readonly privateKey: pulumi.Input<string>;
     /** Bootstrap options (timezone, NTP, journal size); defaults as in the stack config. */
     readonly bootstrap: StackConfig["bootstrap"];
-    /** A known_hosts file holding this Pi's host key, for Docker's ssh:// transport. */
-    readonly knownHostsFile: string;
-    /** Private key file for Docker's ssh:// transport; default: the operator's ssh-agent. */
-    readonly identityFile?: string;
-    /** This Pi's nftables ruleset, from the stack's network plan; without one the firewall step is skipped. */
+    /** This Pi's nftables ruleset, from the stack's network plan; without one the Pi gets no firewall. */
     readonly firewall?: string;
+    /**
+     * Seconds a changed firewall stays loaded without its confirmation before it is rolled back;
+     * default 300. Shorter only in tests, which wait the window out.
+     */
+    readonly firewallRollbackSeconds?: number;
 }
 
-/** The hardening the bootstrap applies to a Pi: sshd, the ssh-audit policy, sysctls, fail2ban, its firewall. */
-export function hostHardening(pi: PiConfig, bootstrap: StackConfig["bootstrap"], firewall?: string): HostHardening {
+/** The hardening the bootstrap applies to a Pi: sshd, the ssh-audit policy, sysctls, fail2ban. */
+export function hostHardening(pi: PiConfig, bootstrap: StackConfig["bootstrap"]): HostHardening {
     return {
         sshd: renderSshdHardening({ sshUser: pi.sshUser, port: pi.sshPort, pinnedHostKey: pi.hostKey }),
         sshAuditPolicy: renderSshAuditPolicy(),
         sysctl: renderSysctlHardening(),
         fail2banJail: renderFail2banJail({ ignoreIps: bootstrap.fail2banIgnore, sshPort: pi.sshPort }),
-        firewall,
     };
 }
 
-/** The remote path the bootstrap script is copied to before it runs. */
-export const BOOTSTRAP_REMOTE_PATH = "/tmp/picloud-bootstrap.sh";
+/** The SSH connection picloud's commands use for a Pi: its pinned host key, and patience with a Pi still booting. */
+export function piConnection(pi: PiConfig, privateKey: pulumi.Input<string>): Connection {
+    return {
+        host: pi.address,
+        port: pi.sshPort,
+        user: pi.sshUser,
+        privateKey: pulumi.secret(privateKey),
+        hostKey: pi.hostKey,
+        // A Pi that is still booting refuses connections for a while; keep dialling ~5 minutes.
+        dialErrorLimit: 30,
+        perDialTimeout: 10,
+    };
+}
 
 /**
  * One Raspberry Pi reached over SSH with a pinned host key: waits until it has booted, ships and
  * runs the idempotent bootstrap (again whenever the script changes), waits out any reboot the
- * bootstrap asked for, checks the result, and yields a Docker provider over ssh:// for the
- * workloads placed on it.
+ * bootstrap asked for and checks the result, then loads the Pi's firewall and confirms it over a
+ * new SSH connection. Everything after {@link ready} may use the Pi.
  */
 export class PiHost extends pulumi.ComponentResource {
     /** The Pi's validated config. */
     readonly pi: PiConfig;
     /** SSH connection used by every command on this Pi. */
-    readonly connection: command.types.input.remote.ConnectionArgs;
-    /** The host check, run after the bootstrap; other commands on this Pi depend on it. */
+    readonly connection: Connection;
+    /** The last step: the firewall's confirmation, or the host check on a Pi without a firewall. */
     readonly ready: command.remote.Command;
-    /** Docker Engine on this Pi, over ssh://. Its host is only known once the Pi is bootstrapped. */
-    readonly dockerProvider: docker.Provider;
     /** The bootstrap script as shipped, for the offline plan and for review. */
     readonly bootstrapScript: string;
     /** SHA-256 of the bootstrap script; a change re-runs the bootstrap. */
     readonly bootstrapHash: string;
+    /** The firewall script as shipped, when the Pi has a firewall. */
+    readonly firewallScript?: string;
 
     constructor(name: string, args: PiHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:host:PiHost", name, {}, opts);
         const { pi } = args;
         this.pi = pi;
-        this.connection = {
-            host: pi.address,
-            port: pi.sshPort,
-            user: pi.sshUser,
-            privateKey: pulumi.secret(args.privateKey),
-            hostKey: pi.hostKey,
-            // A Pi that is still booting refuses connections for a while; keep dialling ~5 minutes.
-            dialErrorLimit: 30,
-            perDialTimeout: 10,
-        };
+        this.connection = piConnection(pi, args.privateKey);
 
-        const booted = new command.remote.Command(
-            `${name}-booted`,
-            { connection: this.connection, create: renderReadinessScript() },
-            { parent: this },
-        );
+        const booted = remoteCommand(`${name}-booted`, { connection: this.connection, create: renderReadinessScript() }, { parent: this });
 
         this.bootstrapScript = renderBootstrapScript({
             hostname: pi.name,
@@ -86,54 +91,42 @@ export class PiHost extends pulumi.ComponentResource {
             timezone: args.bootstrap.timezone,
             ntpServers: args.bootstrap.ntpServers,
             journalRuntimeMaxMb: args.bootstrap.journalRuntimeMaxMb,
-            hardening: hostHardening(pi, args.bootstrap, args.firewall),
+            hardening: hostHardening(pi, args.bootstrap),
         });
         this.bootstrapHash = contentHash(this.bootstrapScript);
 
         const { run: bootstrap } = runRootScript(
             `${name}-bootstrap`,
-            { connection: this.connection, script: this.bootstrapScript, remotePath: BOOTSTRAP_REMOTE_PATH },
+            { connection: this.connection, script: this.bootstrapScript, scriptName: "bootstrap.sh" },
             { parent: this, dependsOn: [booted] },
         );
 
         // The bootstrap may have rebooted the Pi (memory cgroup, Pi 5 page size) and stopped sshd
-        // until then, so this check only connects once the Pi is back; it re-runs with the bootstrap.
-        this.ready = new command.remote.Command(
+        // until then, so this check only connects once the Pi is back; it runs with every bootstrap.
+        const checked = remoteCommand(
             `${name}-ready`,
-            {
-                connection: { ...this.connection, dialErrorLimit: 60 },
-                create: renderHostCheckScript(),
-                triggers: [bootstrap.stdout],
-            },
+            { connection: { ...this.connection, dialErrorLimit: 60 }, create: renderHostCheckScript(), rerunWhen: [this.bootstrapHash] },
             { parent: this, dependsOn: [bootstrap] },
         );
+        this.ready = checked;
 
-        this.dockerProvider = new docker.Provider(
-            `${name}-docker`,
-            {
-                host: this.ready.stdout.apply((out) => dockerHostFromCheck(out, pi)),
-                sshOpts: dockerSshOptions(args.knownHostsFile, args.identityFile),
-            },
-            { parent: this },
-        );
+        if (args.firewall !== undefined) {
+            this.firewallScript = renderFirewallScript({ ruleset: args.firewall, rollbackSeconds: args.firewallRollbackSeconds });
+            const { run: firewall } = runRootScript(
+                `${name}-firewall`,
+                { connection: this.connection, script: this.firewallScript, scriptName: "firewall.sh", remove: FIREWALL_REMOVE_COMMAND },
+                { parent: this, dependsOn: [checked] },
+            );
+            // A command of its own, over a connection of its own, after every change of the
+            // ruleset: that it gets in proves the new ruleset lets the operator in.
+            this.ready = remoteCommand(
+                `${name}-firewall-confirmed`,
+                { connection: this.connection, create: renderFirewallConfirmScript(), rerunWhen: [this.firewallScript] },
+                { parent: this, dependsOn: [firewall] },
+            );
+        }
 
-        // The firewall is shipped inside the bootstrap; as an output it can be reviewed on its own.
+        // The firewall is a script of its own; as an output it can be reviewed on its own.
         this.registerOutputs({ bootstrapHash: this.bootstrapHash, firewall: args.firewall });
     }
-}
-
-/**
- * The Docker host URL, given only once the host check has said Docker is ready, so that a Pi not
- * yet bootstrapped leaves the provider unconfigured in a preview instead of failing it.
- */
-export function dockerHostFromCheck(checkOutput: string | undefined, pi: PiConfig): string | undefined {
-    const lines = (checkOutput ?? "").trim().split("\n");
-    if (lines[lines.length - 1] !== DOCKER_READY_LINE) return undefined;
-    return `ssh://${pi.sshUser}@${pi.address}:${pi.sshPort}`;
-}
-
-/** ssh options for Docker's ssh:// transport: the pinned host key, never a prompt. */
-export function dockerSshOptions(knownHostsFile: string, identityFile?: string): string[] {
-    const opts = ["-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHostsFile}`, "-o", "BatchMode=yes"];
-    return identityFile ? [...opts, "-o", "IdentitiesOnly=yes", "-i", identityFile] : opts;
 }

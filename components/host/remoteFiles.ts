@@ -1,98 +1,165 @@
+/**
+ * The one place that registers what picloud does on a Pi over SSH: commands, shipped files,
+ * secrets and root scripts, all as `remote.Command`s written for the engine's semantics.
+ *
+ * - No `triggers`. `@pulumi/command` marks them replace-on-change and the engine replaces
+ *   create-before-delete, so the old resource's delete would run after its successor's create and
+ *   undo it (a file shipped, then removed). A change is carried in the command's inputs instead
+ *   (stdin, or a hash line in the command: {@link withRerunKey}), which the engine turns into an
+ *   Update that runs the same command again.
+ * - A delete therefore runs only when the resource really leaves the stack (or is renamed).
+ * - Scripts run from {@link SCRIPTS_DIR}, which survives the reboots that empty `/tmp`.
+ * - No previous output in the environment: the Pis' sshd accepts no `Setenv`.
+ */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { contentHash } from "../renderers/contentHash";
+import { FileOwner, renderRunScriptCommand, renderShipCommand, renderUnshipCommand, scriptPath, withRerunKey } from "../renderers/remoteCommands";
 
-type Connection = command.types.input.remote.ConnectionArgs;
+/** An SSH connection to a Pi, as `@pulumi/command` takes it. */
+export type Connection = command.types.input.remote.ConnectionArgs;
 
-function dependencies(dependsOn: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
-    if (dependsOn === undefined) return [];
-    return Array.isArray(dependsOn) ? dependsOn : [dependsOn as pulumi.Input<pulumi.Resource>];
+/** Arguments of {@link remoteCommand}. */
+export interface RemoteCommandArgs {
+    readonly connection: pulumi.Input<Connection>;
+    /** Runs on create, and again on every Update (any change of these inputs). */
+    readonly create: pulumi.Input<string>;
+    /** Runs only when the resource leaves the stack. */
+    readonly delete?: pulumi.Input<string>;
+    /** Fed to the command; a secret stays one. */
+    readonly stdin?: pulumi.Input<string>;
+    /** Values whose change runs `create` again (hashed into the command, never shown). */
+    readonly rerunWhen?: readonly pulumi.Input<string>[];
+    /** Keep stdout and stderr out of the engine's log (the command handles a secret). */
+    readonly quiet?: boolean;
 }
 
 /**
- * Puts rendered text at `remotePath` on a Pi over SSH, as the SSH user. The hash of the text is
- * the trigger, so a change ships the new file and nothing else does.
+ * A command on a Pi with the semantics above: `create` runs once, again on any change of its
+ * inputs (as an Update: the same command), and `delete` only on removal.
  */
-export function shipFile(
-    name: string,
-    args: { readonly connection: Connection; readonly text: string; readonly remotePath: string },
-    opts: pulumi.CustomResourceOptions,
-): command.remote.CopyToRemote {
-    return new command.remote.CopyToRemote(
-        name,
-        { connection: args.connection, source: new pulumi.asset.StringAsset(args.text), remotePath: args.remotePath, triggers: [contentHash(args.text)] },
-        opts,
-    );
-}
-
-/**
- * Puts a secret in a 0600 file on a Pi, owned by the SSH user or (`asRoot`) by root. The value
- * travels on stdin: it is never on a command line, in a file picloud renders, or in a log.
- * Deleting the resource removes the file. `triggers` (a secret's hash, say) re-send it.
- */
-export function shipSecret(
-    name: string,
-    args: {
-        readonly connection: Connection;
-        readonly secret: pulumi.Input<string>;
-        readonly remotePath: string;
-        readonly asRoot?: boolean;
-        readonly triggers?: readonly pulumi.Input<string>[];
-    },
-    opts: pulumi.CustomResourceOptions,
-): command.remote.Command {
-    const write = `umask 077 && cat > ${args.remotePath}`;
+export function remoteCommand(name: string, args: RemoteCommandArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+    const keys = args.rerunWhen ?? [];
+    const create = keys.length === 0 ? pulumi.output(args.create) : pulumi.all([args.create, ...keys]).apply(([c, ...k]) => withRerunKey(c, k));
+    // A hash of a secret is not the secret, but the engine would still mark the command secret; keep it plain.
+    const run = keys.length === 0 ? create : pulumi.unsecret(create);
     return new command.remote.Command(
         name,
         {
             connection: args.connection,
-            create: args.asRoot ? `sudo -n sh -c '${write}'` : write,
-            delete: `${args.asRoot ? "sudo -n " : ""}rm -f ${args.remotePath}`,
-            stdin: pulumi.secret(args.secret),
-            logging: "none",
-            triggers: args.triggers && [...args.triggers],
+            create: run,
+            update: run,
+            delete: args.delete,
+            stdin: args.stdin,
+            logging: args.quiet ? "none" : undefined,
+            addPreviousOutputInEnv: false,
         },
         opts,
     );
 }
 
-/** A rendered script shipped to a Pi and run there as root, again whenever the script changes. */
+/** Arguments of {@link shipFile}. */
+export interface ShipFileArgs {
+    readonly connection: pulumi.Input<Connection>;
+    /** The file's content, as rendered. */
+    readonly text: pulumi.Input<string>;
+    readonly remotePath: string;
+    /** Octal mode; default 0644. */
+    readonly mode?: string;
+    /** Default the SSH user (the folder must be theirs). */
+    readonly owner?: FileOwner;
+    /** Mode of the folder, should this command have to make it; default 0755. */
+    readonly folderMode?: string;
+}
+
+/**
+ * Puts rendered text at `remotePath` on a Pi. A changed text is written again in place; removing
+ * the resource removes the file. The offline plan finds every shipped file by its command.
+ */
+export function shipFile(name: string, args: ShipFileArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+    const owner = args.owner ?? "ssh-user";
+    return remoteCommand(
+        name,
+        {
+            connection: args.connection,
+            create: renderShipCommand({ path: args.remotePath, mode: args.mode ?? "0644", owner, folderMode: args.folderMode }),
+            delete: renderUnshipCommand({ path: args.remotePath, owner }),
+            stdin: args.text,
+        },
+        opts,
+    );
+}
+
+/**
+ * Puts a secret in a file on a Pi, 0600 (or `mode`) and owned by `owner` (default root). The value
+ * travels on stdin: it is never on a command line, in a file picloud renders, in a log or in
+ * state unencrypted. A changed secret is written again in place; removing the resource removes
+ * the file.
+ */
+export function shipSecret(
+    name: string,
+    args: { readonly connection: pulumi.Input<Connection>; readonly secret: pulumi.Input<string>; readonly remotePath: string; readonly owner?: FileOwner; readonly mode?: string },
+    opts: pulumi.CustomResourceOptions,
+): command.remote.Command {
+    const owner = args.owner ?? "root";
+    return remoteCommand(
+        name,
+        {
+            connection: args.connection,
+            create: renderShipCommand({ path: args.remotePath, mode: args.mode ?? "0600", owner }),
+            delete: renderUnshipCommand({ path: args.remotePath, owner }),
+            stdin: pulumi.secret(args.secret),
+            quiet: true,
+        },
+        opts,
+    );
+}
+
+/** A script shipped to a Pi and run there as root. */
 export interface RootScript {
-    readonly copy: command.remote.CopyToRemote;
+    /** Ships the script to {@link scriptPath}. */
+    readonly file: command.remote.Command;
+    /** Runs it; its stdout is the script's report. */
     readonly run: command.remote.Command;
 }
 
 /**
- * Ships `script` to `remotePath` and runs it with `sudo -n bash`, the way PiHost runs the
- * bootstrap: `<name>-script` copies, `<name>` runs. The script must be idempotent; its stdout is
- * the run's output. `stdin` (a secret, say) is fed to the script and never logged; `remove` runs
- * when the resource is deleted.
+ * Ships `script` to `/var/lib/picloud/scripts/<scriptName>` (root's, 0700) and runs it with
+ * `sudo -n bash`: `<name>-script` ships, `<name>` runs, again whenever the script or `rerunWhen`
+ * changes and on any other change of its inputs (a rotated key). The script must be idempotent.
+ * `stdin` (a secret, say) is fed to it and never logged; `remove` runs when the resource leaves
+ * the stack.
  */
 export function runRootScript(
     name: string,
     args: {
-        readonly connection: Connection;
+        readonly connection: pulumi.Input<Connection>;
         readonly script: string;
-        readonly remotePath: string;
+        /** File name under the scripts folder, e.g. `bootstrap.sh`. */
+        readonly scriptName: string;
         readonly stdin?: pulumi.Input<string>;
         readonly remove?: string;
-        /** More values whose change re-runs the script (a secret's hash, say). */
-        readonly triggers?: readonly pulumi.Input<string>[];
+        /** More values whose change runs the script again (a secret's hash, say). */
+        readonly rerunWhen?: readonly pulumi.Input<string>[];
     },
     opts: pulumi.CustomResourceOptions,
 ): RootScript {
-    const hash = contentHash(args.script);
-    const copy = shipFile(`${name}-script`, { connection: args.connection, text: args.script, remotePath: args.remotePath }, opts);
-    const run = new command.remote.Command(
+    const path = scriptPath(args.scriptName);
+    const file = shipFile(`${name}-script`, { connection: args.connection, text: args.script, remotePath: path, mode: "0700", owner: "root", folderMode: "0700" }, opts);
+    const run = remoteCommand(
         name,
         {
             connection: args.connection,
-            create: `sudo -n bash ${args.remotePath}`,
+            create: renderRunScriptCommand(path),
             delete: args.remove,
-            stdin: args.stdin,
-            triggers: [hash, ...(args.triggers ?? [])],
+            stdin: args.stdin === undefined ? undefined : pulumi.secret(args.stdin),
+            rerunWhen: [args.script, ...(args.rerunWhen ?? [])],
         },
-        { ...opts, dependsOn: [copy, ...dependencies(opts.dependsOn)] },
+        { ...opts, dependsOn: [file, ...dependencies(opts.dependsOn)] },
     );
-    return { copy, run };
+    return { file, run };
+}
+
+function dependencies(dependsOn: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
+    if (dependsOn === undefined) return [];
+    return Array.isArray(dependsOn) ? dependsOn : [dependsOn as pulumi.Input<pulumi.Resource>];
 }

@@ -1,8 +1,7 @@
-import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ATTACHMENT_TYPE, MonitoringSpec, monitoringGaps } from "./contract";
-import { shipFile } from "../host/remoteFiles";
-import { contentHash } from "../renderers/contentHash";
+import { Connection, remoteCommand, shipFile } from "../host/remoteFiles";
+import { shellQuote } from "../renderers/shellSteps";
 import { renderFileSd, renderGrafanaDashboard, renderRuleFile } from "./renderers";
 
 /**
@@ -13,17 +12,20 @@ import { renderFileSd, renderGrafanaDashboard, renderRuleFile } from "./renderer
  */
 export interface MonitoringEndpoint {
     /** SSH connection to the monitoring Pi. */
-    readonly connection: command.types.input.remote.ConnectionArgs;
+    readonly connection: Connection;
     readonly fileSdDir: string;
     readonly rulesDir: string;
     readonly dashboardsDir: string;
-    /** Shell command on the monitoring Pi that makes Prometheus re-read its rule files. */
+    /** Shell command on the monitoring Pi that makes Prometheus re-read its rule files ({@link prometheusReloadCommand}). */
     readonly reloadCommand: string;
     /** Resources that must exist before files are delivered (the tier's folders). */
     readonly ready?: readonly pulumi.Resource[];
 }
 
-/** What a Monitoring tier publishes as its stack output, for other stacks to attach to it. */
+/**
+ * What a Monitoring tier publishes as its stack output, for other stacks to attach to it. Data
+ * only: the stack that attaches builds every command it runs from its own code.
+ */
 export interface MonitoringEndpointOutput {
     readonly host: string;
     readonly port: number;
@@ -32,21 +34,53 @@ export interface MonitoringEndpointOutput {
     readonly fileSdDir: string;
     readonly rulesDir: string;
     readonly dashboardsDir: string;
-    readonly reloadCommand: string;
+    /** Prometheus's port on the monitoring Pi, for its reload. */
+    readonly prometheusPort: number;
 }
+
+/**
+ * The command that makes Prometheus on this Pi re-read its config and rule files, tolerant of a
+ * Prometheus not started yet (it reads them when it starts).
+ */
+export function prometheusReloadCommand(port: number): string {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`Prometheus's port must be a whole number from 1 to 65535, got ${JSON.stringify(port)}`);
+    return `curl -fsS -X POST http://127.0.0.1:${port}/-/reload || { rc=$?; [ "$rc" -eq 7 ] && echo "Prometheus is not running yet; it loads the rules when it starts"; [ "$rc" -eq 7 ]; }`;
+}
+
+const SAFE_DIR = /^\/[A-Za-z0-9._/-]+$/;
 
 /**
  * A {@link MonitoringEndpoint} from another stack's `monitoring` output
  * (`new pulumi.StackReference("org/picloud/prod").requireOutput("monitoring")`) plus the SSH key.
+ * The output is checked field by field (folders must be plain absolute paths, the port a port), so
+ * a changed or corrupted output cannot smuggle a command onto the monitoring Pi.
  */
 export function monitoringEndpointFromOutput(output: MonitoringEndpointOutput, privateKey: pulumi.Input<string>): MonitoringEndpoint {
+    for (const key of ["fileSdDir", "rulesDir", "dashboardsDir"] as const) {
+        const dir = output[key];
+        if (typeof dir !== "string" || !SAFE_DIR.test(dir) || dir.split("/").includes("..")) {
+            throw new Error(`monitoring output ${key}: expected an absolute path of letters, digits, '.', '_', '-' and '/', got ${JSON.stringify(dir)}`);
+        }
+    }
     return {
         connection: { host: output.host, port: output.port, user: output.user, hostKey: output.hostKey, privateKey: pulumi.secret(privateKey) },
         fileSdDir: output.fileSdDir,
         rulesDir: output.rulesDir,
         dashboardsDir: output.dashboardsDir,
-        reloadCommand: output.reloadCommand,
+        reloadCommand: prometheusReloadCommand(output.prometheusPort),
     };
+}
+
+/**
+ * The {@link MonitoringEndpoint} of another picloud stack (`org/picloud/prod`), read from its
+ * `monitoring` output as plain values (they become file paths and commands here, so they must be
+ * known while the program runs), plus the SSH key. Await it in an async program.
+ */
+export async function monitoringEndpointFromStack(stack: string, privateKey: pulumi.Input<string>, opts?: pulumi.CustomResourceOptions): Promise<MonitoringEndpoint> {
+    const details = await new pulumi.StackReference(stack, undefined, opts).getOutputDetails("monitoring");
+    const output = (details.value ?? details.secretValue) as MonitoringEndpointOutput | undefined;
+    if (output === undefined) throw new Error(`stack ${stack} has no "monitoring" output: is it a picloud stack, and has it been deployed (pulumi up)?`);
+    return monitoringEndpointFromOutput(output, privateKey);
 }
 
 /** Arguments of an {@link Attachment}. */
@@ -113,16 +147,18 @@ export class Attachment extends pulumi.ComponentResource {
                 ["rules", files.rules, renderRuleFile(args.spec)],
                 ["dashboard", files.dashboard, renderGrafanaDashboard(args.spec.dashboard)],
             ];
+            // A changed spec writes the files again in place and reloads; only removing the
+            // component removes them (its reload's delete runs first, then reloads without them).
             const copies = contents.map(([kind, remotePath, text]) =>
                 shipFile(`${name}-${kind}`, { connection: endpoint.connection, text, remotePath }, { parent: this, dependsOn: [...(endpoint.ready ?? [])] }),
             );
-            new command.remote.Command(
+            remoteCommand(
                 `${name}-reload`,
                 {
                     connection: endpoint.connection,
                     create: endpoint.reloadCommand,
-                    delete: `rm -f ${[files.fileSd, files.rules, files.dashboard].join(" ")} && { ${endpoint.reloadCommand} || true; }`,
-                    triggers: contents.map(([, , text]) => contentHash(text)),
+                    delete: `rm -f ${[files.fileSd, files.rules, files.dashboard].map(shellQuote).join(" ")} && { ${endpoint.reloadCommand} || true; }`,
+                    rerunWhen: contents.map(([, , text]) => text),
                 },
                 { parent: this, dependsOn: copies },
             );

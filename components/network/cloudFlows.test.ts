@@ -60,7 +60,7 @@ describe.each(["lab", "dev", "prod"])("the %s stack's flows cover what its compo
     });
 
     it("every keepalived unicast peer may send the Pi VRRP, and no one else may", () => {
-        const files = filesMatching(/^[^/]+\/tmp\/picloud-keepalived\.sh$/);
+        const files = filesMatching(/^[^/]+\/var\/lib\/picloud\/scripts\/keepalived\.sh$/);
         expect(files.length).toBe(config.tiers.loadBalancer?.virtualIp ? 2 : 0);
         for (const { pi, text } of files) {
             const peers = /unicast_peer \{([^}]*)\}/.exec(text)![1].trim().split(/\s+/);

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { GENERATED_PLACEHOLDER } from "./mockRuntime";
 import { SECRET_PLACEHOLDER, runPlan } from "./plan";
 import { formatPlan } from "./report";
+import { scriptPath } from "../renderers/remoteCommands";
 
 const root = path.resolve(__dirname, "..", "..");
 const stackFile = (stack: string) => path.join(root, "stacks", `Pulumi.${stack}.yaml`);
@@ -37,7 +38,9 @@ describe("offline plan of the example stacks", () => {
             }
 
             for (const pi of Object.keys(plan.outputs.pis)) {
-                expect(fs.readFileSync(path.join(outDir, pi, "tmp", "picloud-bootstrap.sh"), "utf8")).toMatch(/^#!\/usr\/bin\/env bash/);
+                expect(fs.readFileSync(path.join(outDir, pi, scriptPath("bootstrap.sh")), "utf8")).toMatch(/^#!\/usr\/bin\/env bash/);
+                // Scripts are kept where a reboot does not empty them; nothing is shipped to /tmp.
+                expect(fs.existsSync(path.join(outDir, pi, "tmp"))).toBe(false);
             }
             const knownHosts = fs.readFileSync(path.join(outDir, "known_hosts"), "utf8");
             expect(knownHosts.trim().split("\n")).toHaveLength(pis);
@@ -66,7 +69,7 @@ describe("offline plan of the example stacks", () => {
         if (!plan.ok) throw new Error(plan.error);
         const text = formatPlan(plan);
         expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
-        expect(text).toMatch(/picloud:host:PiHost "dev-2": 3× command:remote:Command, command:remote:CopyToRemote, pulumi:providers:docker, 4× docker:index\/remoteImage:RemoteImage/);
+        expect(text).toMatch(/picloud:host:PiHost "dev-2": pulumi:providers:docker, 7× command:remote:Command, 4× docker:index\/remoteImage:RemoteImage/);
         expect(text).toMatch(/picloud:apps:AppServers "hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "hello-monitoring"/);
         expect(text).toMatch(/dev-2 +784\/3584 MB \(22%\) +2\.2\/4 +cadvisor-1, node-exporter-1, faasd-0, haproxy-\d, app-hello-\d/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.
@@ -120,7 +123,7 @@ describe("npm run plan", () => {
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
         expect(r.stdout).toContain('stack "lab", 1 Pi');
-        expect(fs.existsSync(path.join(out, "lab", "lab-pi", "tmp", "picloud-bootstrap.sh"))).toBe(true);
+        expect(fs.existsSync(path.join(out, "lab", "lab-pi", scriptPath("bootstrap.sh")))).toBe(true);
     });
 
     it("exits 1 with the message for a stack that does not exist, 2 for bad usage", () => {

@@ -7,6 +7,8 @@ import { readStackConfig } from "../cloud/stackConfig";
 import { PicloudConfigError, SECRET_PLACEHOLDER } from "../config/errors";
 import { NFTABLES_FILES } from "../network/nftables";
 import { parseStackConfig } from "../config/schema";
+import { renderKnownHosts } from "../renderers/knownHosts";
+import { shippedPath } from "../renderers/remoteCommands";
 import { installMockRuntime, RecordedResource } from "./mockRuntime";
 import { mandatoryViolations, PolicyVerdict, policyVerdicts } from "./policyVerdicts";
 
@@ -97,7 +99,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     const run = await installMockRuntime({ project: PROJECT, stack, config, secretKeys, delayMs: options.delayMs });
     let outputs: PicloudStackOutputs;
     try {
-        outputs = picloudProgram({ stateDir: options.outDir });
+        outputs = picloudProgram();
         await run.settle();
     } catch (e) {
         await run.settle().catch(() => undefined);
@@ -106,7 +108,8 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
 
     const files = await renderedFiles(run.resources, outputs.pis);
     if (options.outDir) {
-        files.push({ path: "known_hosts", text: fs.readFileSync(path.join(options.outDir, "known_hosts"), "utf8") });
+        // For the operator's own ssh client; picloud pins each Pi's key in its own connections.
+        files.push({ path: "known_hosts", text: renderKnownHosts(parseStackConfig(readStackConfig()).pis) });
         for (const f of files) {
             fs.mkdirSync(path.dirname(path.join(options.outDir, f.path)), { recursive: true });
             fs.writeFileSync(path.join(options.outDir, f.path), f.text);
@@ -157,17 +160,19 @@ export function toPulumiConfig(fileConfig: Record<string, unknown>): { config: R
     return { config, secretKeys };
 }
 
-/** Every file the program ships (CopyToRemote sources), as `<pi>/<remote path>`: what lands where. */
+/**
+ * Every file the program ships, as `<pi>/<remote path>`: what lands where. Secrets are left out
+ * (the plan only has placeholders for them anyway).
+ */
 async function renderedFiles(resources: readonly RecordedResource[], pis: Readonly<Record<string, string>>): Promise<RenderedFile[]> {
     const piAt = new Map(Object.entries(pis).map(([name, address]) => [address, name]));
     const files: RenderedFile[] = [];
     for (const r of resources) {
-        const source = r.inputs.source as { text?: Promise<string> | string } | undefined;
-        const remotePath = r.inputs.remotePath;
+        const remotePath = shippedPath(r.inputs.create);
         const host = (r.inputs.connection as { host?: string } | undefined)?.host;
-        if (!source || source.text === undefined || typeof remotePath !== "string") continue;
+        if (remotePath === undefined || typeof r.inputs.stdin !== "string" || r.secretInputs.includes("stdin")) continue;
         const pi = (host && piAt.get(host)) ?? host ?? "unknown-host";
-        files.push({ path: path.join(pi, remotePath.replace(/^\/+/, "")), text: await source.text });
+        files.push({ path: path.join(pi, remotePath.replace(/^\/+/, "")), text: r.inputs.stdin });
     }
     // Files shipped inside the bootstrap that a reviewer wants to see on their own: the firewall.
     for (const host of resources.filter((r) => r.type === "picloud:host:PiHost")) {

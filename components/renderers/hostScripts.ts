@@ -22,11 +22,11 @@ export interface BootstrapInput {
     readonly ntpServers: readonly string[];
     /** journald RuntimeMaxUse in MB (logs live in RAM). */
     readonly journalRuntimeMaxMb: number;
-    /** The hardening files (see renderers/hardening.ts) and the Pi's firewall; without them those steps are skipped. */
+    /** The hardening files (see renderers/hardening.ts); without them those steps are skipped. */
     readonly hardening?: HostHardening;
 }
 
-/** What the bootstrap writes to harden a Pi, each file already rendered. */
+/** What the bootstrap writes to harden a Pi, each file already rendered (the firewall is a script of its own: {@link renderFirewallScript}). */
 export interface HostHardening {
     /** sshd drop-in ({@link renderSshdHardening}). */
     readonly sshd: string;
@@ -36,8 +36,6 @@ export interface HostHardening {
     readonly sysctl: string;
     /** fail2ban sshd jail ({@link renderFail2banJail}). */
     readonly fail2banJail: string;
-    /** This Pi's nftables ruleset (components/network), loaded now and at every boot; without one the step is skipped. */
-    readonly firewall?: string;
 }
 
 /** The systemd unit that loads the Pi's firewall at boot, before the network comes up. */
@@ -59,9 +57,16 @@ WantedBy=sysinit.target`;
 /** Seconds after a changed firewall is loaded (or the Pi boots with it) before it is taken down again unless a new SSH connection confirms it. */
 export const FIREWALL_ROLLBACK_SECONDS = 300;
 
+/** The firewall's systemd units, by file name. */
+export const FIREWALL_UNITS = {
+    load: "picloud-firewall.service",
+    rollback: "picloud-firewall-rollback.service",
+    rollbackTimer: "picloud-firewall-rollback.timer",
+} as const;
+
 /**
  * What the rollback does: takes picloud's table down and keeps it from loading at the next boot,
- * so a firewall that locked the operator out stays gone until a new bootstrap.
+ * so a firewall that locked the operator out stays gone until the next `pulumi up` loads it again.
  */
 export const FIREWALL_ROLLBACK_SERVICE = `[Unit]
 Description=picloud firewall rollback: nobody confirmed the new firewall over SSH in time
@@ -69,23 +74,24 @@ Description=picloud firewall rollback: nobody confirmed the new firewall over SS
 [Service]
 Type=oneshot
 ExecStart=-/usr/sbin/nft delete table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name}
-ExecStart=/bin/systemctl disable picloud-firewall.service picloud-firewall-rollback.timer`;
+ExecStart=/bin/systemctl disable ${FIREWALL_UNITS.load} ${FIREWALL_UNITS.rollbackTimer}`;
 
 /**
  * The rollback's timer: a unit file, enabled, so it is armed again after a reboot that comes
- * before the confirmation (the first bootstrap of a Pi reboots within seconds). The host check
- * disables it.
+ * before the confirmation. The confirmation ({@link renderFirewallConfirmScript}) disables it.
  */
-export const FIREWALL_ROLLBACK_TIMER = `[Unit]
+export function renderFirewallRollbackTimer(seconds: number = FIREWALL_ROLLBACK_SECONDS): string {
+    if (!Number.isInteger(seconds) || seconds < 10) throw new RangeError(`the firewall rollback needs a whole number of seconds, at least 10, got ${seconds}`);
+    return `[Unit]
 Description=picloud firewall rollback unless confirmed over SSH
 
 [Timer]
 # Counts from the timer's start: now, or at boot, where timers.target starts it again.
-OnActiveSec=${FIREWALL_ROLLBACK_SECONDS}
+OnActiveSec=${seconds}
 
 [Install]
 WantedBy=timers.target`;
-
+}
 
 /** Fingerprint of Docker's release signing key for its apt repository. */
 export const DOCKER_APT_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88";
@@ -136,11 +142,7 @@ readonly PICLOUD_JOURNAL_MAX_MB=${shellQuote(String(input.journalRuntimeMaxMb))}
 readonly SSHD_HARDENING=${shellQuote(chomp(h.sshd))} \\
     SSH_AUDIT_POLICY=${shellQuote(chomp(h.sshAuditPolicy))} \\
     SYSCTL_HARDENING=${shellQuote(chomp(h.sysctl))} \\
-    FAIL2BAN_JAIL=${shellQuote(chomp(h.fail2banJail))} \\
-    FIREWALL=${shellQuote(chomp(h.firewall ?? ""))} \\
-    FIREWALL_UNIT=${shellQuote(FIREWALL_UNIT)} \\
-    ROLLBACK_SERVICE=${shellQuote(FIREWALL_ROLLBACK_SERVICE)} \\
-    ROLLBACK_TIMER=${shellQuote(FIREWALL_ROLLBACK_TIMER)}
+    FAIL2BAN_JAIL=${shellQuote(chomp(h.fail2banJail))}
 `
             : "",
         SCRIPT_HELPERS,
@@ -171,7 +173,7 @@ step_journald
         `fi
 step_docker
 `,
-        h ? "step_ssh_hardening\nstep_sysctl_hardening\nstep_fail2ban\nstep_firewall\n" : 'skip hardening "no hardening given to this bootstrap"\n',
+        h ? "step_ssh_hardening\nstep_sysctl_hardening\nstep_fail2ban\n" : 'skip hardening "no hardening given to this bootstrap"\n',
         FINISH,
     ].join("");
 }
@@ -420,23 +422,6 @@ step_docker() {
 const chomp = (text: string) => text.replace(/\n$/, "");
 
 const STEP_HARDENING = `
-# write_checked PATH MODE CONTENT CHECK...: write_if_changed, then run CHECK; when it refuses the
-# new file, the previous one (or none) is put back and the bootstrap stops.
-write_checked() {
-    local path=$1 mode=$2 content=$3 backup=""
-    shift 3
-    if [[ -f $path ]]; then
-        backup=$(mktemp)
-        cp -p "$path" "$backup"
-    fi
-    write_if_changed "$path" "$mode" "$content"
-    if ((wrote)) && ! "$@" >&2; then
-        if [[ -n $backup ]]; then mv -f "$backup" "$path"; else rm -f "$path"; fi
-        die "$path was refused by '$*'; the previous file is back"
-    fi
-    [[ -z $backup ]] || rm -f "$backup"
-}
-
 step_ssh_hardening() {
     local reload=0 bits
     # AllowUsers names only this user: without it nobody could log in again.
@@ -496,40 +481,6 @@ step_fail2ban() {
     fi
     finish_step fail2ban
 }
-
-step_firewall() {
-    local rules
-    if [[ -z $FIREWALL ]]; then
-        skip firewall "no ruleset given (a PiHost outside a PiCloud has no network plan)"
-        return 0
-    fi
-    write_checked ${NFTABLES_FILES.ruleset} 600 "$FIREWALL" ${NFTABLES_FILES.check}
-    rules=$wrote
-    local units=0
-    write_if_changed /etc/systemd/system/picloud-firewall.service 644 "$FIREWALL_UNIT"
-    units=$((units | wrote))
-    write_if_changed /etc/systemd/system/picloud-firewall-rollback.service 644 "$ROLLBACK_SERVICE"
-    units=$((units | wrote))
-    write_if_changed /etc/systemd/system/picloud-firewall-rollback.timer 644 "$ROLLBACK_TIMER"
-    units=$((units | wrote))
-    if ((units)); then
-        systemctl daemon-reload
-    fi
-    if ! systemctl is-enabled --quiet picloud-firewall; then
-        systemctl enable picloud-firewall >&2
-        step_changed=1
-    fi
-    if ((rules)) || ! nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null 2>&1; then
-        # Should the new rules lock the operator out, they come down again unless the host check
-        # (a new SSH connection, after this script) confirms them by disabling this timer; it is
-        # enabled, so a reboot before then arms it again.
-        systemctl enable picloud-firewall-rollback.timer >&2
-        systemctl restart picloud-firewall-rollback.timer
-        ${NFTABLES_FILES.load}
-        step_changed=1
-    fi
-    finish_step firewall
-}
 `;
 
 const FINISH = `
@@ -545,6 +496,93 @@ if [[ $reboot == required ]]; then
     systemctl stop ssh
 fi
 `;
+
+/** The firewall script's last stdout line: whether it changed the ruleset (1) or found it in place (0). */
+export const FIREWALL_SUMMARY = /^picloud-firewall: changed=(\d+)$/m;
+
+/**
+ * The Pi's firewall, run as root after the host check: checks the ruleset with `nft -c`, writes
+ * it and the units that load it at boot, and, when the ruleset is new or not loaded, loads it with
+ * the rollback armed: unless {@link renderFirewallConfirmScript} disarms it from a new SSH
+ * connection within `rollbackSeconds`, the table comes down again, so a ruleset that locks the
+ * operator out does not stay. Idempotent; the last stdout line matches {@link FIREWALL_SUMMARY}.
+ */
+export function renderFirewallScript(input: { readonly ruleset: string; readonly rollbackSeconds?: number }): string {
+    if (input.ruleset.trim() === "") throw new Error("the firewall script needs a ruleset");
+    return `#!/usr/bin/env bash
+# picloud firewall: rendered by picloud, run as root by PiHost after the host check. Safe to re-run.
+set -euo pipefail
+
+# The ruleset and units are data: their $ and quotes are meant literally.
+# shellcheck disable=SC2016
+readonly FIREWALL=${shellQuote(chomp(input.ruleset))} \\
+    FIREWALL_UNIT=${shellQuote(FIREWALL_UNIT)} \\
+    ROLLBACK_SERVICE=${shellQuote(FIREWALL_ROLLBACK_SERVICE)} \\
+    ROLLBACK_TIMER=${shellQuote(renderFirewallRollbackTimer(input.rollbackSeconds))}
+${SCRIPT_HELPERS}
+step_firewall() {
+    local rules units=0
+    write_checked ${NFTABLES_FILES.ruleset} 600 "$FIREWALL" ${NFTABLES_FILES.check}
+    rules=$wrote
+    write_if_changed /etc/systemd/system/${FIREWALL_UNITS.load} 644 "$FIREWALL_UNIT"
+    units=$((units | wrote))
+    write_if_changed /etc/systemd/system/${FIREWALL_UNITS.rollback} 644 "$ROLLBACK_SERVICE"
+    units=$((units | wrote))
+    write_if_changed /etc/systemd/system/${FIREWALL_UNITS.rollbackTimer} 644 "$ROLLBACK_TIMER"
+    units=$((units | wrote))
+    if ((units)); then
+        systemctl daemon-reload
+    fi
+    if ! systemctl is-enabled --quiet ${FIREWALL_UNITS.load}; then
+        systemctl enable ${FIREWALL_UNITS.load} >&2
+        step_changed=1
+    fi
+    if ((rules)) || ! nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null 2>&1; then
+        # Should the new rules lock the operator out, they come down again unless the
+        # confirmation (a new SSH connection, after this script) disables this timer; it is
+        # enabled, so a reboot before then arms it again.
+        systemctl enable ${FIREWALL_UNITS.rollbackTimer} >&2
+        systemctl restart ${FIREWALL_UNITS.rollbackTimer}
+        ${NFTABLES_FILES.load}
+        step_changed=1
+    fi
+    finish_step firewall
+}
+
+step_firewall
+echo "picloud-firewall: changed=$changed"
+`;
+}
+
+/**
+ * The firewall's confirmation, run as the SSH user over a new SSH connection after
+ * {@link renderFirewallScript}: that it connected at all proves the new ruleset lets the operator
+ * in, so the rollback is called off; then the table must really be loaded. Fails naming the fix
+ * when the rollback already took it down.
+ */
+export function renderFirewallConfirmScript(): string {
+    return `#!/usr/bin/env bash
+# picloud firewall confirmation: this connection got through the new ruleset, so it stays.
+set -euo pipefail
+sudo -n systemctl disable --now ${FIREWALL_UNITS.rollbackTimer} 2>/dev/null
+if ! sudo -n nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null 2>&1; then
+    echo "picloud-firewall: the firewall (table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name}) is not loaded: it was rolled back because no SSH connection confirmed it in time; check picloud:network.mgmt lets the operator in, then run pulumi up again" >&2
+    exit 1
+fi
+echo "picloud-firewall: confirmed"
+`;
+}
+
+/**
+ * What leaving the stack does to a Pi's firewall: picloud's table comes down, and its ruleset
+ * and units go. The Pi is left with whatever firewall it had before picloud.
+ */
+export const FIREWALL_REMOVE_COMMAND = [
+    `sudo -n systemctl disable --now ${FIREWALL_UNITS.rollbackTimer} ${FIREWALL_UNITS.load} 2>/dev/null || true`,
+    `sudo -n nft delete table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} 2>/dev/null || true`,
+    `sudo -n rm -f ${NFTABLES_FILES.ruleset} ${Object.values(FIREWALL_UNITS).map((u) => `/etc/systemd/system/${u}`).join(" ")}`,
+    "sudo -n systemctl daemon-reload",
+].join(" && ");
 
 /**
  * Readiness poll, run as the SSH user before anything else: waits up to 300 s for systemd to
@@ -615,14 +653,6 @@ fail() {
     echo "picloud-host-check: $*" >&2
     exit 1
 }
-
-# This is a new SSH connection after the bootstrap: the firewall it loaded lets the operator in,
-# so the rollback it scheduled is called off. Then the firewall must really be there.
-if [[ -f ${NFTABLES_FILES.ruleset} ]]; then
-    sudo -n systemctl disable --now picloud-firewall-rollback.timer 2>/dev/null || true
-    sudo -n nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null 2>&1 ||
-        fail "the firewall (table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name}) is not loaded: it was rolled back because no SSH connection confirmed it in time; check picloud:network.mgmt lets the operator in, then run pulumi up again"
-fi
 
 arch=$(dpkg --print-architecture)
 [[ ($arch == arm64 || $arch == amd64) && $(getconf LONG_BIT) == 64 ]] ||

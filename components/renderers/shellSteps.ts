@@ -13,7 +13,7 @@ export function shellQuote(value: string): string {
 
 /**
  * The step helpers, to be placed after a script's `set -euo pipefail` and its input variables:
- * `die`, `skip`, `finish_step`, `write_if_changed`, `is_installed`, `apt_get`, `apt_install`, and
+ * `die`, `skip`, `finish_step`, `write_if_changed`, `write_checked`, `is_installed`, `apt_get`, `apt_install`, and
  * the counter `changed` that a script's summary line reports.
  */
 export const SCRIPT_HELPERS = `
@@ -63,6 +63,23 @@ write_if_changed() {
     fi
     wrote=1
     step_changed=1
+}
+
+# write_checked PATH MODE CONTENT CHECK...: write_if_changed, then run CHECK; when it refuses the
+# new file, the previous one (or none) is put back and the script stops.
+write_checked() {
+    local path=$1 mode=$2 content=$3 backup=""
+    shift 3
+    if [[ -f $path ]]; then
+        backup=$(mktemp)
+        cp -p "$path" "$backup"
+    fi
+    write_if_changed "$path" "$mode" "$content"
+    if ((wrote)) && ! "$@" >&2; then
+        if [[ -n $backup ]]; then mv -f "$backup" "$path"; else rm -f "$path"; fi
+        die "$path was refused by '$*'; the previous file is back"
+    fi
+    [[ -z $backup ]] || rm -f "$backup"
 }
 
 is_installed() {

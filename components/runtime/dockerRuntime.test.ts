@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { PiConfig } from "../config/schema";
 import { PiHost } from "../host/piHost";
 import { installMockRuntime } from "../plan/mockRuntime";
-import { DockerRuntime, LABELS, containerArgs } from "./dockerRuntime";
+import { DockerRuntime, LABELS, containerArgs, dockerSshOptions } from "./dockerRuntime";
 import type { Workload } from "./workload";
 
 const IMAGE = "traefik/whoami:v1.10@sha256:1699d99cb4b9acc17f74ca670b3d8d0b7ba27c948b3445f0593b58ebece92f04";
@@ -79,8 +79,8 @@ describe("DockerRuntime", () => {
     it("pulls an image and creates a network once per Pi, and runs each replica through its Pi's provider", async () => {
         const run = await installMockRuntime({ project: "picloud", stack: "t", config: {}, secretKeys: [] });
         const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64, fail2banIgnore: [] };
-        const hosts = new Map([["a", pi("a", "10.0.0.1")], ["b", pi("b", "10.0.0.2")]].map(([n, p]) => [n as string, new PiHost(n as string, { pi: p as PiConfig, privateKey: "k", bootstrap, knownHostsFile: "/kh" })]));
-        const runtime = new DockerRuntime(hosts);
+        const hosts = new Map([["a", pi("a", "10.0.0.1")], ["b", pi("b", "10.0.0.2")]].map(([n, p]) => [n as string, new PiHost(n as string, { pi: p as PiConfig, privateKey: "k", bootstrap })]));
+        const runtime = new DockerRuntime(hosts, { identityFile: "/home/op/.ssh/picloud" });
         const owner = new pulumi.ComponentResource("picloud:test:Owner", "owner");
         runtime.deploy(workload, ["a", "b"], owner);
         runtime.deploy({ ...workload, name: "web2", ports: [] }, ["a"], owner);
@@ -97,5 +97,37 @@ describe("DockerRuntime", () => {
         expect(containers.find((c) => c.name === "web-1")!.provider.startsWith(providerUrn("b"))).toBe(true);
         expect(containers.find((c) => c.name === "web2-0")!.provider.startsWith(providerUrn("a"))).toBe(true);
         expect(() => runtime.deploy(workload, ["zzz"], owner)).toThrow(/placed on unknown Pi "zzz"/);
+    });
+
+    it("gives each Pi one Docker provider, a child of its PiHost, whose host and ssh options are plain config: known in every preview", async () => {
+        const run = await installMockRuntime({ project: "picloud", stack: "t", config: {}, secretKeys: [] });
+        const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64, fail2banIgnore: [] };
+        const a = { ...pi("a", "10.0.0.1"), sshPort: 2222 };
+        const runtime = new DockerRuntime(new Map([["a", new PiHost("a", { pi: a, privateKey: "k", bootstrap })]]));
+        const owner = new pulumi.ComponentResource("picloud:test:Owner", "owner");
+        runtime.deploy(workload, ["a"], owner);
+        runtime.deploy({ ...workload, name: "web2", ports: [] }, ["a"], owner);
+        await run.settle();
+        const providers = run.resources.filter((r) => r.type === "pulumi:providers:docker");
+        expect(providers.map((p) => p.name)).toEqual(["a-docker"]);
+        expect(providers[0].parent).toBe(run.resources.find((r) => r.name === "a")!.urn);
+        expect(providers[0].inputs.host).toBe("ssh://pi@10.0.0.1:2222");
+        // Provider config reaches the engine JSON-encoded, as it would under the real engine.
+        expect(JSON.parse(providers[0].inputs.sshOpts as string)).toEqual(dockerSshOptions(a));
+    });
+});
+
+describe("dockerSshOptions", () => {
+    const a = { address: "10.0.0.1", sshPort: 2222, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIASjxOTX4160vIyXmNHWZEQrRmaTEjgOfbSKNHYQH6R0 pi@a" };
+
+    it("pins the Pi's own key and no known_hosts file, and never prompts", () => {
+        const opts = dockerSshOptions(a);
+        expect(opts).toEqual(expect.arrayContaining(["StrictHostKeyChecking=yes", "UserKnownHostsFile=/dev/null", "GlobalKnownHostsFile=/dev/null", "BatchMode=yes"]));
+        expect(opts).toContain("KnownHostsCommand=/bin/echo [10.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIASjxOTX4160vIyXmNHWZEQrRmaTEjgOfbSKNHYQH6R0");
+        expect(opts).not.toContain("-i");
+    });
+
+    it("adds the identity file only when given", () => {
+        expect(dockerSshOptions(a, "/id")).toEqual(expect.arrayContaining(["-i", "/id", "IdentitiesOnly=yes"]));
     });
 });

@@ -1,7 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import type { PiConfig } from "../config/schema";
 import type { PiHost } from "../host/piHost";
 import { contentHash } from "../renderers/contentHash";
+import { knownHostsLine } from "../renderers/knownHosts";
 import type { Workload } from "./workload";
 
 /** Turns workloads into running replicas on the Pis placement chose. */
@@ -31,22 +33,68 @@ export const LABELS = {
     logPrefix: "picloud.log.",
 } as const;
 
+/** Options of {@link DockerRuntime}. */
+export interface DockerRuntimeOptions {
+    /** Private key file for Docker's ssh:// transport; default: the operator's ssh-agent. */
+    readonly identityFile?: string;
+}
+
 /**
- * The Docker runtime: one Docker Engine per Pi, reached over ssh:// through its {@link PiHost}.
- * Images and networks are shared per Pi, so two workloads on one Pi pull an image once.
+ * ssh options for Docker's ssh:// transport to one Pi: its pinned host key and no other (given by
+ * `KnownHostsCommand`, OpenSSH 8.5 or later, so no known_hosts file has to exist anywhere: the
+ * options travel in the provider's state and work for `refresh` and `destroy` too), never a prompt.
+ */
+export function dockerSshOptions(pi: Pick<PiConfig, "address" | "sshPort" | "hostKey">, identityFile?: string): string[] {
+    const opts = [
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", `KnownHostsCommand=/bin/echo ${knownHostsLine(pi)}`,
+        "-o", "BatchMode=yes",
+    ];
+    return identityFile ? [...opts, "-o", "IdentitiesOnly=yes", "-i", identityFile] : opts;
+}
+
+/** The Docker Engine URL of a Pi, over ssh://. */
+export function dockerHost(pi: Pick<PiConfig, "address" | "sshPort" | "sshUser">): string {
+    return `ssh://${pi.sshUser}@${pi.address}:${pi.sshPort}`;
+}
+
+/**
+ * The Docker runtime: one Docker Engine per Pi, reached over ssh:// with the Pi's pinned host key
+ * (one provider per Pi, a child of its {@link PiHost}). Images and networks are shared per Pi, so
+ * two workloads on one Pi pull an image once. Nothing runs on a Pi before its host is ready.
  */
 export class DockerRuntime implements WorkloadRuntime {
+    private readonly providers = new Map<string, docker.Provider>();
     private readonly images = new Map<string, docker.RemoteImage>();
     private readonly networks = new Map<string, docker.Network>();
 
-    constructor(private readonly hosts: ReadonlyMap<string, PiHost>) {}
+    constructor(
+        private readonly hosts: ReadonlyMap<string, PiHost>,
+        private readonly options: DockerRuntimeOptions = {},
+    ) {}
+
+    /** The Docker provider of a Pi: its URL and options are plain config, known in every preview. */
+    provider(host: PiHost): docker.Provider {
+        let provider = this.providers.get(host.pi.name);
+        if (!provider) {
+            provider = new docker.Provider(
+                `${host.pi.name}-docker`,
+                { host: dockerHost(host.pi), sshOpts: dockerSshOptions(host.pi, this.options.identityFile) },
+                { parent: host },
+            );
+            this.providers.set(host.pi.name, provider);
+        }
+        return provider;
+    }
 
     deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource, dependsOn: readonly pulumi.Resource[] = []): DeployedReplica[] {
         const deployed: DeployedReplica[] = [];
         placedOn.forEach((piName, replica) => {
             const host = this.hosts.get(piName);
             if (!host) throw new Error(`${workload.configKey}: workload "${workload.name}" was placed on unknown Pi "${piName}"`);
-            const provider = host.dockerProvider;
+            const provider = this.provider(host);
             const image = this.image(host, workload.image);
             const networks = (workload.networks ?? []).map((n) => this.network(host, n));
             const previous = rollsOneAtATime(workload) ? deployed.at(-1)?.resource : undefined;
@@ -79,7 +127,7 @@ export class DockerRuntime implements WorkloadRuntime {
             image = new docker.RemoteImage(
                 `${host.pi.name}-image-${digest}`,
                 { name: ref, keepLocally: true, platform: "linux/arm64" },
-                { parent: host, provider: host.dockerProvider, dependsOn: [host.ready] },
+                { parent: host, provider: this.provider(host), dependsOn: [host.ready] },
             );
             this.images.set(key, image);
         }
@@ -93,7 +141,7 @@ export class DockerRuntime implements WorkloadRuntime {
             network = new docker.Network(
                 `${host.pi.name}-net-${name}`,
                 { name },
-                { parent: host, provider: host.dockerProvider, dependsOn: [host.ready] },
+                { parent: host, provider: this.provider(host), dependsOn: [host.ready] },
             );
             this.networks.set(key, network);
         }

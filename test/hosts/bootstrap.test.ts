@@ -3,7 +3,7 @@ import type { PiConfig, StackConfig } from "../../components/config/schema";
 import { NFTABLES_TABLE } from "../../components/network/nftables";
 import { SYSCTL_HARDENING } from "../../components/renderers/hardening";
 import { BOOTSTRAP_SUMMARY } from "../../components/renderers/hostScripts";
-import { PiHostCommands, piHostCommands, runBootstrap, shipBootstrap, sshOnlyNetwork, testPi } from "./piHostCommands";
+import { PiHostCommands, piHostCommands, runBootstrap, runFirewall, shipBootstrap, sshOnlyNetwork, testPi } from "./piHostCommands";
 import { SshResult, startTestbed, Testbed, TestHost } from "./testbed";
 
 /** What a case sets: the Pi (its name becomes the hostname) and the stack's bootstrap options but fail2banIgnore. */
@@ -29,7 +29,7 @@ const cases: [string, Case][] = [
 ];
 
 /** The hardening steps, in the script's order; each changes something on a fresh Debian install. */
-const HARDENING_STEPS = ["ssh-hardening", "sysctl-hardening", "fail2ban", "firewall"];
+const HARDENING_STEPS = ["ssh-hardening", "sysctl-hardening", "fail2ban"];
 
 const ROLLBACK = "picloud-firewall-rollback";
 const TABLE = `${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name}`;
@@ -76,14 +76,14 @@ async function unitEnabled(host: TestHost, unit: string): Promise<string> {
 /**
  * The line the host check must stop at on a test host: every check before Docker passes on a
  * real Pi, but a test host has no Docker, and on a cgroup v1 (hybrid) machine no cgroup2
- * memory controller either. Either way the firewall part, which comes first, has passed.
+ * memory controller either.
  */
 async function expectedHostCheckFailure(host: TestHost): Promise<RegExp> {
     const controllers = await host.ssh("cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null || true");
     return / memory /.test(` ${controllers.stdout.trim()} `) ? /^picloud-host-check: docker is not installed/ : /^picloud-host-check: the memory cgroup controller is off/;
 }
 
-describe("the bootstrap with hardening and firewall on Debian hosts, shipped and run over SSH as PiHost does", () => {
+describe("the bootstrap with hardening, then the firewall, on Debian hosts, shipped and run over SSH as PiHost does", () => {
     let bed: Testbed;
     let commands: Map<string, PiHostCommands>;
     beforeAll(async () => {
@@ -102,12 +102,14 @@ describe("the bootstrap with hardening and firewall on Debian hosts, shipped and
         let run: PiHostCommands;
         let first: SshResult;
         let second: SshResult;
+        let firewall: SshResult;
         beforeAll(async () => {
             host = bed.hosts.find((h) => h.name === name)!;
             run = commands.get(c.pi.name)!;
             await shipBootstrap(host, run);
             first = await runBootstrap(host, run);
             second = await runBootstrap(host, run);
+            firewall = await runFirewall(host, run);
         });
 
         it("succeeds the first time, changing what a fresh Debian install lacks, hardening included, without a reboot", () => {
@@ -182,37 +184,55 @@ describe("the bootstrap with hardening and firewall on Debian hosts, shipped and
             for (const [path, value] of values) expect(`${path} ${value}`).toBe(`${path} ${paths.find((p) => p.path === path)!.value}`);
         });
 
-        it("takes a firewall nobody confirmed down again when its rollback fires, which the host check reports", async () => {
-            // What the rollback timer the first run armed would start after FIREWALL_ROLLBACK_SECONDS.
+        it("keeps its script where a reboot does not empty it, root's alone", async () => {
+            const path = /^# picloud: ships (\S+)$/m.exec(run.shipScript.command)![1];
+            expect(path).toMatch(/^\/var\/lib\/picloud\/scripts\//);
+            expect((await host.ssh(`sudo -n stat -c '%U %a' ${path} $(dirname ${path})`)).stdout).toBe("root 700\nroot 700\n");
+            expect((await host.ssh(`sudo -n cat ${path}`)).stdout).toBe(run.script);
+        });
+
+        it("stops the host check only at what a test host lacks (Docker, or a cgroup2 memory controller)", async () => {
+            const check = await host.ssh(run.hostCheck);
+            expect(check.code).toBe(1);
+            expect(check.stderr.trim()).toMatch(await expectedHostCheckFailure(host));
+        });
+
+        it("loads the firewall after the host check, with its rollback armed until it is confirmed", async () => {
+            expect(firewall.code, firewall.stderr).toBe(0);
+            expect(firewall.stdout).toBe("picloud: changed firewall\npicloud-firewall: changed=1\n");
             expect(await unitState(host, `${ROLLBACK}.timer`)).toBe("active");
-            // Enabled, so a reboot before the confirmation (a Pi's first bootstrap reboots) arms it again.
+            // Enabled, so a reboot before the confirmation arms it again.
             expect(await unitEnabled(host, `${ROLLBACK}.timer`)).toBe("enabled");
+            expect((await host.ssh(`sudo -n nft list table ${TABLE}`)).code).toBe(0);
+        });
+
+        it("takes a firewall nobody confirmed down again when its rollback fires, which the confirmation reports", async () => {
             expect(await host.ssh(`sudo -n systemctl start ${ROLLBACK}.service`)).toMatchObject({ code: 0 });
             expect((await host.ssh(`sudo -n nft list table ${TABLE}`)).code).not.toBe(0);
             // Nor does the next boot load the rejected rules.
             expect(await unitEnabled(host, "picloud-firewall.service")).toBe("disabled");
-            const check = await host.ssh(run.hostCheck);
-            expect(check.code).toBe(1);
-            expect(check.stderr).toMatch(/^picloud-host-check: the firewall \(table inet picloud\) is not loaded: it was rolled back/m);
-            // The next bootstrap loads it again, and arms a new rollback.
-            const again = await runBootstrap(host, run);
+            const confirm = await host.ssh(run.firewall.confirm);
+            expect(confirm.code).toBe(1);
+            expect(confirm.stderr).toMatch(/^picloud-firewall: the firewall \(table inet picloud\) is not loaded: it was rolled back/m);
+            // The next run loads it again, and arms a new rollback.
+            const again = await runFirewall(host, run);
             expect(again.code, again.stderr).toBe(0);
-            expect(steps(again.stdout).filter((s) => s.status === "changed")).toEqual([{ status: "changed", step: "firewall", note: undefined }]);
+            expect(again.stdout).toBe("picloud: changed firewall\npicloud-firewall: changed=1\n");
             expect(await unitState(host, `${ROLLBACK}.timer`)).toBe("active");
         });
 
-        it("passes the host check's firewall part, which confirms the firewall over a new SSH connection", async () => {
-            const check = await host.ssh(run.hostCheck);
-            // It stops at the first check a test host cannot pass, after the firewall's.
-            expect(check.code).toBe(1);
-            expect(check.stderr.trim()).toMatch(await expectedHostCheckFailure(host));
-            expect(check.stderr).not.toMatch(/firewall|nft/);
+        it("is confirmed over a new SSH connection, which calls the rollback off for good", async () => {
+            const confirm = await host.ssh(run.firewall.confirm);
+            expect(confirm.code, confirm.stderr).toBe(0);
             expect(await unitState(host, `${ROLLBACK}.timer`)).toBe("inactive");
             expect(await unitEnabled(host, `${ROLLBACK}.timer`)).toBe("disabled");
             expect(await unitEnabled(host, "picloud-firewall.service")).toBe("enabled");
             const table = await host.ssh(`sudo -n nft list table ${TABLE}`);
             expect(table.code, table.stderr).toBe(0);
             expect(table.stdout).toContain(`ip saddr ${bed.subnet} tcp dport 22 accept comment "ssh"`);
+            // Again: nothing changes, nothing is armed.
+            expect((await runFirewall(host, run)).stdout).toBe("picloud: ok firewall\npicloud-firewall: changed=0\n");
+            expect(await unitState(host, `${ROLLBACK}.timer`)).toBe("inactive");
         });
     });
 });

@@ -1,7 +1,7 @@
 /**
  * Network separation for real (DESIGN.md §6, "the firewall matrix"): the dev stack's three Pis
- * stood in for by three test hosts, each given the ruleset picloud renders for it by the
- * bootstrap's own firewall step over SSH, then every listener on every host tried from every
+ * stood in for by three test hosts, each given the ruleset picloud renders for it by PiHost's
+ * firewall script over SSH, then every listener on every host tried from every
  * other host, from the unfiltered probe host (a stranger: not in mgmt) and from this machine
  * (the controller, the operator's network: mgmt is its bridge address alone). What must open is
  * read off the network plan, not written down here: a connection gets through exactly when a
@@ -21,12 +21,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planCloud } from "../../components/cloud/piCloud";
 import { PicloudConfigError } from "../../components/config/errors";
 import { PiConfig, StackConfig, parseStackConfig } from "../../components/config/schema";
-import { hostHardening } from "../../components/host/piHost";
 import { planNetwork } from "../../components/network/cloudFlows";
 import { NetworkPlan, inboundFlows, isAddressOrCidr, resolveSource } from "../../components/network/flows";
 import { NFTABLES_TABLE, renderNftables } from "../../components/network/nftables";
 import { readStackDocument } from "../../components/plan/plan";
-import { renderBootstrapScript } from "../../components/renderers/hostScripts";
+import { renderFirewallConfirmScript, renderFirewallScript } from "../../components/renderers/hostScripts";
 import { STACKS_DIR } from "../support/exampleStacks";
 import { startTestbed, Testbed, TestHost } from "./testbed";
 
@@ -36,7 +35,7 @@ const UNDECLARED_PORTS = [2375, 5432, 6379, 9999];
 const CONNECT_TIMEOUT_SECONDS = 2;
 /** The listeners' unit on each host, and where they log the source of each VRRP packet the host accepts. */
 const LISTENERS = { unit: "pct-listeners", script: "/tmp/pct-listeners.pl", vrrpLog: "/run/pct-vrrp.log" } as const;
-const FIREWALL_STEP_PATH = "/tmp/picloud-firewall-step.sh";
+const FIREWALL_SCRIPT_PATH = "/tmp/picloud-firewall.sh";
 const ROLLBACK_TIMER = "picloud-firewall-rollback.timer";
 
 /**
@@ -170,28 +169,6 @@ function devStackOn(bed: Testbed): StackConfig {
     }
 }
 
-/**
- * The bootstrap PiHost would ship to `pi`, hardening and firewall included, cut down to its
- * firewall step: the input variables, helpers and step functions exactly as rendered, then
- * `step_firewall` alone. The other steps are the bootstrap and hardening suites' business.
- */
-function firewallStepScript(config: StackConfig, pi: PiConfig, ruleset: string): string {
-    const script = renderBootstrapScript({
-        hostname: pi.name,
-        model: pi.model,
-        storage: pi.storage,
-        sshUser: pi.sshUser,
-        timezone: config.bootstrap.timezone,
-        ntpServers: config.bootstrap.ntpServers,
-        journalRuntimeMaxMb: config.bootstrap.journalRuntimeMaxMb,
-        hardening: hostHardening(pi, config.bootstrap, ruleset),
-    });
-    // The steps run from here on; everything above only defines.
-    const steps = /^check_64bit$/m.exec(script);
-    if (!steps) throw new Error("the bootstrap no longer starts its steps with a check_64bit line: update firewallStepScript to find where they start");
-    return `${script.slice(0, steps.index)}step_firewall\n`;
-}
-
 async function mustSsh(host: TestHost, command: string, input?: string): Promise<string> {
     const r = await host.ssh(command, { input });
     if (r.code !== 0) throw new Error(`on ${host.name} (${host.address}), '${command.split("\n")[0]}' exited ${r.code}: ${r.stderr.trim()}`);
@@ -287,7 +264,7 @@ function planVrrpSends(network: NetworkPlan, pis: readonly PiConfig[], bed: Test
     ];
 }
 
-describe("network separation for real: the dev stack's firewalls on test hosts, loaded over SSH as the bootstrap loads them", () => {
+describe("network separation for real: the dev stack's firewalls on test hosts, loaded over SSH as PiHost loads them", () => {
     const devPis = (devStackValues().pis as { name: string }[]).map((p) => p.name);
     let bed: Testbed;
     let config: StackConfig;
@@ -365,18 +342,18 @@ describe("network separation for real: the dev stack's firewalls on test hosts, 
         expect(await vrrpSeen(vrrpSends)).toEqual(vrrpSenders(vrrpSends, false));
     });
 
-    it("the bootstrap's firewall step checks and loads each host's ruleset, and the operator's next SSH connection calls off its rollback", async () => {
+    it("PiHost's firewall script checks and loads each host's ruleset, and its confirmation over the operator's next SSH connection calls off the rollback", async () => {
         await Promise.all(
             config.pis.map(async (pi) => {
                 const host = hosts.get(pi.name)!;
-                await mustSsh(host, `cat > ${FIREWALL_STEP_PATH}`, firewallStepScript(config, pi, renderNftables(pi.name, network)));
-                expect(await mustSsh(host, `sudo -n bash ${FIREWALL_STEP_PATH}`)).toBe("picloud: changed firewall\n");
+                await mustSsh(host, `cat > ${FIREWALL_SCRIPT_PATH}`, renderFirewallScript({ ruleset: renderNftables(pi.name, network) }));
+                expect(await mustSsh(host, `sudo -n bash ${FIREWALL_SCRIPT_PATH}`)).toBe("picloud: changed firewall\npicloud-firewall: changed=1\n");
                 expect(await mustSsh(host, `systemctl is-active ${ROLLBACK_TIMER}`)).toBe("active\n");
                 // A second run finds everything in place: no reload, no new rollback.
-                expect(await mustSsh(host, `sudo -n bash ${FIREWALL_STEP_PATH}`)).toBe("picloud: ok firewall\n");
-                // What the host check does first, over a new connection from mgmt.
-                await mustSsh(host, `sudo -n systemctl stop ${ROLLBACK_TIMER} && sudo -n nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null`);
+                expect(await mustSsh(host, `sudo -n bash ${FIREWALL_SCRIPT_PATH}`)).toBe("picloud: ok firewall\npicloud-firewall: changed=0\n");
+                expect(await mustSsh(host, renderFirewallConfirmScript())).toBe("picloud-firewall: confirmed\n");
                 expect((await host.ssh(`systemctl is-active ${ROLLBACK_TIMER}`)).stdout).toBe("inactive\n");
+                expect((await host.ssh(`sudo -n nft list table ${NFTABLES_TABLE.family} ${NFTABLES_TABLE.name} >/dev/null`)).code).toBe(0);
             }),
         );
     });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SSH_AUDIT_POLICY_FILE, SSH_CIPHERS, SSH_KEX_ALGORITHMS, SSH_MACS } from "../../components/renderers/hardening";
 import { BOOTSTRAP_SUMMARY } from "../../components/renderers/hostScripts";
 import { shellQuote } from "../../components/renderers/shellSteps";
-import { piHostCommands, runBootstrap, shipBootstrap, sshOnlyNetwork, testPi } from "./piHostCommands";
+import { piHostCommands, runBootstrap, runFirewall, shipBootstrap, sshOnlyNetwork, testPi } from "./piHostCommands";
 import { SshResult, startTestbed, Testbed, TestHost } from "./testbed";
 
 /** Where the probe keeps what it attacks with: the test key, the pinned host keys, an askpass. */
@@ -76,10 +76,11 @@ describe("a host hardened by the bootstrap, attacked and audited from the probe"
         const [run] = await Promise.all([runBootstrap(host, commands), prepareProbe()]);
         expect(run.code, run.stderr).toBe(0);
         expect(BOOTSTRAP_SUMMARY.exec(run.stdout)?.[2]).toBe("no");
-        // Confirms the firewall, as PiHost's host check does next; it then stops at what a test
-        // host lacks (Docker, and on a cgroup v1 machine the memory controller).
-        const check = await host.ssh(commands.hostCheck);
-        expect(check.stderr).not.toMatch(/firewall/);
+        // Then the firewall and its confirmation, as PiHost runs them after its host check.
+        const firewall = await runFirewall(host, commands);
+        expect(firewall.code, firewall.stderr).toBe(0);
+        const confirm = await host.ssh(commands.firewall.confirm);
+        expect(confirm.code, confirm.stderr).toBe(0);
     });
     afterAll(() => bed?.stop());
 

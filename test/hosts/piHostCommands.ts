@@ -32,16 +32,24 @@ export function sshOnlyNetwork(bed: Testbed, pis: readonly PiConfig[]): NetworkP
     };
 }
 
+/** A command PiHost registers, as the engine would run it over SSH: the command and its stdin. */
+export interface RegisteredCommand {
+    readonly command: string;
+    readonly stdin?: string;
+}
+
 /** What PiHost runs on one Pi, in its order. */
 export interface PiHostCommands {
-    /** Where its CopyToRemote puts the bootstrap script. */
-    readonly remotePath: string;
-    /** The bootstrap script it ships: hardening and this Pi's firewall (rendered from the network plan) included. */
+    /** Ships the bootstrap script to its path under picloud's scripts folder. */
+    readonly shipScript: RegisteredCommand;
+    /** The bootstrap script it ships: hardening included. */
     readonly script: string;
     /** Its bootstrap command, with `PICLOUD_SKIP_DOCKER=1`: Docker Engine cannot run on a test host (DESIGN.md §5). */
     readonly bootstrap: string;
     /** The host check it runs after the bootstrap, over a new SSH connection. */
     readonly hostCheck: string;
+    /** The firewall: its script shipped, then run, then confirmed over a new SSH connection. */
+    readonly firewall: { readonly shipScript: RegisteredCommand; readonly run: string; readonly confirm: string; readonly remove: string };
 }
 
 /** One Pi to build a PiHost for, and the stack's bootstrap options it gets. */
@@ -55,11 +63,11 @@ export interface TestPiHost {
  * PiCloud renders it, and returns what each would run, by Pi name. Call it once per test file:
  * it installs the mock runtime in this process.
  */
-export async function piHostCommands(pis: readonly TestPiHost[], network: NetworkPlan): Promise<Map<string, PiHostCommands>> {
+export async function piHostCommands(pis: readonly TestPiHost[], network: NetworkPlan, opts: { firewallRollbackSeconds?: number } = {}): Promise<Map<string, PiHostCommands>> {
     const run = await installMockRuntime({ project: "picloud", stack: "hosts", config: {}, secretKeys: [] });
     for (const { pi, bootstrap } of pis) {
-        // The key and known_hosts are for @pulumi/command and Docker, which the host suite stands in for.
-        new PiHost(pi.name, { pi, bootstrap, privateKey: pulumi.secret("unused"), knownHostsFile: "/dev/null", firewall: renderNftables(pi.name, network) });
+        // The key is for @pulumi/command, which the host suite stands in for.
+        new PiHost(pi.name, { pi, bootstrap, privateKey: pulumi.secret("unused"), firewall: renderNftables(pi.name, network), firewallRollbackSeconds: opts.firewallRollbackSeconds });
     }
     await run.settle();
     const inputs = (name: string) => {
@@ -67,30 +75,48 @@ export async function piHostCommands(pis: readonly TestPiHost[], network: Networ
         if (!resource) throw new Error(`PiHost registered no ${name}; it registered ${run.resources.map((r) => r.name).join(", ")}`);
         return resource.inputs;
     };
+    const registered = (name: string): RegisteredCommand => ({ command: inputs(name).create as string, stdin: inputs(name).stdin as string | undefined });
     const commands = new Map<string, PiHostCommands>();
     for (const { pi } of pis) {
-        const copy = inputs(`${pi.name}-bootstrap-script`);
         const create = inputs(`${pi.name}-bootstrap`).create as string;
         // sudo resets the environment, so the variable goes on its command line.
-        const bootstrap = create.replace(/^sudo -n /, "sudo -n PICLOUD_SKIP_DOCKER=1 ");
-        if (bootstrap === create) throw new Error(`PiHost's bootstrap command no longer starts with "sudo -n ": ${create}; update how the host suite skips Docker`);
+        const bootstrap = create.replace(/\nsudo -n bash /, "\nsudo -n PICLOUD_SKIP_DOCKER=1 bash ");
+        if (bootstrap === create) throw new Error(`PiHost's bootstrap command no longer ends in "sudo -n bash <script>": ${create}; update how the host suite skips Docker`);
         commands.set(pi.name, {
-            remotePath: copy.remotePath as string,
-            script: await (copy.source as { text: Promise<string> }).text,
+            shipScript: registered(`${pi.name}-bootstrap-script`),
+            script: inputs(`${pi.name}-bootstrap-script`).stdin as string,
             bootstrap,
             hostCheck: inputs(`${pi.name}-ready`).create as string,
+            firewall: {
+                shipScript: registered(`${pi.name}-firewall-script`),
+                run: inputs(`${pi.name}-firewall`).create as string,
+                confirm: inputs(`${pi.name}-firewall-confirmed`).create as string,
+                remove: inputs(`${pi.name}-firewall`).delete as string,
+            },
         });
     }
     return commands;
 }
 
-/** Ships the bootstrap script to where PiHost's CopyToRemote puts it; throws if that fails. */
+/** Runs a registered command on the host, with its stdin, as the command provider would. */
+export function runRegistered(host: TestHost, registered: RegisteredCommand): Promise<SshResult> {
+    return host.ssh(registered.command, { input: registered.stdin });
+}
+
+/** Ships the bootstrap script with PiHost's own ship command; throws if that fails. */
 export async function shipBootstrap(host: TestHost, commands: PiHostCommands): Promise<void> {
-    const copy = await host.ssh(`cat > ${commands.remotePath}`, { input: commands.script });
-    if (copy.code !== 0) throw new Error(`could not copy the bootstrap to ${host.name}: ${copy.stderr}`);
+    const copy = await runRegistered(host, commands.shipScript);
+    if (copy.code !== 0) throw new Error(`could not ship the bootstrap to ${host.name}: ${copy.stderr}`);
 }
 
 /** Runs PiHost's bootstrap command on the host (the script must have been shipped). */
 export function runBootstrap(host: TestHost, commands: PiHostCommands): Promise<SshResult> {
     return host.ssh(commands.bootstrap);
+}
+
+/** Ships and runs PiHost's firewall script on the host; throws if the ship fails. */
+export async function runFirewall(host: TestHost, commands: PiHostCommands): Promise<SshResult> {
+    const copy = await runRegistered(host, commands.firewall.shipScript);
+    if (copy.code !== 0) throw new Error(`could not ship the firewall script to ${host.name}: ${copy.stderr}`);
+    return host.ssh(commands.firewall.run);
 }

@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { RecordedResource } from "../../plan/mockRuntime";
 import { PlanResult, runPlan } from "../../plan/plan";
+import { renderRunScriptCommand, scriptPath } from "../../renderers/remoteCommands";
 import { FAASD_PATHS } from "./renderers";
 
 const root = path.resolve(__dirname, "..", "..", "..");
@@ -29,13 +30,14 @@ describe("Functions on the dev stack", () => {
         const plan = plans.dev;
         const pi = faasdPiOf(plan);
         const install = named(plan, "functions-faasd");
-        expect(install.inputs.create).toBe(`sudo -n bash ${FAASD_PATHS.installScript}`);
+        expect(install.inputs.create).toMatch(new RegExp(`\\n${renderRunScriptCommand(scriptPath(FAASD_PATHS.installScriptName))}$`));
+        expect(install.inputs.update).toBe(install.inputs.create);
         expect((install.inputs.connection as { host: string }).host).toBe(plan.outputs.pis[pi]);
         expect(install.secretInputs).toContain("stdin");
         expect(String(install.inputs.delete)).toContain("systemctl disable --now faasd faasd-provider");
-        const ready = named(plan, `${pi}-ready`);
+        const ready = named(plan, `${pi}-firewall-confirmed`);
         expect(named(plan, "functions-faasd-script").dependencies).toContain(ready.urn);
-        const script = plan.files.find((f) => f.path === `${pi}${FAASD_PATHS.installScript}`)!.text;
+        const script = plan.files.find((f) => f.path === `${pi}${scriptPath(FAASD_PATHS.installScriptName)}`)!.text;
         expect(script).toMatch(/^#!\/usr\/bin\/env bash/);
         expect(script).toContain("readonly GATEWAY_PORT='8180'");
     });
@@ -45,9 +47,9 @@ describe("Functions on the dev stack", () => {
         const run = named(plan, "functions-whoami");
         const install = named(plan, "functions-faasd");
         expect(run.dependencies).toContain(install.urn);
-        expect(run.inputs.create).toBe("sudo -n bash /tmp/picloud-function-whoami.sh");
+        expect(run.inputs.create).toMatch(new RegExp(`\\n${renderRunScriptCommand(scriptPath("function-whoami.sh"))}$`));
         expect(String(run.inputs.delete)).toMatch(/^sudo -n bash -s <<'PICLOUD_SCRIPT'\n#!\/usr\/bin\/env bash\n[\s\S]*DELETE \/system\/functions[\s\S]*\nPICLOUD_SCRIPT$/);
-        const deploy = plan.files.find((f) => f.path.endsWith("/tmp/picloud-function-whoami.sh"))!.text;
+        const deploy = plan.files.find((f) => f.path.endsWith(scriptPath("function-whoami.sh")))!.text;
         expect(deploy).toContain("traefik/whoami:v1.10@sha256:1699d99cb4b9acc17f74ca670b3d8d0b7ba27c948b3445f0593b58ebece92f04");
         expect(deploy).toContain('"limits":{"memory":"32Mi","cpu":"0.1"}');
     });

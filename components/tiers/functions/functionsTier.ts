@@ -62,11 +62,11 @@ export class Functions extends TierComponent {
             {
                 connection: host.connection,
                 script: renderFaasdInstallScript(faasdInput(options)),
-                remotePath: FAASD_PATHS.installScript,
+                scriptName: FAASD_PATHS.installScriptName,
                 stdin: pulumi.secret(password.result),
                 remove: FAASD_STOP,
-                // A new password is written and faasd restarted; the hash keeps the password itself out of state.
-                triggers: [pulumi.secret(password.result.apply(contentHash))],
+                // A new password is written and faasd restarted; only its hash is in the command.
+                rerunWhen: [pulumi.secret(password.result.apply(contentHash))],
             },
             { parent: this, dependsOn: [host.ready] },
         );
@@ -77,7 +77,7 @@ export class Functions extends TierComponent {
                 {
                     connection: host.connection,
                     script: functionDeployCommand(fn, options.gatewayPort),
-                    remotePath: `/tmp/picloud-function-${fn.name}.sh`,
+                    scriptName: `function-${fn.name}.sh`,
                     remove: asRootCommand(functionDeleteCommand(fn, options.gatewayPort)),
                 },
                 { parent: this, dependsOn: [install.run] },

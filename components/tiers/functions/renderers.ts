@@ -46,8 +46,8 @@ export const FAASD_PATHS = {
     binaryMarker: "/usr/local/lib/picloud/faasd.installed",
     /** What it records about the CNI plugins it verified: `<version> <sha256>`. */
     cniMarker: "/opt/cni/bin/.picloud-cni-plugins",
-    /** Where the install script is copied before it runs. */
-    installScript: "/tmp/picloud-faasd.sh",
+    /** The install script's file name under picloud's scripts folder (`scriptPath`). */
+    installScriptName: "faasd.sh",
 } as const;
 
 /**
@@ -346,7 +346,7 @@ const artifactVars = (v: FaasdVersions): string =>
     }).join("\n");
 
 /**
- * The idempotent installer, run as root (`sudo -n bash ${FAASD_PATHS.installScript}`) with the
+ * The idempotent installer, run as root (`sudo -n bash <script>`) with the
  * gateway admin password on stdin, so it is in neither this text nor any command line. It checks
  * the Pi (Docker's containerd.io present, no second containerd), installs curl and iptables, turns
  * on IP forwarding, installs the CNI plugins and the faasd binary after checking their SHA-256,

@@ -13,9 +13,10 @@ export const KEEPALIVED_PATHS = {
     notifyScript: "/usr/local/lib/picloud/vrrp-notify.sh",
     /** systemd drop-in restarting keepalived when it dies (Debian's unit does not). */
     restartDropIn: "/etc/systemd/system/keepalived.service.d/picloud-restart.conf",
-    /** Where the setup script is copied before it runs. */
-    setupScript: "/tmp/picloud-keepalived.sh",
 } as const;
+
+/** The setup script's file name under picloud's scripts folder (`scriptPath`). */
+export const KEEPALIVED_SCRIPT_NAME = "keepalived.sh";
 
 /** The gauge the notify script writes: 1 while this Pi holds the virtual IP, else 0. */
 export const VRRP_MASTER_METRIC = "picloud_vrrp_master";

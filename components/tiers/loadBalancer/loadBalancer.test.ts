@@ -2,7 +2,8 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { RecordedResource } from "../../plan/mockRuntime";
 import { PlanResult, runPlan } from "../../plan/plan";
-import { KEEPALIVED_PATHS } from "./keepalived";
+import { renderRunScriptCommand, renderShipCommand, scriptPath, withRerunKey } from "../../renderers/remoteCommands";
+import { KEEPALIVED_SCRIPT_NAME } from "./keepalived";
 
 const root = path.resolve(__dirname, "..", "..", "..");
 type Planned = Extract<PlanResult, { ok: true }>;
@@ -68,12 +69,12 @@ describe("LoadBalancer on the dev stack (two edge Pis, a virtual IP)", () => {
         const address = (pi: string) => plan.outputs.pis[pi];
         expect([first, second].sort()).toEqual(["dev-1", "dev-2"]);
         for (const [pi, priority, peer] of [[first, 150, address(second)], [second, 100, address(first)]] as const) {
-            const script = plan.files.find((f) => f.path === `${pi}/${KEEPALIVED_PATHS.setupScript.slice(1)}`)!.text;
+            const script = plan.files.find((f) => f.path === `${pi}${scriptPath(KEEPALIVED_SCRIPT_NAME)}`)!.text;
             expect(script).toContain(`    priority ${priority}`);
             expect(script).toMatch(new RegExp(`unicast_peer \\{\\n\\s+${peer.replace(/\./g, "\\.")}\\n`));
             expect(script).toContain("192.168.10.10/24 dev eth0");
             const run = named(plan, `loadbalancer-${pi}-keepalived`);
-            expect(run.inputs.create).toBe(`sudo -n bash ${KEEPALIVED_PATHS.setupScript}`);
+            expect(run.inputs.create).toMatch(new RegExp(`\\n${renderRunScriptCommand(scriptPath(KEEPALIVED_SCRIPT_NAME))}$`));
             expect(String(run.inputs.delete)).toContain("systemctl disable --now keepalived");
             const haproxy = containers(plan, "haproxy-").find((c) => hostOfProvider(plan, c) === pi)!;
             expect(dependsOn(run, haproxy)).toBe(true);
@@ -86,11 +87,13 @@ describe("LoadBalancer on the dev stack (two edge Pis, a virtual IP)", () => {
         for (const c of containers(plan, "haproxy-")) {
             const pi = hostOfProvider(plan, c);
             const reload = named(plan, `loadbalancer-${pi}-reload`);
-            expect(reload.inputs.create).toBe(
-                `docker exec ${c.inputs.name} haproxy -c -q -f /usr/local/etc/haproxy/haproxy.cfg && docker kill --signal USR2 ${c.inputs.name} >/dev/null`,
-            );
             const copy = named(plan, `loadbalancer-${pi}-haproxy-config`);
-            expect(reload.inputs.triggers).toEqual(copy.inputs.triggers);
+            // Run again, as an Update, with every change of the file it reloads.
+            expect(reload.inputs.create).toBe(
+                withRerunKey(`docker exec ${c.inputs.name} haproxy -c -q -f /usr/local/etc/haproxy/haproxy.cfg && docker kill --signal USR2 ${c.inputs.name} >/dev/null`, [
+                    copy.inputs.stdin as string,
+                ]),
+            );
             expect(dependsOn(reload, c) && dependsOn(reload, copy)).toBe(true);
             // The container starts only once its config is there.
             expect(dependsOn(c, copy)).toBe(true);
@@ -154,7 +157,9 @@ describe("LoadBalancer on lab (one Pi) and prod (TLS)", () => {
         expect(cfg).toContain("http-request redirect scheme https code 301 unless { ssl_fc }");
         for (const pi of ["edge-1", "edge-2"]) {
             const cert = named(plan, `loadbalancer-${pi}-certificate`);
-            expect(cert.inputs.create).toBe("sudo -n sh -c 'umask 077 && cat > /srv/picloud/loadbalancer/haproxy/certs/edge.pem'");
+            expect(cert.inputs.create).toBe(renderShipCommand({ path: "/srv/picloud/loadbalancer/haproxy/certs/edge.pem", mode: "0600", owner: "root" }));
+            expect(cert.inputs.update).toBe(cert.inputs.create);
+            expect(cert.inputs.triggers).toBeUndefined();
             expect(cert.inputs.logging).toBe("none");
             expect(cert.secretInputs).toContain("stdin");
             expect(dependsOn(named(plan, `loadbalancer-${pi}-reload`), cert)).toBe(true);

@@ -1,14 +1,13 @@
-import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { PicloudConfigError, SECRET_PLACEHOLDER } from "../../config/errors";
 import type { LoadBalancerConfig } from "../../config/tiers";
 import type { PiHost } from "../../host/piHost";
-import { runRootScript, shipFile, shipSecret } from "../../host/remoteFiles";
+import { remoteCommand, runRootScript, shipFile, shipSecret } from "../../host/remoteFiles";
 import { contentHash } from "../../renderers/contentHash";
 import { NODE_EXPORTER_TEXTFILE_DIR } from "../monitoring/specs";
 import { TierArgs, TierComponent } from "../tierComponent";
 import {
-    KEEPALIVED_PATHS,
+    KEEPALIVED_SCRIPT_NAME,
     keepalivedRemoveCommand,
     renderHaproxyCheckScript,
     renderKeepalivedSetupScript,
@@ -76,7 +75,7 @@ export class LoadBalancer extends TierComponent {
         const delivered = new Map<string, pulumi.Resource[]>();
         for (const pi of lbPis) {
             const { connection, ready } = hostOf(pi.name);
-            const folders = new command.remote.Command(
+            const folders = remoteCommand(
                 `${name}-${pi.name}-folders`,
                 {
                     connection,
@@ -94,7 +93,7 @@ export class LoadBalancer extends TierComponent {
                     shipSecret(
                         `${name}-${pi.name}-certificate`,
                         // Root's alone: HAProxy reads it as root, before dropping to uid 99.
-                        { connection, secret: certificate, remotePath: certificateFile, asRoot: true, triggers: [certificateHash!] },
+                        { connection, secret: certificate, remotePath: certificateFile, owner: "root" },
                         { parent: this, dependsOn: [folders] },
                     ),
                 );
@@ -109,12 +108,12 @@ export class LoadBalancer extends TierComponent {
             const container = `${HAPROXY_WORKLOAD}-${replica.replica}`;
             // A changed file reaches the running HAProxy by a seamless reload (master-worker mode:
             // USR2), only after the new file passes HAProxy's own check inside the container.
-            new command.remote.Command(
+            remoteCommand(
                 `${name}-${replica.pi}-reload`,
                 {
                     connection,
                     create: `docker exec ${container} haproxy -c -q -f ${LOAD_BALANCER_DIRS.inContainer}/haproxy.cfg && docker kill --signal USR2 ${container} >/dev/null`,
-                    triggers: [contentHash(this.haproxyConfig), ...(certificateHash ? [certificateHash] : [])],
+                    rerunWhen: [this.haproxyConfig, ...(certificateHash ? [certificateHash] : [])],
                 },
                 { parent: this, dependsOn: [replica.resource, ...(delivered.get(replica.pi) ?? [])] },
             );
@@ -124,7 +123,7 @@ export class LoadBalancer extends TierComponent {
                     `${name}-${replica.pi}-keepalived`,
                     {
                         connection,
-                        remotePath: KEEPALIVED_PATHS.setupScript,
+                        scriptName: KEEPALIVED_SCRIPT_NAME,
                         script: renderKeepalivedSetupScript({
                             config: renderKeepalivedConfig(vrrp),
                             checkScript: renderHaproxyCheckScript(options.statsPort),

@@ -1,13 +1,13 @@
-import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { MonitoringConfig } from "../../config/tiers";
 import type { PiHost } from "../../host/piHost";
-import { shipFile, shipSecret } from "../../host/remoteFiles";
-import type { MonitoringEndpoint, MonitoringEndpointOutput } from "../../monitoring/attachment";
+import { remoteCommand, shipFile, shipSecret } from "../../host/remoteFiles";
+import { MonitoringEndpoint, MonitoringEndpointOutput, prometheusReloadCommand } from "../../monitoring/attachment";
+import { contentHash } from "../../renderers/contentHash";
 import { renderAlertmanagerConfig, renderGrafanaDashboardProvider, renderGrafanaDatasources, renderPrometheusConfig } from "../../monitoring/renderers";
 import { TierArgs, TierComponent } from "../tierComponent";
-import { MONITORING_DIRS, MONITORING_PORTS, monitoringPi, monitoringTierSpec, monitoringWorkloads } from "./specs";
+import { GRAFANA_ADMIN_PASSWORD_FILE, MONITORING_DIRS, MONITORING_PORTS, MONITORING_UIDS, monitoringPi, monitoringTierSpec, monitoringWorkloads } from "./specs";
 
 /** Arguments of {@link Monitoring}. */
 export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
@@ -21,8 +21,14 @@ export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
     readonly cloudName: string;
 }
 
-/** Prometheus's rule reload, tolerant of a Prometheus not started yet (it reads the rules when it starts). */
-export const PROMETHEUS_RELOAD = `curl -fsS -X POST http://127.0.0.1:${MONITORING_PORTS.prometheus}/-/reload || { rc=$?; [ "$rc" -eq 7 ] && echo "Prometheus is not running yet; it loads the rules when it starts"; [ "$rc" -eq 7 ]; }`;
+/** Prometheus's reload on the monitoring Pi, tolerant of a Prometheus not started yet (it reads its files when it starts). */
+export const PROMETHEUS_RELOAD = prometheusReloadCommand(MONITORING_PORTS.prometheus);
+
+/** Alertmanager's reload, equally tolerant. */
+const ALERTMANAGER_RELOAD = `curl -fsS -X POST http://127.0.0.1:${MONITORING_PORTS.alertmanager}/-/reload || { rc=$?; [ "$rc" -eq 7 ] && echo "Alertmanager is not running yet; it loads its config when it starts"; [ "$rc" -eq 7 ]; }`;
+
+/** Grafana reads its provisioning only when it starts; a restart of a container that is not there yet is nothing to do. */
+const GRAFANA_RESTART = `if docker container inspect grafana-0 >/dev/null 2>&1; then docker restart grafana-0 >/dev/null; fi`;
 
 /**
  * The Monitoring tier: Prometheus, Alertmanager and Grafana on the monitoring Pi, node_exporter
@@ -47,16 +53,18 @@ export class Monitoring extends TierComponent {
         const connection = host.connection;
 
         const owned = [MONITORING_DIRS.fileSd, MONITORING_DIRS.rules, MONITORING_DIRS.alertmanagerConfig, `${MONITORING_DIRS.grafanaProvisioning}/datasources`, `${MONITORING_DIRS.grafanaProvisioning}/dashboards`, MONITORING_DIRS.dashboards];
-        const folders = new command.remote.Command(
+        const { nobody, grafana } = MONITORING_UIDS;
+        const folders = remoteCommand(
             `${name}-folders`,
             {
                 connection,
                 // Config folders belong to the SSH user (attachments write there without sudo); data
-                // folders to the uid each image runs as.
+                // folders and secrets to the uid each image runs as.
                 create: [
                     `sudo -n install -d -o "$(id -u)" -g "$(id -g)" -m 0755 ${owned.join(" ")}`,
-                    `sudo -n install -d -o 65534 -g 65534 -m 0750 ${MONITORING_DIRS.prometheusData} ${MONITORING_DIRS.alertmanagerData}`,
-                    `sudo -n install -d -o 472 -g 0 -m 0750 ${MONITORING_DIRS.grafanaData}`,
+                    `sudo -n install -d -o ${nobody} -g ${nobody} -m 0750 ${MONITORING_DIRS.prometheusData} ${MONITORING_DIRS.alertmanagerData}`,
+                    `sudo -n install -d -o ${grafana} -g 0 -m 0750 ${MONITORING_DIRS.grafanaData}`,
+                    `sudo -n install -d -o root -g root -m 0755 ${MONITORING_DIRS.secrets}`,
                 ].join(" && "),
             },
             { parent: this, dependsOn: [host.ready] },
@@ -64,6 +72,7 @@ export class Monitoring extends TierComponent {
 
         const email = args.options.alerting.email;
         const smtpPasswordFile = `${MONITORING_DIRS.alertmanagerConfig}/smtp_password`;
+        const adminPassword = new random.RandomPassword(`${name}-grafana-admin`, { length: 24, special: false }, { parent: this });
         const files: [string, string, string][] = [
             [
                 "prometheus-config",
@@ -97,13 +106,21 @@ export class Monitoring extends TierComponent {
             ["grafana-dashboards", `${MONITORING_DIRS.grafanaProvisioning}/dashboards/picloud.yml`, renderGrafanaDashboardProvider({ dashboardsDir: "/var/lib/grafana-dashboards" })],
         ];
         const configs: pulumi.Resource[] = files.map(([kind, remotePath, text]) => shipFile(`${name}-${kind}`, { connection, text, remotePath }, { parent: this, dependsOn: [folders] }));
+        // What a changed file must reach: Prometheus and Alertmanager reload, Grafana restarts.
+        const reloads: pulumi.Input<string>[] = files.filter(([kind]) => !kind.startsWith("grafana")).map(([, , text]) => text);
         if (email?.passwordSecret) {
             const password = args.secrets[email.passwordSecret];
             if (password === undefined) throw new Error(`picloud:${email.passwordSecret}: the SMTP password secret was not provided`);
-            configs.push(shipSecret(`${name}-smtp-password`, { connection, secret: password, remotePath: smtpPasswordFile }, { parent: this, dependsOn: [folders] }));
+            // Alertmanager runs as nobody and reads the file itself; nobody else can.
+            configs.push(
+                shipSecret(`${name}-smtp-password`, { connection, secret: password, remotePath: smtpPasswordFile, owner: { uid: nobody, gid: nobody }, mode: "0400" }, { parent: this, dependsOn: [folders] }),
+            );
+            reloads.push(pulumi.secret(pulumi.output(password).apply(contentHash)));
         }
-
-        const adminPassword = new random.RandomPassword(`${name}-grafana-admin`, { length: 24, special: false }, { parent: this });
+        // Grafana takes its admin password from a file (GF_SECURITY_ADMIN_PASSWORD__FILE), not its environment.
+        configs.push(
+            shipSecret(`${name}-grafana-admin-password`, { connection, secret: adminPassword.result, remotePath: GRAFANA_ADMIN_PASSWORD_FILE.onPi, owner: { uid: grafana, gid: 0 }, mode: "0400" }, { parent: this, dependsOn: [folders] }),
+        );
         this.grafanaAdminPassword = adminPassword.result;
         this.grafanaUrl = `http://${home.address}:${MONITORING_PORTS.grafana}`;
 
@@ -123,13 +140,24 @@ export class Monitoring extends TierComponent {
             fileSdDir: MONITORING_DIRS.fileSd,
             rulesDir: MONITORING_DIRS.rules,
             dashboardsDir: MONITORING_DIRS.dashboards,
-            reloadCommand: PROMETHEUS_RELOAD,
+            prometheusPort: MONITORING_PORTS.prometheus,
         };
 
-        const workloads = monitoringWorkloads(args.pis, args.options).map((w) =>
-            w.name === "grafana" ? { ...w, secretEnv: { GF_SECURITY_ADMIN_PASSWORD: adminPassword.result } } : w,
+        this.runWorkloads(monitoringWorkloads(args.pis, args.options), monitoringTierSpec(args.pis, args.options), { ...args, monitoring: this.endpoint }, configs);
+
+        // The tier's own config reaches the running services: changed files, then a reload (or
+        // Grafana's restart), as an Update of these commands; on the first up they find nothing to do.
+        const running = ["prometheus", "alertmanager", "grafana"].flatMap((w) => (this.replicas[w] ?? []).map((r) => r.resource));
+        remoteCommand(
+            `${name}-reload`,
+            { connection, create: `${PROMETHEUS_RELOAD} && ${ALERTMANAGER_RELOAD}`, rerunWhen: reloads },
+            { parent: this, dependsOn: [...configs, ...running] },
         );
-        this.runWorkloads(workloads, monitoringTierSpec(args.pis, args.options), { ...args, monitoring: this.endpoint }, configs);
+        remoteCommand(
+            `${name}-grafana-restart`,
+            { connection, create: GRAFANA_RESTART, rerunWhen: files.filter(([kind]) => kind.startsWith("grafana")).map(([, , text]) => text) },
+            { parent: this, dependsOn: [...configs, ...running] },
+        );
         this.registerOutputs({ grafanaUrl: this.grafanaUrl });
     }
 }

@@ -20,6 +20,17 @@ export const MONITORING_DIRS = {
     prometheusData: "/srv/picloud/data/prometheus",
     alertmanagerData: "/srv/picloud/data/alertmanager",
     grafanaData: "/srv/picloud/data/grafana",
+    /** Secrets the services read themselves, each owned by the uid that reads it. */
+    secrets: "/srv/picloud/monitoring/secrets",
+} as const;
+
+/** The uids the monitoring images run as: Prometheus and Alertmanager as nobody, Grafana as its own user. */
+export const MONITORING_UIDS = { nobody: 65534, grafana: 472 } as const;
+
+/** Grafana's admin password file: on the monitoring Pi, and where the container sees it. */
+export const GRAFANA_ADMIN_PASSWORD_FILE = {
+    onPi: `${MONITORING_DIRS.secrets}/grafana_admin_password`,
+    inContainer: "/run/secrets/picloud/grafana_admin_password",
 } as const;
 
 /**
@@ -97,8 +108,14 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
             image: MONITORING_IMAGES.grafana,
             memoryMb: 256,
             cpus: 0.5,
-            env: { GF_PATHS_PROVISIONING: "/etc/grafana/provisioning", GF_ANALYTICS_REPORTING_ENABLED: "false", GF_USERS_ALLOW_SIGN_UP: "false" },
+            env: {
+                GF_PATHS_PROVISIONING: "/etc/grafana/provisioning",
+                GF_ANALYTICS_REPORTING_ENABLED: "false",
+                GF_USERS_ALLOW_SIGN_UP: "false",
+                GF_SECURITY_ADMIN_PASSWORD__FILE: GRAFANA_ADMIN_PASSWORD_FILE.inContainer,
+            },
             volumes: [
+                { hostPath: GRAFANA_ADMIN_PASSWORD_FILE.onPi, containerPath: GRAFANA_ADMIN_PASSWORD_FILE.inContainer, readOnly: true },
                 { hostPath: MONITORING_DIRS.grafanaProvisioning, containerPath: "/etc/grafana/provisioning", readOnly: true },
                 { hostPath: MONITORING_DIRS.dashboards, containerPath: "/var/lib/grafana-dashboards", readOnly: true },
                 { hostPath: MONITORING_DIRS.grafanaData, containerPath: "/var/lib/grafana" },
