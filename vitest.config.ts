@@ -10,5 +10,8 @@ export default defineConfig({
         // Each file gets its own process: the Pulumi SDK's runtime state is global per process.
         pool: "forks",
         testTimeout: 60_000,
+        // Hooks plan whole stacks or start namespaced servers; on a loaded 2-core machine that takes
+        // many times what it takes on an idle one, so they get the tests' time, not vitest's 10 s.
+        hookTimeout: 60_000,
     },
 });

@@ -335,10 +335,16 @@ describe("the dev stack's virtual IP, moved by keepalived", () => {
         expect(up.map((s) => s.value[1])).toEqual(["0"]);
     });
 
-    it("never had both Pis claim the address: LoadBalancerVirtualIpHeldTwice was not even pending", () => {
+    it("never had both Pis claim the address: LoadBalancerVirtualIpHeldTwice never fired, and was pending for no more than a handover's scrape or two", () => {
         // Every evaluation where its expression held left an ALERTS sample, pending before firing.
-        const seen = prometheus<{ result: unknown[] }>("query", 'ALERTS{alertname="LoadBalancerVirtualIpHeldTwice"}[10m]').result;
-        expect(seen).toEqual([]);
+        // During a handover the old holder's hook can write its 0 a scrape after the new holder's
+        // 1 (later still on a loaded machine): that overlap is what the rule's `for: 1m` absorbs.
+        const samples = (state: string) =>
+            prometheus<{ result: Sample[] }>("query", `count_over_time(ALERTS{alertname="LoadBalancerVirtualIpHeldTwice",alertstate="${state}"}[10m])`).result.reduce((n, s) => n + Number(s.value[1]), 0);
+        expect(samples("firing")).toBe(0);
+        const pending = samples("pending");
+        measured.push(`HeldTwice pending for ${pending} one-second evaluations in all`);
+        expect(pending).toBeLessThanOrEqual(6);
         // Not vacuous: the rule's own input series are there, with both Pis' samples.
         const series = prometheus<{ result: Sample[] }>("query", `count by (instance) (count_over_time(${VRRP_MASTER_METRIC}{vrrp_instance="${VRRP_INSTANCE}"}[10m]))`).result;
         expect(series.map((s) => s.metric.instance).sort()).toEqual(nodes.map((n) => n.instance).sort());

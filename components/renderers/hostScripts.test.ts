@@ -303,12 +303,26 @@ describe("renderHostCheckScript", () => {
         expect(DOCKER_READY_LINE).toBe("picloud-docker-ready=yes");
     });
 
+    it("accepts a cgroup v1 (hybrid) system whose memory hierarchy the kernel enabled", () => {
+        const r = runScript(
+            renderHostCheckScript(),
+            pi({ cat: '[ "$1" = /sys/fs/cgroup/cgroup.controllers ] && exit 1; exec /usr/bin/cat "$@"', awk: '[ "$#" -eq 2 ] && [ "$2" = /proc/cgroups ] && exit 0; exec /usr/bin/awk "$@"' }),
+        );
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout.trimEnd().split("\n").at(-1)).toBe(DOCKER_READY_LINE);
+    });
+
     it.each([
         ["a 32-bit userland", { dpkg: "echo armhf" }, /64-bit Raspberry Pi OS/],
         ["16 KB pages", { getconf: 'case $1 in LONG_BIT) echo 64 ;; PAGESIZE) echo 16384 ;; esac' }, /kernel=kernel8\.img/],
         [
             "no memory cgroup",
             { cat: '[ "$1" = /sys/fs/cgroup/cgroup.controllers ] && { echo "cpu io pids"; exit 0; }; exec /usr/bin/cat "$@"' },
+            /cgroup_enable=memory/,
+        ],
+        [
+            "a cgroup v1 system whose kernel has the memory controller off",
+            { cat: '[ "$1" = /sys/fs/cgroup/cgroup.controllers ] && exit 1; exec /usr/bin/cat "$@"', awk: '[ "$#" -eq 2 ] && [ "$2" = /proc/cgroups ] && exit 1; exec /usr/bin/awk "$@"' },
             /cgroup_enable=memory/,
         ],
         [

@@ -662,7 +662,17 @@ page_size=$(getconf PAGESIZE)
 [[ $page_size == 4096 ]] ||
     fail "the kernel uses $page_size-byte pages and jemalloc-based images crash on them: put kernel=kernel8.img in /boot/firmware/config.txt and reboot (the picloud bootstrap does this on a Pi 5; did the reboot happen?)"
 
-[[ " $(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null || true) " == *" memory "* ]] ||
+# cgroup2 (Raspberry Pi OS bookworm) lists its controllers; a cgroup v1 or hybrid system has a
+# memory hierarchy when the kernel enabled it (/proc/cgroups). Either way Docker can enforce limits.
+memory_cgroup_on() {
+    local controllers
+    if controllers=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null); then
+        [[ " $controllers " == *" memory "* ]]
+    else
+        awk '$1 == "memory" && $4 == 1 { found = 1 } END { exit !found }' /proc/cgroups 2>/dev/null
+    fi
+}
+memory_cgroup_on ||
     fail "the memory cgroup controller is off (not in /sys/fs/cgroup/cgroup.controllers), so container memory limits cannot work: add 'cgroup_enable=memory cgroup_memory=1' to /boot/firmware/cmdline.txt and reboot (the picloud bootstrap does this; did the reboot happen?)"
 
 command -v docker >/dev/null ||

@@ -63,8 +63,19 @@ export interface Testbed {
     readonly bridgeAddress: string;
     /** The bridge's subnet, CIDR. */
     readonly subnet: string;
+    /**
+     * Cuts a host's power and boots it again on the same disk: what lived in RAM (`/tmp`, loaded
+     * rulesets, running processes) is gone, its files stay. Resolves once it takes SSH logins.
+     */
+    restart(host: TestHost): Promise<void>;
     /** Terminates the hosts and removes everything the test bed made. Safe to call twice. */
     stop(): Promise<void>;
+}
+
+/** A directory of this machine every host sees, read-only, at `target`. */
+export interface TestbedBind {
+    readonly source: string;
+    readonly target: string;
 }
 
 /** Namespaces, links and machines made here are named `pct-…`, to be recognised by people. */
@@ -112,7 +123,7 @@ interface Machine {
  * minute, needs deb.debian.org); later runs restore them from `.cache/hosts` in seconds. Leftovers
  * of a crashed run are removed first. On failure everything made so far is removed again.
  */
-export async function startTestbed(opts: { hosts: readonly string[] }): Promise<Testbed> {
+export async function startTestbed(opts: { hosts: readonly string[]; binds?: readonly TestbedBind[] }): Promise<Testbed> {
     checkPrerequisites(opts.hosts);
     claimMachine();
     const stop = teardownOnce();
@@ -140,7 +151,8 @@ export async function startTestbed(opts: { hosts: readonly string[] }): Promise<
         const hosts = machines.map((m, i): TestHost => {
             return { name: m.name, address: m.address, hostKey: hostKeys[i], ssh: (command, o) => ssh(m.address, command, o) };
         });
-        await Promise.all(machines.map((m, i) => bootMachine(m, images, hosts[i])));
+        const binds = opts.binds ?? [];
+        await Promise.all(machines.map((m, i) => bootMachine(m, images, hosts[i], binds)));
 
         return {
             probe: hosts[0],
@@ -151,6 +163,17 @@ export async function startTestbed(opts: { hosts: readonly string[] }): Promise<
             knownHostsPath,
             bridgeAddress: BRIDGE_ADDRESS,
             subnet: SUBNET,
+            restart: async (host) => {
+                const i = hosts.indexOf(host);
+                if (i < 0) throw new Error(`${host.name} is not a host of this test bed`);
+                const pidFile = `${machines[i].name}.pid`;
+                const stamp = readState(pidFile);
+                if (stamp) terminate(stamp);
+                fs.rmSync(path.join(STATE_DIR, pidFile), { force: true });
+                // Its systemd's cgroups went with it; the ones made for it are made anew.
+                for (const dir of machineCgroups(machines[i].name)) removeCgroup(dir);
+                await bootMachine(machines[i], images, host, binds);
+            },
             stop: async () => stop(),
         };
     } catch (error) {
@@ -322,7 +345,7 @@ function mkdirLike(lower: string, upper: string, rel: string): string {
  * SIGTERM should this process die without tearing down; sh moves it into the machine's cgroups
  * and mounts the overlay in the mount namespace unshare gave it, which vanishes with the machine.
  */
-async function bootMachine(m: Machine, images: HostImages, host: TestHost): Promise<void> {
+async function bootMachine(m: Machine, images: HostImages, host: TestHost, binds: readonly TestbedBind[]): Promise<void> {
     const consoleLog = path.join(m.dir, "console.log");
     const out = fs.openSync(consoleLog, "w");
     const cgroups = machineCgroups(m.name);
@@ -357,6 +380,7 @@ async function bootMachine(m: Machine, images: HostImages, host: TestHost): Prom
         "--link-journal=no",
         "--console=read-only",
         `--bind-ro=${images.aptRepo}:${HOST_APT_DIR}`,
+        ...binds.map((b) => `--bind-ro=${b.source}:${b.target}`),
         // Teardown wants the machine gone, not an orderly shutdown it might wait on.
         "--kill-signal=SIGKILL",
     ];

@@ -19,6 +19,8 @@ export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
     readonly secrets: Readonly<Record<string, pulumi.Input<string>>>;
     /** The stack name, as Prometheus's `cloud` external label. */
     readonly cloudName: string;
+    /** Grafana's admin password, a secret; default one generated with `@pulumi/random`. */
+    readonly grafanaAdminPassword?: pulumi.Input<string>;
 }
 
 /** Prometheus's reload on the monitoring Pi, tolerant of a Prometheus not started yet (it reads its files when it starts). */
@@ -52,7 +54,7 @@ export class Monitoring extends TierComponent {
         if (!host) throw new Error(`picloud:tiers.monitoring.pi: no host for Pi "${home.name}"`);
         const connection = host.connection;
 
-        const owned = [MONITORING_DIRS.fileSd, MONITORING_DIRS.rules, MONITORING_DIRS.alertmanagerConfig, `${MONITORING_DIRS.grafanaProvisioning}/datasources`, `${MONITORING_DIRS.grafanaProvisioning}/dashboards`, MONITORING_DIRS.dashboards];
+        const owned = [MONITORING_DIRS.prometheusConfig, MONITORING_DIRS.fileSd, MONITORING_DIRS.rules, MONITORING_DIRS.alertmanagerConfig, `${MONITORING_DIRS.grafanaProvisioning}/datasources`, `${MONITORING_DIRS.grafanaProvisioning}/dashboards`, MONITORING_DIRS.dashboards];
         const { nobody, grafana } = MONITORING_UIDS;
         const folders = remoteCommand(
             `${name}-folders`,
@@ -72,7 +74,9 @@ export class Monitoring extends TierComponent {
 
         const email = args.options.alerting.email;
         const smtpPasswordFile = `${MONITORING_DIRS.alertmanagerConfig}/smtp_password`;
-        const adminPassword = new random.RandomPassword(`${name}-grafana-admin`, { length: 24, special: false }, { parent: this });
+        const adminPassword = pulumi.secret(
+            args.grafanaAdminPassword ?? new random.RandomPassword(`${name}-grafana-admin`, { length: 24, special: false }, { parent: this }).result,
+        );
         const files: [string, string, string][] = [
             [
                 "prometheus-config",
@@ -119,9 +123,9 @@ export class Monitoring extends TierComponent {
         }
         // Grafana takes its admin password from a file (GF_SECURITY_ADMIN_PASSWORD__FILE), not its environment.
         configs.push(
-            shipSecret(`${name}-grafana-admin-password`, { connection, secret: adminPassword.result, remotePath: GRAFANA_ADMIN_PASSWORD_FILE.onPi, owner: { uid: grafana, gid: 0 }, mode: "0400" }, { parent: this, dependsOn: [folders] }),
+            shipSecret(`${name}-grafana-admin-password`, { connection, secret: adminPassword, remotePath: GRAFANA_ADMIN_PASSWORD_FILE.onPi, owner: { uid: grafana, gid: 0 }, mode: "0400" }, { parent: this, dependsOn: [folders] }),
         );
-        this.grafanaAdminPassword = adminPassword.result;
+        this.grafanaAdminPassword = adminPassword;
         this.grafanaUrl = `http://${home.address}:${MONITORING_PORTS.grafana}`;
 
         this.endpoint = {

@@ -1,0 +1,272 @@
+/**
+ * Day 2 under the real Pulumi engine (DESIGN.md §6, level 7): the Pulumi CLI built from its Go
+ * module and the command provider deploy picloud's host-layer components onto the test bed's
+ * namespaced Debian hosts, then live through what a cloud lives through: a second `up`, a changed
+ * monitoring spec, two firewall changes in a row, a power cut, a rotated SSH key, a removed Pi, the
+ * policy pack, `refresh` and `destroy`. After each step the hosts themselves are asked.
+ *
+ * The steps build on each other, in order; the hosts, state and keys live for the whole file.
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type * as auto from "@pulumi/pulumi/automation";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PiConfig } from "../../components/config/schema";
+import type { NetworkPlan } from "../../components/network/flows";
+import { hostSpec } from "../../components/tiers/monitoring/specs";
+import { DEFAULT_VALIDATORS_DIR } from "../support/validators";
+import { sshOnlyNetwork, testPi } from "../hosts/piHostCommands";
+import { startTestbed, Testbed, TestHost } from "../hosts/testbed";
+import { EngineStack, engineStack, policyPack } from "./engine";
+import { EngineSpec, engineProgram } from "./program";
+
+/** Short, so the lane can wait it out; production keeps 300 s. */
+const ROLLBACK_SECONDS = 20;
+const TABLE = "inet picloud";
+const ROLLBACK_TIMER = "picloud-firewall-rollback.timer";
+const SCRIPTS = "/var/lib/picloud/scripts";
+const RULES = "/srv/picloud/monitoring/prometheus/rules";
+const VALIDATORS_ON_HOST = "/opt/picloud-validators";
+
+/**
+ * What a Pi has and a test host cannot: Docker Engine. A script answers what picloud asks of it
+ * (the host check's `docker version`, the Monitoring tier's "is Grafana there?"), a oneshot unit
+ * stands in for the service the bootstrap enables, and the docker group exists.
+ */
+const DOCKER_STAND_IN = `#!/bin/sh
+# Stand-in for Docker Engine on an engine-lane test host: there is no Docker engine here.
+case "$1" in
+version) echo 0.0.0-engine-lane ;;
+container) exit 1 ;;
+*) echo "docker stand-in: no Docker engine on this test host ($*)" >&2; exit 1 ;;
+esac
+`;
+const DOCKER_UNIT = `[Unit]
+Description=Stand-in for Docker Engine (engine lane)
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+[Install]
+WantedBy=multi-user.target
+`;
+
+async function must(host: TestHost, command: string, input?: string): Promise<string> {
+    const r = await host.ssh(command, { input });
+    if (r.code !== 0) throw new Error(`on ${host.name}: '${command}' exited ${r.code}: ${r.stderr.trim()}`);
+    return r.stdout;
+}
+
+/** Polls `check` until it holds or `seconds` pass; a loaded machine gets its margin here, not in a sleep. */
+async function eventually(what: string, seconds: number, check: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + seconds * 1000;
+    for (;;) {
+        if (await check()) return;
+        if (Date.now() > deadline) throw new Error(`${what}: not so after ${seconds} s`);
+        await new Promise((r) => setTimeout(r, 500));
+    }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("day 2 under the real engine, on namespaced Debian Pis", () => {
+    let bed: Testbed;
+    let engine: EngineStack;
+    let e1: TestHost, e2: TestHost, e3: TestHost;
+    let pis: PiConfig[];
+    let spec: EngineSpec;
+    let firstKey: string;
+    let secondKey: string;
+    let secondKeyPath: string;
+
+    const network = (on: readonly PiConfig[], extraPorts: Readonly<Record<string, number>> = {}): NetworkPlan => {
+        const base = sshOnlyNetwork(bed, on);
+        const extra = Object.entries(extraPorts).map(([pi, port]) => ({ from: { zone: "mgmt" as const }, to: pi, protocol: "tcp" as const, port, purpose: "engine-lane", declaredBy: "picloud:engine" }));
+        return { ...base, flows: [...base.flows, ...extra] };
+    };
+    const run = async <T extends { stdout: string; stderr: string }>(what: string, op: Promise<T>): Promise<T> => {
+        try {
+            const r = await op;
+            engine.log.push(`== ${what}\n${r.stdout}`);
+            return r;
+        } catch (e) {
+            engine.log.push(`== ${what} FAILED\n${String(e)}`);
+            throw e;
+        }
+    };
+    const up = (s: EngineSpec, opts: auto.UpOptions = {}) => run("up", engine.stack.up({ program: engineProgram(s), color: "never", ...opts }));
+    const preview = (s: EngineSpec, opts: auto.PreviewOptions = {}) => run("preview", engine.stack.preview({ program: engineProgram(s), color: "never", ...opts }));
+    const changes = (r: auto.UpResult) => r.summary.resourceChanges ?? {};
+    const table = async (host: TestHost) => (await host.ssh(`sudo -n nft list table ${TABLE}`)).stdout;
+    const timerState = async (host: TestHost) => (await host.ssh(`systemctl is-active ${ROLLBACK_TIMER} || true`)).stdout.trim();
+    const rules = async (): Promise<{ name: string; rules: { name: string }[] }[]> => {
+        const r = await e1.ssh("curl -fsS http://127.0.0.1:9090/api/v1/rules");
+        return r.code === 0 ? (JSON.parse(r.stdout) as { data: { groups: { name: string; rules: { name: string }[] }[] } }).data.groups : [];
+    };
+    const ruleNames = async () => (await rules()).flatMap((g) => g.rules.map((x) => x.name));
+    const ruleGroups = async () => (await rules()).map((g) => g.name);
+
+
+    beforeAll(async () => {
+        bed = await startTestbed({ hosts: ["e1", "e2", "e3"], binds: [{ source: DEFAULT_VALIDATORS_DIR, target: VALIDATORS_ON_HOST }] });
+        [e1, e2, e3] = bed.hosts;
+        pis = [
+            testPi(bed, e1, { name: "e1", model: "pi4", storage: "ssd" }),
+            testPi(bed, e2, { name: "e2", model: "pi4", storage: "sd" }),
+            testPi(bed, e3, { name: "e3", model: "pi5", storage: "sd" }),
+        ];
+        firstKey = fs.readFileSync(bed.privateKeyPath, "utf8");
+        secondKeyPath = path.join(path.dirname(bed.privateKeyPath), "rotated_ed25519");
+        execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "picloud-rotated", "-f", secondKeyPath]);
+        secondKey = fs.readFileSync(secondKeyPath, "utf8");
+        await Promise.all(
+            bed.hosts.map(async (h) => {
+                await must(h, "sudo -n install -m 0755 /dev/stdin /usr/local/bin/docker", DOCKER_STAND_IN);
+                await must(h, "sudo -n install -m 0644 /dev/stdin /etc/systemd/system/docker.service && sudo -n systemctl daemon-reload && sudo -n groupadd -f docker", DOCKER_UNIT);
+            }),
+        );
+        spec = {
+            pis,
+            privateKey: firstKey,
+            monitoringPi: "e1",
+            bootstrap: { timezone: "Etc/UTC", ntpServers: ["0.debian.pool.ntp.org"], journalRuntimeMaxMb: 64, fail2banIgnore: [bed.bridgeAddress] },
+            network: network(pis),
+            probeAlert: "EngineProbeFailing",
+            firewallRollbackSeconds: ROLLBACK_SECONDS,
+        };
+        engine = await engineStack("lane", engineProgram(spec));
+    });
+    afterAll(async () => {
+        if (engine && process.env.PICLOUD_ENGINE_LOG) fs.writeFileSync(process.env.PICLOUD_ENGINE_LOG, engine.log.join("\n"));
+        engine?.remove();
+        await bed?.stop();
+    });
+
+    it("a) pulumi up from bare hosts: every Pi bootstrapped and behind its confirmed firewall, every attachment delivered", async () => {
+        const started = Date.now();
+        const result = await up(spec);
+        console.log(`engine lane: first up of 3 Pis in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+        expect(changes(result).create).toBeGreaterThan(40);
+        for (const host of [e1, e2, e3]) {
+            expect(await must(host, `sudo -n ls ${SCRIPTS}`)).toBe("bootstrap.sh\nfirewall.sh\n");
+            expect(await table(host)).toContain('tcp dport 22 accept comment "ssh"');
+            expect(await timerState(host)).toBe("inactive");
+        }
+        expect((await must(e1, `ls ${RULES}`)).split("\n").filter(Boolean).sort()).toEqual([...pis.map((p) => hostSpec(p).component), "engine-probe", "monitoring"].map((c) => `${c}.yml`).sort());
+        // Grafana's password reaches only Grafana's uid; it is in no rendered file.
+        expect(await must(e1, "sudo -n stat -c '%u %a' /srv/picloud/monitoring/secrets/grafana_admin_password")).toBe("472 400\n");
+
+        // Prometheus, as its container would run it, on the files the tier shipped.
+        await must(e1, `sudo -n mkdir -p /etc/prometheus && sudo -n ln -sfn /srv/picloud/monitoring/prometheus /etc/prometheus/picloud`);
+        await must(
+            e1,
+            `sudo -n systemd-run --unit=pct-prometheus ${VALIDATORS_ON_HOST}/prometheus --config.file=/etc/prometheus/picloud/prometheus.yml --storage.tsdb.path=/var/lib/pct-prometheus --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle`,
+        );
+        await eventually("Prometheus loaded the probe's rules", 60, async () => (await ruleNames()).includes("EngineProbeFailing"));
+        expect(await ruleNames()).toEqual(expect.arrayContaining(["Watchdog", "EngineProbeTargetDown"]));
+    });
+
+    it("i) pulumi preview --policy-pack policies loads the real pack: the program passes, and is refused with a Pi's attachment taken out", async () => {
+        const pack = policyPack();
+        const passed = await preview(spec, { policyPacks: [pack] });
+        expect(passed.stdout).toMatch(/Policies:\n\s+✅ picloud@v[\d.]+ \(local: /);
+        await expect(preview({ ...spec, unmonitored: "e2" }, { policyPacks: [pack] })).rejects.toThrow(/picloud-components-monitored[\s\S]*PiHost::e2 has no picloud:monitoring:Attachment child/);
+    });
+
+    it("b) a second pulumi up --expect-no-changes passes", async () => {
+        const result = await up(spec, { expectNoChanges: true });
+        expect(Object.keys(changes(result))).toEqual(["same"]);
+    });
+
+    it("c) a changed monitoring spec is written in place and reloaded: an Update, nothing deleted afterwards", async () => {
+        spec = { ...spec, probeAlert: "EngineProbeErroring" };
+        const result = await up(spec);
+        // The file first: a replacement would have shipped it, then let the old resource's delete remove it.
+        const rules = await must(e1, `cat ${RULES}/engine-probe.yml`);
+        expect(rules).toContain("EngineProbeErroring");
+        expect(rules).not.toContain("EngineProbeFailing");
+        expect(changes(result)).toMatchObject({ update: expect.any(Number) });
+        expect(changes(result)).not.toHaveProperty("delete");
+        expect(changes(result)).not.toHaveProperty("replace");
+        await eventually("Prometheus serves the new rule, not the old", 30, async () => {
+            const names = await ruleNames();
+            return names.includes("EngineProbeErroring") && !names.includes("EngineProbeFailing");
+        });
+    });
+
+    it("d) two firewall-only changes in a row: each confirmed, and the ruleset still loaded after the rollback window", async () => {
+        spec = { ...spec, network: network(pis, { e2: 9999 }) };
+        await up(spec);
+        expect(await table(e2)).toContain("tcp dport 9999 accept");
+        expect(await timerState(e2)).toBe("inactive");
+        spec = { ...spec, network: network(pis, { e2: 9998 }) };
+        const second = await up(spec);
+        expect(changes(second)).not.toHaveProperty("delete");
+        const confirmed = Date.now();
+        expect(await table(e2)).toContain("tcp dport 9998 accept");
+        expect(await table(e2)).not.toContain("9999");
+        expect(await timerState(e2)).toBe("inactive");
+        // Nothing to poll for: the point is that nothing happens. Wait the window out, with margin.
+        await sleep(Math.max(0, confirmed + (ROLLBACK_SECONDS + 10) * 1000 - Date.now()));
+        expect(await table(e2)).toContain("tcp dport 9998 accept");
+    });
+
+    it("e) after a power cut, the firewall is back from boot, /tmp is empty, and an Update re-runs the scripts from where they were kept", async () => {
+        await must(e3, "touch /tmp/pct-before-the-power-cut");
+        await bed.restart(e3);
+        expect((await e3.ssh("test -e /tmp/pct-before-the-power-cut")).code).not.toBe(0);
+        await eventually("the firewall is loaded at boot", 30, async () => (await table(e3)).includes('comment "ssh"'));
+        expect(await must(e3, `sudo -n ls ${SCRIPTS}`)).toBe("bootstrap.sh\nfirewall.sh\n");
+        spec = { ...spec, bootstrap: { ...spec.bootstrap, journalRuntimeMaxMb: 48 } };
+        const result = await up(spec);
+        expect(changes(result)).not.toHaveProperty("delete");
+        expect(await must(e3, "cat /etc/systemd/journald.conf.d/picloud.conf")).toContain("RuntimeMaxUse=48M");
+    });
+
+    it("f) a rotated sshPrivateKey: every command runs again with the new key, and the old one is no longer needed", async () => {
+        const publicKey = execFileSync("ssh-keygen", ["-y", "-f", secondKeyPath], { encoding: "utf8" });
+        await Promise.all([e1, e2, e3].map((h) => must(h, "cat >> ~/.ssh/authorized_keys", publicKey)));
+        spec = { ...spec, privateKey: secondKey };
+        const result = await up(spec);
+        expect(changes(result).update).toBeGreaterThan(20);
+        expect(changes(result)).not.toHaveProperty("delete");
+        expect(changes(result)).not.toHaveProperty("replace");
+        // The first key goes; the test bed's own ssh keeps working through its own key file.
+        const firstPublic = execFileSync("ssh-keygen", ["-y", "-f", bed.privateKeyPath], { encoding: "utf8" }).trim();
+        await Promise.all(
+            [e1, e2, e3].map(async (h) => {
+                const keys = (await must(h, "cat ~/.ssh/authorized_keys")).split("\n").filter((l) => l && !l.startsWith(firstPublic.split(" ").slice(0, 2).join(" ")));
+                await must(h, "cat > ~/.ssh/authorized_keys.new && mv ~/.ssh/authorized_keys.new ~/.ssh/authorized_keys", `${keys.join("\n")}\n${firstPublic}\n`);
+            }),
+        );
+        await up(spec, { expectNoChanges: true });
+    });
+
+    it("g) a Pi removed from the stack: its firewall and scripts leave it, its monitoring leaves the monitoring Pi", async () => {
+        expect(await ruleGroups()).toContain(hostSpec(pis[2]).component);
+        const kept = pis.filter((p) => p.name !== "e3");
+        spec = { ...spec, pis: kept, network: network(kept, { e2: 9998 }) };
+        const result = await up(spec);
+        expect(changes(result).delete).toBeGreaterThan(5);
+        expect((await e3.ssh(`sudo -n nft list table ${TABLE}`)).code).not.toBe(0);
+        expect(await must(e3, `sudo -n ls -A ${SCRIPTS}`)).toBe("");
+        expect(await must(e1, `ls ${RULES}`)).not.toContain(`${hostSpec(pis[2]).component}.yml`);
+        await eventually("Prometheus no longer has e3's rules", 30, async () => {
+            const names = await ruleGroups();
+            return names.length > 0 && !names.includes(hostSpec(pis[2]).component);
+        });
+    });
+
+    it("h) pulumi refresh, then pulumi destroy: both succeed without the program, and what picloud put on the Pis is gone", async () => {
+        await run("refresh", engine.stack.refresh({ color: "never" }));
+        await run("destroy", engine.stack.destroy({ color: "never" }));
+        for (const host of [e1, e2]) {
+            expect((await host.ssh(`sudo -n nft list table ${TABLE}`)).code).not.toBe(0);
+            expect(await must(host, `sudo -n ls -A ${SCRIPTS}`)).toBe("");
+            expect((await host.ssh("systemctl is-enabled picloud-firewall.service")).stdout.trim()).not.toBe("enabled");
+        }
+        expect(await must(e1, `ls -A ${RULES} /srv/picloud/monitoring/prometheus/file_sd /srv/picloud/monitoring/grafana/dashboards`)).not.toMatch(/\.(yml|json)/);
+        expect((await e1.ssh("sudo -n test -e /srv/picloud/monitoring/secrets/grafana_admin_password")).code).not.toBe(0);
+    });
+});

@@ -1,0 +1,105 @@
+/**
+ * The program the engine lane deploys: picloud's own components that need only the command
+ * provider, on the test bed's hosts. A PiHost per Pi (bootstrap, hardening, firewall and its
+ * confirmation), the Monitoring tier's config, folders, secrets and reloads on the monitoring Pi,
+ * each host's monitoring attachment, and a component of the operator's own with its attachment.
+ *
+ * The Monitoring tier's containers are what this lane cannot run: there is no Docker engine and no
+ * docker provider here (DESIGN.md §5), so its runtime registers none; the containers stay on the
+ * mock runtime's tests. On the monitoring host a real Prometheus stands in for its container.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { planCloud } from "../../components/cloud/piCloud";
+import type { PiConfig, StackConfig } from "../../components/config/schema";
+import { parseStackConfig } from "../../components/config/schema";
+import { PiHost } from "../../components/host/piHost";
+import type { NetworkPlan } from "../../components/network/flows";
+import { renderNftables } from "../../components/network/nftables";
+import type { WorkloadRuntime } from "../../components/runtime/dockerRuntime";
+import { Monitoring } from "../../components/tiers/monitoring/monitoring";
+import { hostSpec } from "../../components/tiers/monitoring/specs";
+import { targetDownRule } from "../../components/monitoring/contract";
+import { attachMonitoring } from "../../components/tiers/tierComponent";
+
+/** What one `pulumi up` of the lane deploys. */
+export interface EngineSpec {
+    readonly pis: readonly PiConfig[];
+    /** The SSH key PiHost connects with (a secret in the program). */
+    readonly privateKey: string;
+    readonly monitoringPi: string;
+    readonly bootstrap: StackConfig["bootstrap"];
+    /** Flows into each Pi; its firewall ruleset is rendered from them. */
+    readonly network: NetworkPlan;
+    /** The name of the operator's component's own alert: changing it changes that monitoring spec. */
+    readonly probeAlert: string;
+    /** A Pi whose host attachment is left out, for the policy pack to refuse. */
+    readonly unmonitored?: string;
+    readonly firewallRollbackSeconds: number;
+}
+
+/** Registers no container: Docker resources are the mock runtime's business (see above). */
+const noContainers: WorkloadRuntime = { deploy: () => [] };
+
+/** A component of the operator's own, monitored through picloud's contract. */
+class Probe extends pulumi.ComponentResource {
+    constructor(name: string, alert: string, monitoring: Monitoring, target: string) {
+        super("picloud-engine:test:Probe", name);
+        const job = { job: "engine-probe", targets: [target] };
+        attachMonitoring(
+            this,
+            name,
+            {
+                component: "engine-probe",
+                scrapeTargets: [job],
+                alertRules: [
+                    targetDownRule(job),
+                    { alert, expr: 'rate(http_requests_total{job="engine-probe",code=~"5.."}[5m]) > 1', for: "5m", severity: "warning", summary: "The probe fails", description: "The engine lane's probe answers 5xx." },
+                ],
+                dashboard: { uid: "engine-probe", title: "engine / probe", panels: [{ title: "requests", expr: 'rate(http_requests_total{job="engine-probe"}[5m])' }] },
+                logLabels: { tier: "engine" },
+            },
+            monitoring.endpoint,
+        );
+        this.registerOutputs({});
+    }
+}
+
+/** The inline program for `spec`: what `stacks/index.ts` would be, for these components. */
+export function engineProgram(spec: EngineSpec): () => Promise<Record<string, unknown>> {
+    return async () => {
+        const config = parseStackConfig({
+            values: { pis: spec.pis, bootstrap: spec.bootstrap, tiers: { monitoring: { pi: spec.monitoringPi } } },
+            secretKeys: ["sshPrivateKey"],
+        });
+        const privateKey = pulumi.secret(spec.privateKey);
+        const plan = planCloud(config, { sshPrivateKey: privateKey });
+        const hosts = new Map(
+            config.pis.map((pi) => [
+                pi.name,
+                new PiHost(pi.name, {
+                    pi,
+                    privateKey,
+                    bootstrap: config.bootstrap,
+                    firewall: renderNftables(pi.name, spec.network),
+                    firewallRollbackSeconds: spec.firewallRollbackSeconds,
+                }),
+            ]),
+        );
+        const monitoring = new Monitoring("monitoring", {
+            runtime: noContainers,
+            placement: plan.placement,
+            pis: config.pis,
+            options: config.tiers.monitoring,
+            hosts,
+            secrets: {},
+            cloudName: "engine",
+            // Given, not generated: @pulumi/random is a bridged provider this machine cannot build.
+            grafanaAdminPassword: pulumi.secret("engine-lane-grafana"),
+        });
+        for (const host of hosts.values()) {
+            if (host.pi.name !== spec.unmonitored) attachMonitoring(host, host.pi.name, hostSpec(host.pi), monitoring.endpoint);
+        }
+        new Probe("probe", spec.probeAlert, monitoring, `${config.pis[0].address}:9797`);
+        return { pis: Object.fromEntries(config.pis.map((pi) => [pi.name, pi.address])) };
+    };
+}
