@@ -3,8 +3,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
     test: {
         include: ["components/**/*.test.ts", "policies/**/*.test.ts", "test/**/*.test.ts"],
-        // The host suite boots namespaced Debian hosts and needs root: `npm run test:hosts` runs it.
-        exclude: ["**/node_modules/**", "test/hosts/**"],
+        // The host suite and the engine lane boot namespaced Debian hosts: `npm run test:hosts` and
+        // `npm run test:engine` run them.
+        exclude: ["**/node_modules/**", "test/hosts/**", "test/engine/**"],
         // The validators (shellcheck, promtool, haproxy …) are fetched once, before any file runs.
         globalSetup: ["test/support/globalSetup.ts"],
         // Each file gets its own process: the Pulumi SDK's runtime state is global per process.
