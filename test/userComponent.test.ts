@@ -47,7 +47,7 @@ describe("a user's own component", () => {
         );
         const { run, violations } = await verdictsOf(() => new Cart("cart", { monitored: true, endpoint }));
         expect(violations).toEqual([]);
-        const copies = run.resources.filter((r) => r.type === "command:remote:CopyToRemote").map((r) => r.inputs.remotePath).sort();
+        const copies = run.resources.flatMap((r) => picloud.shippedPath(r.inputs.create) ?? []).sort();
         expect(copies).toEqual(["/dash/acme-cart.json", "/fsd/acme-cart.json", "/rules/acme-cart.yml"]);
     });
 
