@@ -85,18 +85,26 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         const extra = Object.entries(extraPorts).map(([pi, port]) => ({ from: { zone: "mgmt" as const }, to: pi, protocol: "tcp" as const, port, purpose: "engine-lane", declaredBy: "picloud:engine" }));
         return { ...base, flows: [...base.flows, ...extra] };
     };
-    const run = async <T extends { stdout: string; stderr: string }>(what: string, op: Promise<T>): Promise<T> => {
+    const run = async <T extends { stdout: string; stderr: string }>(what: string, op: Promise<T>, expectFailure = false): Promise<T> => {
         try {
             const r = await op;
             engine.log.push(`== ${what}\n${r.stdout}`);
             return r;
         } catch (e) {
-            engine.log.push(`== ${what} FAILED\n${String(e)}`);
+            if (expectFailure) {
+                engine.log.push(`== ${what} refused, as expected\n${String(e)}`);
+                throw e;
+            }
+            // What the Pis' sshd and journal saw around the failure, for the reader of the log.
+            const journals = await Promise.all(bed.hosts.map(async (h) => `-- ${h.name}:\n${(await h.ssh("sudo -n journalctl --no-pager -n 60 -u ssh -u fail2ban")).stdout}`));
+            engine.log.push(`== ${what} FAILED\n${String(e)}\n${journals.join("\n")}`);
+            console.log(`engine lane: ${what} failed; the hosts' sshd and fail2ban journals:\n${journals.join("\n")}`);
             throw e;
         }
     };
     const up = (s: EngineSpec, opts: auto.UpOptions = {}) => run("up", engine.stack.up({ program: engineProgram(s), color: "never", ...opts }));
-    const preview = (s: EngineSpec, opts: auto.PreviewOptions = {}) => run("preview", engine.stack.preview({ program: engineProgram(s), color: "never", ...opts }));
+    const preview = (s: EngineSpec, opts: auto.PreviewOptions = {}, expectFailure = false) =>
+        run("preview", engine.stack.preview({ program: engineProgram(s), color: "never", ...opts }), expectFailure);
     const changes = (r: auto.UpResult) => r.summary.resourceChanges ?? {};
     const table = async (host: TestHost) => (await host.ssh(`sudo -n nft list table ${TABLE}`)).stdout;
     const timerState = async (host: TestHost) => (await host.ssh(`systemctl is-active ${ROLLBACK_TIMER} || true`)).stdout.trim();
@@ -171,7 +179,7 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         const pack = policyPack();
         const passed = await preview(spec, { policyPacks: [pack] });
         expect(passed.stdout).toMatch(/Policies:\n\s+✅ picloud@v[\d.]+ \(local: /);
-        await expect(preview({ ...spec, unmonitored: "e2" }, { policyPacks: [pack] })).rejects.toThrow(/picloud-components-monitored[\s\S]*PiHost::e2 has no picloud:monitoring:Attachment child/);
+        await expect(preview({ ...spec, unmonitored: "e2" }, { policyPacks: [pack] }, true)).rejects.toThrow(/picloud-components-monitored[\s\S]*PiHost::e2 has no picloud:monitoring:Attachment child/);
     });
 
     it("b) a second pulumi up --expect-no-changes passes", async () => {
