@@ -27,7 +27,7 @@ export interface RemoteCommandArgs {
     readonly delete?: pulumi.Input<string>;
     /** Fed to the command; a secret stays one. */
     readonly stdin?: pulumi.Input<string>;
-    /** Values whose change runs `create` again (hashed into the command, never shown). */
+    /** Values whose change runs `create` again, secrets among them: hashed into the command, never shown. */
     readonly rerunWhen?: readonly pulumi.Input<string>[];
     /** Keep stdout and stderr out of the engine's log (the command handles a secret). */
     readonly quiet?: boolean;
@@ -39,9 +39,8 @@ export interface RemoteCommandArgs {
  */
 export function remoteCommand(name: string, args: RemoteCommandArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
     const keys = args.rerunWhen ?? [];
-    const create = keys.length === 0 ? pulumi.output(args.create) : pulumi.all([args.create, ...keys]).apply(([c, ...k]) => withRerunKey(c, k));
     // A hash of a secret is not the secret, but the engine would still mark the command secret; keep it plain.
-    const run = keys.length === 0 ? create : pulumi.unsecret(create);
+    const run = keys.length === 0 ? args.create : pulumi.unsecret(pulumi.all([args.create, ...keys]).apply(([c, ...k]) => withRerunKey(c, k)));
     return new command.remote.Command(
         name,
         {

@@ -39,12 +39,17 @@ export interface MonitoringEndpointOutput {
 }
 
 /**
- * The command that makes Prometheus on this Pi re-read its config and rule files, tolerant of a
- * Prometheus not started yet (it reads them when it starts).
+ * The command that makes a service on this Pi with a `/-/reload` endpoint (Prometheus,
+ * Alertmanager) re-read its files, tolerant of one not started yet: it reads them when it starts.
  */
+export function serviceReloadCommand(service: string, port: number): string {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${service}'s port must be a whole number from 1 to 65535, got ${JSON.stringify(port)}`);
+    return `curl -fsS -X POST http://127.0.0.1:${port}/-/reload || { rc=$?; [ "$rc" -eq 7 ] && echo "${service} is not running yet; it loads its files when it starts"; [ "$rc" -eq 7 ]; }`;
+}
+
+/** {@link serviceReloadCommand} for Prometheus, which attachments reload after delivering their files. */
 export function prometheusReloadCommand(port: number): string {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`Prometheus's port must be a whole number from 1 to 65535, got ${JSON.stringify(port)}`);
-    return `curl -fsS -X POST http://127.0.0.1:${port}/-/reload || { rc=$?; [ "$rc" -eq 7 ] && echo "Prometheus is not running yet; it loads the rules when it starts"; [ "$rc" -eq 7 ]; }`;
+    return serviceReloadCommand("Prometheus", port);
 }
 
 const SAFE_DIR = /^\/[A-Za-z0-9._/-]+$/;

@@ -106,7 +106,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
         return { ok: false, stack, error: (e as Error).message };
     }
 
-    const files = await renderedFiles(run.resources, outputs.pis);
+    const files = renderedFiles(run.resources, outputs.pis);
     if (options.outDir) {
         // For the operator's own ssh client; picloud pins each Pi's key in its own connections.
         files.push({ path: "known_hosts", text: renderKnownHosts(parseStackConfig(readStackConfig()).pis) });
@@ -164,7 +164,7 @@ export function toPulumiConfig(fileConfig: Record<string, unknown>): { config: R
  * Every file the program ships, as `<pi>/<remote path>`: what lands where. Secrets are left out
  * (the plan only has placeholders for them anyway).
  */
-async function renderedFiles(resources: readonly RecordedResource[], pis: Readonly<Record<string, string>>): Promise<RenderedFile[]> {
+function renderedFiles(resources: readonly RecordedResource[], pis: Readonly<Record<string, string>>): RenderedFile[] {
     const piAt = new Map(Object.entries(pis).map(([name, address]) => [address, name]));
     const files: RenderedFile[] = [];
     for (const r of resources) {

@@ -3,7 +3,6 @@ import * as random from "@pulumi/random";
 import type { FunctionsConfig } from "../../config/tiers";
 import type { PiHost } from "../../host/piHost";
 import { runRootScript } from "../../host/remoteFiles";
-import { contentHash } from "../../renderers/contentHash";
 import type { EdgeBackend } from "../loadBalancer/specs";
 import { TierArgs, TierComponent } from "../tierComponent";
 import { functionDeleteCommand, functionDeployCommand } from "./functions";
@@ -66,7 +65,7 @@ export class Functions extends TierComponent {
                 stdin: pulumi.secret(password.result),
                 remove: FAASD_STOP,
                 // A new password is written and faasd restarted; only its hash is in the command.
-                rerunWhen: [pulumi.secret(password.result.apply(contentHash))],
+                rerunWhen: [password.result],
             },
             { parent: this, dependsOn: [host.ready] },
         );

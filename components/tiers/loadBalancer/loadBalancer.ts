@@ -3,7 +3,6 @@ import { PicloudConfigError, SECRET_PLACEHOLDER } from "../../config/errors";
 import type { LoadBalancerConfig } from "../../config/tiers";
 import type { PiHost } from "../../host/piHost";
 import { remoteCommand, runRootScript, shipFile, shipSecret } from "../../host/remoteFiles";
-import { contentHash } from "../../renderers/contentHash";
 import { NODE_EXPORTER_TEXTFILE_DIR } from "../monitoring/specs";
 import { TierArgs, TierComponent } from "../tierComponent";
 import {
@@ -63,7 +62,6 @@ export class LoadBalancer extends TierComponent {
         this.address = options.virtualIp ?? lbPis[0].address;
         const keepalived = keepalivedInputs(options, lbPis, args.subnet);
         const certificate = options.tls && validatedBundle(options.tls.certificateSecret, args.secrets);
-        const certificateHash = certificate && pulumi.secret(certificate.apply(contentHash));
 
         const hostOf = (pi: string) => {
             const host = args.hosts.get(pi);
@@ -113,7 +111,7 @@ export class LoadBalancer extends TierComponent {
                 {
                     connection,
                     create: `docker exec ${container} haproxy -c -q -f ${LOAD_BALANCER_DIRS.inContainer}/haproxy.cfg && docker kill --signal USR2 ${container} >/dev/null`,
-                    rerunWhen: [this.haproxyConfig, ...(certificateHash ? [certificateHash] : [])],
+                    rerunWhen: [this.haproxyConfig, ...(certificate ? [certificate] : [])],
                 },
                 { parent: this, dependsOn: [replica.resource, ...(delivered.get(replica.pi) ?? [])] },
             );

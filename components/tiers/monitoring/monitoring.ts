@@ -3,8 +3,7 @@ import * as random from "@pulumi/random";
 import type { MonitoringConfig } from "../../config/tiers";
 import type { PiHost } from "../../host/piHost";
 import { remoteCommand, shipFile, shipSecret } from "../../host/remoteFiles";
-import { MonitoringEndpoint, MonitoringEndpointOutput, prometheusReloadCommand } from "../../monitoring/attachment";
-import { contentHash } from "../../renderers/contentHash";
+import { MonitoringEndpoint, MonitoringEndpointOutput, prometheusReloadCommand, serviceReloadCommand } from "../../monitoring/attachment";
 import { renderAlertmanagerConfig, renderGrafanaDashboardProvider, renderGrafanaDatasources, renderPrometheusConfig } from "../../monitoring/renderers";
 import { TierArgs, TierComponent } from "../tierComponent";
 import { GRAFANA_ADMIN_PASSWORD_FILE, MONITORING_DIRS, MONITORING_PORTS, MONITORING_UIDS, monitoringPi, monitoringTierSpec, monitoringWorkloads } from "./specs";
@@ -27,7 +26,7 @@ export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
 export const PROMETHEUS_RELOAD = prometheusReloadCommand(MONITORING_PORTS.prometheus);
 
 /** Alertmanager's reload, equally tolerant. */
-const ALERTMANAGER_RELOAD = `curl -fsS -X POST http://127.0.0.1:${MONITORING_PORTS.alertmanager}/-/reload || { rc=$?; [ "$rc" -eq 7 ] && echo "Alertmanager is not running yet; it loads its config when it starts"; [ "$rc" -eq 7 ]; }`;
+const ALERTMANAGER_RELOAD = serviceReloadCommand("Alertmanager", MONITORING_PORTS.alertmanager);
 
 /** Grafana reads its provisioning only when it starts; a restart of a container that is not there yet is nothing to do. */
 const GRAFANA_RESTART = `if docker container inspect grafana-0 >/dev/null 2>&1; then docker restart grafana-0 >/dev/null; fi`;
@@ -119,7 +118,7 @@ export class Monitoring extends TierComponent {
             configs.push(
                 shipSecret(`${name}-smtp-password`, { connection, secret: password, remotePath: smtpPasswordFile, owner: { uid: nobody, gid: nobody }, mode: "0400" }, { parent: this, dependsOn: [folders] }),
             );
-            reloads.push(pulumi.secret(pulumi.output(password).apply(contentHash)));
+            reloads.push(password);
         }
         // Grafana takes its admin password from a file (GF_SECURITY_ADMIN_PASSWORD__FILE), not its environment.
         configs.push(
