@@ -142,6 +142,7 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
             network: network(pis),
             probeAlert: "EngineProbeFailing",
             firewallRollbackSeconds: ROLLBACK_SECONDS,
+            grafanaAdminPassword: "engine-lane-grafana-1",
         };
         engine = await engineStack("lane", engineProgram(spec));
     });
@@ -201,6 +202,18 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
             const names = await ruleNames();
             return names.includes("EngineProbeErroring") && !names.includes("EngineProbeFailing");
         });
+    });
+
+    it("c2) a rotated secret is written in place, still Grafana's alone: an Update, not a replacement whose delete would remove it", async () => {
+        const file = "/srv/picloud/monitoring/secrets/grafana_admin_password";
+        spec = { ...spec, grafanaAdminPassword: "engine-lane-grafana-2" };
+        const result = await up(spec);
+        expect(await must(e1, `sudo -n cat ${file}`)).toBe("engine-lane-grafana-2");
+        expect(await must(e1, `sudo -n stat -c '%u %a' ${file}`)).toBe("472 400\n");
+        expect(changes(result)).not.toHaveProperty("delete");
+        expect(changes(result)).not.toHaveProperty("replace");
+        // Nor is it in the engine's log of the run.
+        expect(engine.log.at(-1)).not.toContain("engine-lane-grafana-2");
     });
 
     it("d) two firewall-only changes in a row: each confirmed, and the ruleset still loaded after the rollback window", async () => {

@@ -35,6 +35,8 @@ export interface EngineSpec {
     /** A Pi whose host attachment is left out, for the policy pack to refuse. */
     readonly unmonitored?: string;
     readonly firewallRollbackSeconds: number;
+    /** Grafana's admin password: given, not generated (@pulumi/random is a bridged provider this machine cannot build). */
+    readonly grafanaAdminPassword: string;
 }
 
 /** Registers no container: Docker resources are the mock runtime's business (see above). */
@@ -93,8 +95,7 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
             hosts,
             secrets: {},
             cloudName: "engine",
-            // Given, not generated: @pulumi/random is a bridged provider this machine cannot build.
-            grafanaAdminPassword: pulumi.secret("engine-lane-grafana"),
+            grafanaAdminPassword: pulumi.secret(spec.grafanaAdminPassword),
         });
         for (const host of hosts.values()) {
             if (host.pi.name !== spec.unmonitored) attachMonitoring(host, host.pi.name, hostSpec(host.pi), monitoring.endpoint);
