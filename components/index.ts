@@ -12,7 +12,9 @@ export type { AppConfig, PlacementConstraints, HealthcheckConfig, MonitoringConf
 export { loadBalancerSchema, functionsSchema, appSchema, loadBalancerTopology } from "./config/tiers";
 
 export { placeReplicas, PlacementError } from "./placement/place";
-export type { PlacementPlan, PiUsage, PlacedReplica, WorkloadDemand } from "./placement/place";
+export type { PlacementPlan, PiUsage, PlacedReplica, WorkloadDemand, PlaceOptions, PlacementChange, PreviousPlacement } from "./placement/place";
+export { renderPlacementLock, parsePlacementLock, describeChanges, lockOf, sameLock } from "./placement/lock";
+export type { PlacementLock } from "./placement/lock";
 export { analyseSinglePiLoss } from "./placement/resilience";
 export type { PiLossImpact } from "./placement/resilience";
 
@@ -49,7 +51,7 @@ export type { MonitoringEndpoint, MonitoringEndpointOutput, AttachmentArgs, Moni
 export * from "./monitoring/renderers";
 export { Monitoring, PROMETHEUS_RELOAD } from "./tiers/monitoring/monitoring";
 export type { MonitoringArgs } from "./tiers/monitoring/monitoring";
-export { monitoringWorkloads, monitoringTierSpec, hostSpec, monitoringPi, MONITORING_PORTS, MONITORING_DIRS } from "./tiers/monitoring/specs";
+export { monitoringWorkloads, monitoringTierSpec, hostSpec, monitoringPi, monitoringHome, MONITORING_PORTS, MONITORING_DIRS } from "./tiers/monitoring/specs";
 export { MONITORING_IMAGES } from "./tiers/monitoring/images";
 
 export { TierComponent, attachMonitoring, replicaEndpoints } from "./tiers/tierComponent";
@@ -87,9 +89,10 @@ export { TIERS } from "./tiers/registry";
 export type { TierDefinition, TierContext, EdgeComponent, SecretValues } from "./tiers/registry";
 
 export { PiCloud, planCloud } from "./cloud/piCloud";
-export type { PiCloudArgs, CloudPlan } from "./cloud/piCloud";
+export type { PiCloudArgs, CloudPlan, PlacementInput } from "./cloud/piCloud";
 export { readStackConfig, loadStackConfig, secretValues } from "./cloud/stackConfig";
-export { picloudProgram } from "./cloud/program";
+export { picloudProgram, readPlacementLock } from "./cloud/program";
+export type { ProgramPlacement } from "./cloud/program";
 export type { PicloudStackOutputs } from "./cloud/program";
 
 export { runPlan, SECRET_PLACEHOLDER } from "./plan/plan";

@@ -38,7 +38,7 @@ describe("invalid stack configs", () => {
         const run = await installMockRuntime({ project: "picloud", stack: "fixture", config, secretKeys });
         let error: unknown;
         try {
-            picloudProgram();
+            picloudProgram({});
         } catch (e) {
             error = e;
         }

@@ -17,7 +17,8 @@ async function runStack(stack: string, secrets: readonly string[]) {
     for (const key of secrets) fileConfig[key] = SECRET;
     const { config, secretKeys } = toPulumiConfig(fileConfig);
     const run = await installMockRuntime({ project: "picloud", stack, config, secretKeys });
-    const outputs = picloudProgram();
+    // As `pulumi up` runs it: from the committed placement lock, which must be up to date.
+    const { outputs } = picloudProgram({ lockFile: path.join(root, "stacks", `placement.${stack}.json`), planCommand: `npm run plan -- --stack ${stack}` });
     await run.settle();
     const parsed: StackConfig = loadStackConfig();
     return { outputs, parsed, run };

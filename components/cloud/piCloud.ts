@@ -3,7 +3,8 @@ import type { StackConfig } from "../config/schema";
 import { PiHost } from "../host/piHost";
 import { planNetwork } from "../network/cloudFlows";
 import { renderNftables } from "../network/nftables";
-import { PlacementPlan, placeReplicas } from "../placement/place";
+import { PlacementLock, lockOf, previousPlacement } from "../placement/lock";
+import { PlacementChange, PlacementPlan, placeReplicas } from "../placement/place";
 import { PiLossImpact, analyseSinglePiLoss } from "../placement/resilience";
 import { DockerRuntime } from "../runtime/dockerRuntime";
 import { Workload, demandOf } from "../runtime/workload";
@@ -20,6 +21,8 @@ export interface PiCloudArgs {
     readonly secrets: SecretValues;
     /** Name of the cloud in alerts (Prometheus's `cloud` label); default the Pulumi stack name. */
     readonly cloudName?: string;
+    /** Where placement starts from: the stack's placement lock. Without one, every run places afresh and replicas may move. */
+    readonly placement?: PlacementInput;
 }
 
 /** What a stack would run, decided before any resource exists. */
@@ -28,6 +31,18 @@ export interface CloudPlan {
     readonly placement: PlacementPlan;
     /** The "lose any one Pi" analysis (per-Pi agents left out: they are meant to die with their Pi). */
     readonly singlePiLoss: readonly PiLossImpact[];
+    /** The placement as a lock, to keep it on the next run. */
+    readonly lock: PlacementLock;
+    /** What changed against the lock placement started from: new, moved and removed replicas, with reasons. */
+    readonly changes: readonly PlacementChange[];
+}
+
+/** Where placement starts from. */
+export interface PlacementInput {
+    /** The stack's placement lock: replicas stay where it puts them while they can. Without one, everything is placed afresh. */
+    readonly lock?: PlacementLock;
+    /** Workloads to place afresh, ignoring the lock ("all": every one). */
+    readonly rebalance?: readonly string[] | "all";
 }
 
 /**
@@ -35,14 +50,22 @@ export interface CloudPlan {
  * them on the Pis and checks capacity. Pure apart from carrying secret inputs through; throws a
  * PlacementError naming the workload's config key.
  */
-export function planCloud(config: StackConfig, secrets: SecretValues): CloudPlan {
-    const workloads = [...monitoringWorkloads(config.pis, config.tiers.monitoring), ...TIERS.flatMap((tier) => tier.workloads(config, secrets))];
+export function planCloud(config: StackConfig, secrets: SecretValues, input: PlacementInput = {}): CloudPlan {
+    const workloads = [...monitoringWorkloads(config.pis, config.tiers.monitoring, input.lock?.replicas.prometheus?.[0]), ...TIERS.flatMap((tier) => tier.workloads(config, secrets))];
     const hostDemands = TIERS.flatMap((tier) => tier.hostDemands?.(config) ?? []);
-    const placement = placeReplicas(config.pis, config.osReserveMb, [...workloads.map(demandOf), ...hostDemands]);
-    // Per-Pi agents die with their Pi by design; everything else counts.
+    // Per-Pi agents run on every Pi and die with it by design: the lock and the analysis leave them out.
     const counted = [...workloads.filter((w) => !w.hostAgent), ...hostDemands];
+    const lockedNames = new Set(counted.map((w) => w.name));
+    const previous = input.lock ? previousPlacement(input.lock) : undefined;
+    const placement = placeReplicas(config.pis, config.osReserveMb, [...workloads.map(demandOf), ...hostDemands], { previous, rebalance: input.rebalance });
     const analysed: PlacementPlan = { ...placement, assignments: new Map(counted.map((w) => [w.name, placement.assignments.get(w.name)!])) };
-    return { workloads, placement, singlePiLoss: analyseSinglePiLoss(analysed, new Map(counted.map((w) => [w.name, w.component]))) };
+    return {
+        workloads,
+        placement,
+        singlePiLoss: analyseSinglePiLoss(analysed, new Map(counted.map((w) => [w.name, w.component]))),
+        lock: lockOf(placement.assignments, [...lockedNames]),
+        changes: placement.changes.filter((c) => lockedNames.has(c.workload) || !c.to),
+    };
 }
 
 /**
@@ -53,6 +76,8 @@ export function planCloud(config: StackConfig, secrets: SecretValues): CloudPlan
 export class PiCloud extends pulumi.ComponentResource {
     /** The plan this cloud was built from. */
     readonly plan: CloudPlan;
+    /** The config it was built from. */
+    readonly config: StackConfig;
     /** Hosts by Pi name. */
     readonly hosts: ReadonlyMap<string, PiHost>;
     /** The Monitoring tier every component attaches to. */
@@ -61,9 +86,10 @@ export class PiCloud extends pulumi.ComponentResource {
     readonly components: readonly TierComponent[];
 
     constructor(name: string, args: PiCloudArgs, opts?: pulumi.ComponentResourceOptions) {
-        const plan = planCloud(args.config, args.secrets);
+        const plan = planCloud(args.config, args.secrets, args.placement);
         super("picloud:cloud:PiCloud", name, {}, opts);
         this.plan = plan;
+        this.config = args.config;
         const privateKey = args.secrets.sshPrivateKey;
         if (privateKey === undefined) throw new Error("picloud:sshPrivateKey: expected the SSH private key secret, got nothing");
         const { config } = args;

@@ -11,7 +11,7 @@ import type { Workload } from "../runtime/workload";
 import { appBackend, appMonitoringSpec } from "../tiers/apps/appServers";
 import { faasdPi, functionsBackend, functionsSpec } from "../tiers/functions/specs";
 import { loadBalancerPis, loadBalancerSpec } from "../tiers/loadBalancer/specs";
-import { MONITORING_PORTS, hostSpec, monitoringTierSpec } from "../tiers/monitoring/specs";
+import { MONITORING_PORTS, hostSpec, monitoringHome, monitoringTierSpec } from "../tiers/monitoring/specs";
 import { DeclaredBackend, DeclaredSpec, Flow, NetworkPlan, PublishedPort, backendFlows, checkNetworkPlan, scrapeFlows } from "./flows";
 
 /** What {@link planNetwork} reads of a cloud plan (a `CloudPlan` from `planCloud` is one). */
@@ -46,7 +46,7 @@ function stackSpecs(config: StackConfig, placement: PlacementPlan): DeclaredSpec
     const loadBalanced = tiers.loadBalancer !== undefined;
     return [
         ...pis.map((pi, i) => ({ spec: hostSpec(pi), declaredBy: configKey(["pis", i]) })),
-        { spec: monitoringTierSpec(pis, tiers.monitoring), declaredBy: "picloud:tiers.monitoring" },
+        { spec: monitoringTierSpec(pis, tiers.monitoring, monitoringHome(placement, pis)), declaredBy: "picloud:tiers.monitoring" },
         ...Object.entries(tiers.apps ?? {}).map(([name, app]) => ({ spec: appMonitoringSpec(name, app, placed, loadBalanced), declaredBy: `picloud:tiers.apps.${name}.metrics` })),
         ...(tiers.loadBalancer ? [{ spec: loadBalancerSpec(tiers.loadBalancer, loadBalancerPis(placement, pis)), declaredBy: "picloud:tiers.loadBalancer.statsPort" }] : []),
         ...(tiers.functions ? [{ spec: functionsSpec(tiers.functions, faasdPi(placement, pis), loadBalanced), declaredBy: "picloud:tiers.functions.metricsPort" }] : []),

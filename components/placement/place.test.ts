@@ -108,6 +108,79 @@ describe("placeReplicas", () => {
     });
 });
 
+describe("placeReplicas with a previous placement (sticky)", () => {
+    const pis = [pi("a"), pi("b"), pi("c")];
+    const stack = [work("web", { replicas: 2, spread: true, memoryMb: 512 }), work("api", { replicas: 2, spread: true }), work("db", { memoryMb: 1024 })];
+    const first = placeReplicas(pis, 512, stack);
+    const previous = first.assignments;
+    const moves = (plan: ReturnType<typeof placeReplicas>) => plan.changes.filter((c) => c.from !== undefined && c.to !== undefined);
+
+    it("keeps every replica where it was when a Pi is added, even one with more room", () => {
+        const plan = placeReplicas([...pis, pi("d", { memoryMb: 8192 })], 512, stack, { previous });
+        expect([...plan.assignments]).toEqual([...previous]);
+        expect(plan.changes).toEqual([]);
+        // Without the previous placement the new, roomy Pi would have taken replicas: the test can fail.
+        expect([...placeReplicas([...pis, pi("d", { memoryMb: 8192 })], 512, stack).assignments]).not.toEqual([...previous]);
+    });
+
+    it("keeps every replica where it was when a Pi's memory changes, a workload is added or replicas grow", () => {
+        const grown = [work("web", { replicas: 3, spread: true, memoryMb: 512 }), stack[1], stack[2], work("cache", { memoryMb: 2000 })];
+        const plan = placeReplicas([pi("a", { memoryMb: 8192 }), pi("b"), pi("c")], 512, grown, { previous });
+        for (const [name, was] of previous) expect(plan.assignments.get(name)!.slice(0, was.length)).toEqual(was);
+        expect(moves(plan)).toEqual([]);
+        expect(plan.changes.map((c) => `${c.workload}#${c.replica} ${c.reason}`).sort()).toEqual(["cache#0 new replica", "web#2 new replica"]);
+    });
+
+    it("moves only the replicas of a Pi that is gone, saying so", () => {
+        const gone = previous.get("web")![0];
+        const plan = placeReplicas(pis.filter((p) => p.name !== gone), 512, stack, { previous });
+        for (const c of plan.changes) {
+            expect(c.from).toBe(gone);
+            expect(c.reason).toBe(`${gone} is no longer in picloud:pis`);
+        }
+        expect(plan.changes.length).toBe(first.pis.find((u) => u.pi === gone)!.replicas.length);
+        for (const [name, was] of previous) was.forEach((p, i) => p !== gone && expect(plan.assignments.get(name)![i]).toBe(p));
+    });
+
+    it("moves a replica that no longer fits, or no longer meets its constraints, naming why", () => {
+        const small = placeReplicas([pi("a"), pi("b")], 512, [work("x", { memoryMb: 3000 })], { previous: new Map([["x", ["a"]]]) });
+        expect(small.assignments.get("x")).toEqual(["a"]);
+        const shrunk = placeReplicas([pi("a", { memoryMb: 2048 }), pi("b")], 512, [work("x", { memoryMb: 3000 })], { previous: new Map([["x", ["a"]]]) });
+        expect(shrunk.changes).toEqual([{ workload: "x", replica: 0, from: "a", to: "b", reason: "it no longer fits on a: needs 3000 MB, 1536 MB free" }]);
+        const labelled = placeReplicas([pi("a"), pi("b", { labels: { disk: "ssd" } })], 512, [work("x", { constraints: { labels: { disk: "ssd" } } })], { previous: new Map([["x", ["a"]]]) });
+        expect(labelled.changes[0]).toMatchObject({ from: "a", to: "b", reason: expect.stringMatching(/^a no longer meets picloud:tiers\.apps\.x's placement constraints/) });
+    });
+
+    it("separates replicas that shared a Pi once spread is asked for, and follows a pin", () => {
+        const spread = placeReplicas(pis, 512, [work("x", { replicas: 2, spread: true })], { previous: new Map([["x", ["a", "a"]]]) });
+        expect(spread.assignments.get("x")![0]).toBe("a");
+        expect(spread.changes).toEqual([expect.objectContaining({ replica: 1, from: "a", reason: expect.stringContaining("spreads its replicas over distinct Pis") })]);
+        const pinned = placeReplicas(pis, 512, [work("x", { pinnedTo: ["c"] })], { previous: new Map([["x", ["a"]]]) });
+        expect(pinned.changes).toEqual([{ workload: "x", replica: 0, from: "a", to: "c", reason: "pinned to c by picloud:tiers.apps.x" }]);
+    });
+
+    it("lists replicas that are gone: fewer replicas, a workload removed", () => {
+        const plan = placeReplicas(pis, 512, [work("web", { replicas: 1, memoryMb: 512 })], { previous });
+        expect(plan.changes.map((c) => `${c.workload}#${c.replica} ${c.to ?? "gone"}: ${c.reason}`)).toEqual([
+            "web#1 gone: picloud:tiers.apps.web asks for 1 replica",
+            "api#0 gone: the workload is no longer in the stack",
+            "api#1 gone: the workload is no longer in the stack",
+            "db#0 gone: the workload is no longer in the stack",
+        ]);
+    });
+
+    it("places afresh what a rebalance names, and only that", () => {
+        const prev = new Map([["web", ["a", "b"]], ["api", ["a", "b"]], ["db", ["a"]]]);
+        const wider = [...pis, pi("d", { memoryMb: 8192 })];
+        const one = placeReplicas(wider, 512, stack, { previous: prev, rebalance: ["db"] });
+        expect(one.assignments.get("db")).toEqual(["d"]);
+        expect(one.assignments.get("web")).toEqual(["a", "b"]);
+        expect(one.changes).toEqual([{ workload: "db", replica: 0, from: "a", to: "d", reason: "rebalance asked for" }]);
+        const all = placeReplicas(wider, 512, stack, { previous: prev, rebalance: "all" });
+        expect([...all.assignments]).toEqual([...placeReplicas(wider, 512, stack).assignments]);
+    });
+});
+
 describe("analyseSinglePiLoss", () => {
     it("reports tiers that would lose every replica with one Pi", () => {
         const plan = placeReplicas([pi("a", { labels: { disk: "yes" } }), pi("b")], 512, [

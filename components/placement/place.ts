@@ -22,8 +22,32 @@ export interface WorkloadDemand {
     /** The config key that chose each host port, where it is not `configKey` itself (e.g. `…apps.web.hostPort`). */
     readonly portKeys?: Readonly<Record<number, string>>;
     readonly constraints: PlacementConstraints;
-    /** Pin to these Pis by name, in replica order (a per-Pi agent, say). */
+    /** Pin to these Pis by name, in replica order (a per-Pi agent, or a Pi the config names): a pin beats the previous placement. */
     readonly pinnedTo?: readonly string[];
+    /** Why it is pinned there, for the list of moves; default: "pinned to <Pi> by <configKey>". */
+    readonly pinnedBecause?: string;
+}
+
+/** Where each replica ran before: workload name → its Pi per replica index (a stack's placement lock). */
+export type PreviousPlacement = ReadonlyMap<string, readonly string[]>;
+
+/** Options of {@link placeReplicas}. */
+export interface PlaceOptions {
+    /** Where each replica was placed before: every replica stays there while it still can. */
+    readonly previous?: PreviousPlacement;
+    /** Workloads placed afresh, as if they had never been placed ("all": every one). */
+    readonly rebalance?: readonly string[] | "all";
+}
+
+/** A replica that is placed for the first time, moves, or goes away, and why. */
+export interface PlacementChange {
+    readonly workload: string;
+    readonly replica: number;
+    /** Its Pi before; undefined for a new replica. */
+    readonly from?: string;
+    /** Its Pi now; undefined for a replica that is gone. */
+    readonly to?: string;
+    readonly reason: string;
 }
 
 /** One replica on one Pi. */
@@ -52,6 +76,8 @@ export interface PlacementPlan {
     readonly assignments: ReadonlyMap<string, readonly string[]>;
     /** One entry per Pi, in config order. */
     readonly pis: readonly PiUsage[];
+    /** Every replica placed for the first time, moved or gone, against the previous placement, with its reason. */
+    readonly changes: readonly PlacementChange[];
 }
 
 /**
@@ -77,11 +103,14 @@ interface MutableUsage {
 
 /**
  * Places every replica of every workload on a Pi. Deterministic: the same input always gives the
- * same plan. Larger workloads go first; each replica goes to the eligible Pi with the most free
- * memory (spreading load), ties broken by config order. Throws {@link PlacementError} naming the
- * workload's config key and, for capacity, every eligible Pi with its budget and what it holds.
+ * same plan. Sticky: a replica stays on the Pi `options.previous` gives it while that Pi is in the
+ * stack, meets the workload's constraints, is not taken by another of its replicas (with spread)
+ * and has room; only then, or when a pin or `options.rebalance` says so, does it move. Pinned
+ * replicas are placed first, kept ones next, then the rest, larger workloads first, each on the
+ * eligible Pi with the most free memory (spreading load), ties broken by config order. Throws {@link PlacementError} naming the workload's config key and, for
+ * capacity, every eligible Pi with its budget and what it holds.
  */
-export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, workloads: readonly WorkloadDemand[]): PlacementPlan {
+export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, workloads: readonly WorkloadDemand[], options: PlaceOptions = {}): PlacementPlan {
     const usage: MutableUsage[] = pis.map((pi) => ({
         pi,
         memoryBudgetMb: pi.memoryMb - osReserveMb,
@@ -100,7 +129,7 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
     const order = [...workloads].sort(
         (a, b) => Number(Boolean(b.pinnedTo)) - Number(Boolean(a.pinnedTo)) || b.memoryMb - a.memoryMb || a.name.localeCompare(b.name),
     );
-    const assignments = new Map<string, string[]>();
+    const eligibleFor = new Map<string, MutableUsage[]>();
     for (const w of order) {
         const eligible = usage.filter((u) => meetsConstraints(u.pi, w.constraints));
         if (eligible.length === 0) {
@@ -112,19 +141,55 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
                 `${w.replicas} replicas must run on distinct Pis but only ${eligible.length} Pi(s) are eligible (${eligible.map((u) => u.pi.name).join(", ")}); expected at most ${eligible.length} replicas, more Pis, or spread: false`,
             );
         }
-        const chosen: string[] = [];
-        for (let replica = 0; replica < w.replicas; replica++) {
-            const target = w.pinnedTo ? pinnedTarget(w, replica, byName) : bestPi(w, eligible, chosen);
-            if (!target) throw capacityError(w, replica, eligible, chosen);
-            target.memoryUsedMb += w.memoryMb;
-            target.cpusUsed += w.cpus;
-            w.hostPorts.forEach((p) => target.ports.set(p, { workload: w.name, key: portKey(w, p) }));
-            target.replicas.push({ workload: w.name, component: w.component, replica, memoryMb: w.memoryMb, cpus: w.cpus });
-            chosen.push(target.pi.name);
-        }
-        assignments.set(w.name, chosen);
+        eligibleFor.set(w.name, eligible);
     }
 
+    const rebalanced = (w: WorkloadDemand) => options.rebalance === "all" || (options.rebalance ?? []).includes(w.name);
+    const before = (w: WorkloadDemand): readonly string[] => (rebalanced(w) ? [] : (options.previous?.get(w.name) ?? []));
+    const slots = new Map<string, (string | undefined)[]>(order.map((w) => [w.name, new Array<string | undefined>(w.replicas).fill(undefined)]));
+    /** Why a replica that had a Pi did not keep it. */
+    const moved = new Map<string, string>();
+    const take = (w: WorkloadDemand, replica: number, target: MutableUsage) => {
+        target.memoryUsedMb += w.memoryMb;
+        target.cpusUsed += w.cpus;
+        w.hostPorts.forEach((p) => target.ports.set(p, { workload: w.name, key: portKey(w, p) }));
+        target.replicas.push({ workload: w.name, component: w.component, replica, memoryMb: w.memoryMb, cpus: w.cpus });
+        slots.get(w.name)![replica] = target.pi.name;
+    };
+
+    // Pins first: the config names the Pi.
+    for (const w of order.filter((w) => w.pinnedTo)) {
+        for (let replica = 0; replica < w.replicas; replica++) {
+            const target = pinnedTarget(w, replica, byName);
+            const was = before(w)[replica];
+            if (was !== undefined && was !== target.pi.name) moved.set(`${w.name}#${replica}`, w.pinnedBecause ?? `pinned to ${target.pi.name} by ${w.configKey}`);
+            take(w, replica, target);
+        }
+    }
+    // Then every replica that can stay where it was.
+    for (const w of order.filter((w) => !w.pinnedTo)) {
+        const eligible = eligibleFor.get(w.name)!;
+        before(w).forEach((was, replica) => {
+            if (replica >= w.replicas) return;
+            const why = cannotStay(w, was, byName, eligible, slots.get(w.name)!);
+            if (why) moved.set(`${w.name}#${replica}`, why);
+            else take(w, replica, byName.get(was)!);
+        });
+    }
+    // Then the rest: new replicas, and those that could not stay.
+    for (const w of order.filter((w) => !w.pinnedTo)) {
+        const eligible = eligibleFor.get(w.name)!;
+        const slot = slots.get(w.name)!;
+        for (let replica = 0; replica < w.replicas; replica++) {
+            if (slot[replica] !== undefined) continue;
+            const chosen = slot.filter((p): p is string => p !== undefined);
+            const target = bestPi(w, eligible, chosen);
+            if (!target) throw capacityError(w, replica, eligible, chosen);
+            take(w, replica, target);
+        }
+    }
+
+    const assignments = new Map(order.map((w) => [w.name, slots.get(w.name) as string[]]));
     return {
         assignments,
         pis: usage.map((u) => ({
@@ -133,12 +198,46 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
             cpuBudget: u.pi.cpus,
             memoryUsedMb: u.memoryUsedMb,
             cpusUsed: round(u.cpusUsed),
-            replicas: u.replicas,
+            replicas: [...u.replicas].sort((a, b) => a.workload.localeCompare(b.workload) || a.replica - b.replica),
         })),
+        changes: placementChanges(order, assignments, options, moved),
     };
 }
 
-function pinnedTarget(w: WorkloadDemand, replica: number, byName: Map<string, MutableUsage>): MutableUsage | undefined {
+/** Why a replica cannot stay on `was`, or undefined when it can. */
+function cannotStay(w: WorkloadDemand, was: string, byName: Map<string, MutableUsage>, eligible: MutableUsage[], slot: (string | undefined)[]): string | undefined {
+    const u = byName.get(was);
+    if (!u) return `${was} is no longer in picloud:pis`;
+    if (!eligible.includes(u)) return `${was} no longer meets ${w.configKey}'s placement constraints ${JSON.stringify(w.constraints)}`;
+    if (w.spread && slot.includes(was)) return `another replica holds ${was} and ${w.configKey} spreads its replicas over distinct Pis`;
+    if (!fits(u, w)) return `it no longer fits on ${was}: ${misfit(u, w).join("; ")}`;
+    return undefined;
+}
+
+function placementChanges(order: readonly WorkloadDemand[], assignments: ReadonlyMap<string, readonly string[]>, options: PlaceOptions, moved: ReadonlyMap<string, string>): PlacementChange[] {
+    const changes: PlacementChange[] = [];
+    const rebalancing = (name: string) => options.rebalance === "all" || (options.rebalance ?? []).includes(name);
+    for (const w of [...order].sort((a, b) => a.name.localeCompare(b.name))) {
+        const was = options.previous?.get(w.name) ?? [];
+        assignments.get(w.name)!.forEach((to, replica) => {
+            const from = was[replica];
+            if (from === to) return;
+            const reason = from === undefined ? "new replica" : (moved.get(`${w.name}#${replica}`) ?? (rebalancing(w.name) ? "rebalance asked for" : "placed again"));
+            changes.push({ workload: w.name, replica, from, to, reason });
+        });
+        for (let replica = w.replicas; replica < was.length; replica++) {
+            changes.push({ workload: w.name, replica, from: was[replica], reason: `${w.configKey} asks for ${w.replicas} replica${w.replicas === 1 ? "" : "s"}` });
+        }
+    }
+    const known = new Set(order.map((w) => w.name));
+    for (const [workload, was] of [...(options.previous ?? new Map<string, readonly string[]>())].sort(([a], [b]) => a.localeCompare(b))) {
+        if (known.has(workload)) continue;
+        was.forEach((from, replica) => changes.push({ workload, replica, from, reason: "the workload is no longer in the stack" }));
+    }
+    return changes;
+}
+
+function pinnedTarget(w: WorkloadDemand, replica: number, byName: Map<string, MutableUsage>): MutableUsage {
     const name = w.pinnedTo?.[replica];
     const target = name === undefined ? undefined : byName.get(name);
     if (!target) throw new PlacementError(w.configKey, `replica ${replica} is pinned to unknown Pi ${JSON.stringify(name)}`);
@@ -176,12 +275,7 @@ function meetsConstraints(pi: PiConfig, c: PlacementConstraints): boolean {
 
 function capacityError(w: WorkloadDemand, replica: number, candidates: MutableUsage[], chosen: string[]): PlacementError {
     const lines = candidates.map((u) => {
-        const why: string[] = [];
-        if (w.spread && chosen.includes(u.pi.name)) why.push("already holds a replica");
-        if (u.memoryUsedMb + w.memoryMb > u.memoryBudgetMb) why.push(`needs ${w.memoryMb} MB, ${free(u)} MB free`);
-        if (u.cpusUsed + w.cpus > u.pi.cpus + 1e-9) why.push(`needs ${w.cpus} CPU, ${round(u.pi.cpus - u.cpusUsed)} free`);
-        const clash = w.hostPorts.filter((p) => u.ports.has(p));
-        if (clash.length) why.push(`host port ${clash.join(", ")} already taken`);
+        const why = [...(w.spread && chosen.includes(u.pi.name) ? ["already holds a replica"] : []), ...misfit(u, w)];
         const held = u.replicas.map((r) => `${r.workload}#${r.replica} ${r.memoryMb} MB`).join(", ") || "nothing";
         return `  ${u.pi.name}: budget ${u.memoryBudgetMb} MB / ${u.pi.cpus} CPU (${u.pi.memoryMb} MB minus the OS reserve), used ${u.memoryUsedMb} MB / ${round(u.cpusUsed)} CPU by ${held}; ${why.join("; ") || "full"}`;
     });
@@ -203,6 +297,19 @@ function capacityError(w: WorkloadDemand, replica: number, candidates: MutableUs
     }
     return new PlacementError(w.configKey, `replica ${replica + 1} of ${w.replicas} of "${w.name}" (${w.memoryMb} MB, ${w.cpus} CPU) does not fit on any eligible Pi:\n${lines.join("\n")}\nexpected less memory per replica, fewer replicas, or more Pis`,
     );
+}
+
+/** What keeps a replica of `w` off `u`: memory, CPU, host ports. */
+function misfit(u: MutableUsage, w: WorkloadDemand): string[] {
+    const why: string[] = [];
+    if (u.memoryUsedMb + w.memoryMb > u.memoryBudgetMb) why.push(`needs ${w.memoryMb} MB, ${free(u)} MB free`);
+    if (u.cpusUsed + w.cpus > u.pi.cpus + 1e-9) why.push(`needs ${w.cpus} CPU, ${round(u.pi.cpus - u.cpusUsed)} free`);
+    const clash = w.hostPorts.filter((p) => u.ports.has(p));
+    if (clash.length) {
+        const holders = [...new Set(clash.map((p) => u.ports.get(p)!.workload))];
+        why.push(`host port ${clash.join(", ")} already taken by ${holders.map((h) => `"${h}"`).join(", ")}`);
+    }
+    return why;
 }
 
 function portKey(w: WorkloadDemand, port: number): string {

@@ -5,7 +5,9 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { describe, expect, it } from "vitest";
 import { GENERATED_PLACEHOLDER } from "./mockRuntime";
-import { SECRET_PLACEHOLDER, runPlan } from "./plan";
+import { picloudProgram } from "../cloud/program";
+import { installMockRuntime } from "./mockRuntime";
+import { SECRET_PLACEHOLDER, runPlan, toPulumiConfig } from "./plan";
 import { formatPlan } from "./report";
 import { scriptPath } from "../renderers/remoteCommands";
 
@@ -71,7 +73,7 @@ describe("offline plan of the example stacks", () => {
         expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
         expect(text).toMatch(/picloud:host:PiHost "dev-2": pulumi:providers:docker, 7× command:remote:Command, 4× docker:index\/remoteImage:RemoteImage/);
         expect(text).toMatch(/picloud:apps:AppServers "hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "hello-monitoring"/);
-        expect(text).toMatch(/dev-2 +784\/3584 MB \(22%\) +2\.2\/4 +cadvisor-1, node-exporter-1, faasd-0, haproxy-\d, app-hello-\d/);
+        expect(text).toMatch(/dev-2 +784\/3584 MB \(22%\) +2\.2\/4 +app-hello-\d, cadvisor-1, faasd-0, haproxy-\d, node-exporter-1/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.
         expect(text).toMatch(/picloud:apps:AppServers "hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +app=hello,tier=apps/);
         expect(text).toContain("dev-1: tiers left with no replica: monitoring");
@@ -131,5 +133,88 @@ describe("npm run plan", () => {
         expect(missing.status).toBe(1);
         expect(missing.stderr).toContain("no stack config at");
         expect(cli("--stak", "lab").status).toBe(2);
+    });
+});
+
+describe("the placement lock", () => {
+    const cli = (...args: string[]) =>
+        spawnSync(process.execPath, [path.join(root, "node_modules", "tsx", "dist", "cli.mjs"), path.join(root, "components", "plan", "cli.ts"), ...args], {
+            cwd: root,
+            encoding: "utf8",
+        });
+    /** A copy of the dev stack in a folder of its own, with `edit` applied to its config. */
+    const devStack = (dir: string, edit: (config: Record<string, any>) => void = () => undefined) => {
+        const doc = YAML.parse(fs.readFileSync(stackFile("dev"), "utf8"));
+        edit(doc.config);
+        fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), YAML.stringify(doc));
+    };
+    const lockOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, "placement.dev.json"), "utf8")).replicas;
+    const fourthPi = (config: Record<string, any>) =>
+        config["picloud:pis"].push({ ...config["picloud:pis"][0], name: "dev-4", address: "192.168.10.14", memoryMb: 8192, labels: {} });
+
+    it("is written by the plan, then keeps every replica when a roomy Pi is added and a Pi's memory changes", () => {
+        const dir = tmp();
+        devStack(dir);
+        const first = cli("--stack", "dev", "--stacks-dir", dir, "--out", tmp());
+        expect(first.status, first.stderr).toBe(0);
+        expect(first.stdout).toMatch(/app-hello#0: \(new\) → dev-\d \(new replica\)/);
+        expect(first.stdout).toContain("Wrote the placement lock");
+        const locked = lockOf(dir);
+
+        devStack(dir, (config) => {
+            fourthPi(config);
+            config["picloud:pis"][1].memoryMb = 8192;
+        });
+        const again = cli("--stack", "dev", "--stacks-dir", dir, "--out", tmp(), "--frozen-lock");
+        expect(again.status, again.stderr).toBe(0);
+        expect(again.stdout).toContain("none: every replica stays on its Pi");
+        expect(lockOf(dir)).toEqual(locked);
+
+        // Asked for, a rebalance moves replicas onto the new Pi, lists each move, and writes the lock.
+        const rebalanced = cli("--stack", "dev", "--stacks-dir", dir, "--out", tmp(), "--rebalance");
+        expect(rebalanced.status, rebalanced.stderr).toBe(0);
+        expect(rebalanced.stdout).toMatch(/→ dev-4 \(rebalance asked for\)/);
+        expect(lockOf(dir)).not.toEqual(locked);
+        expect(cli("--stack", "dev", "--stacks-dir", dir, "--rebalance", "nope").stderr).toMatch(/--rebalance: expected workloads of stack "dev" \(.*app-hello.*\), got "nope"/);
+    });
+
+    it("lists the moves a removed Pi causes, and --frozen-lock refuses them", () => {
+        const dir = tmp();
+        devStack(dir);
+        expect(cli("--stack", "dev", "--stacks-dir", dir, "--out", tmp()).status).toBe(0);
+        const locked = lockOf(dir);
+        // dev-3 dies; a new Pi takes its place.
+        const replaced = (config: Record<string, any>) => {
+            fourthPi(config);
+            config["picloud:pis"].splice(2, 1);
+        };
+        devStack(dir, replaced);
+        const frozen = cli("--stack", "dev", "--stacks-dir", dir, "--out", tmp(), "--frozen-lock");
+        expect(frozen.status).toBe(1);
+        expect(frozen.stderr).toContain("placement.dev.json is out of date");
+        const helloOnDev3 = (locked["app-hello"] as string[]).indexOf("dev-3");
+        expect(frozen.stdout).toContain(`app-hello#${helloOnDev3}: dev-3 → `);
+        expect(frozen.stdout).toContain("(dev-3 is no longer in picloud:pis)");
+        expect(lockOf(dir)).toEqual(locked);
+    });
+
+    it("is what pulumi up places by: the program refuses a missing lock and one the config would change", async () => {
+        const dir = tmp();
+        const run = async (edit?: (config: Record<string, any>) => void) => {
+            devStack(dir, edit);
+            const document = YAML.parse(fs.readFileSync(path.join(dir, "Pulumi.dev.yaml"), "utf8"));
+            const { config, secretKeys } = toPulumiConfig({ ...document.config, "picloud:sshPrivateKey": { secure: "v1:AAAA" } });
+            const mock = await installMockRuntime({ project: "picloud", stack: "dev", config, secretKeys });
+            try {
+                return picloudProgram({ lockFile: path.join(dir, "placement.dev.json"), planCommand: "npm run plan -- --stack dev" });
+            } finally {
+                await mock.settle().catch(() => undefined);
+            }
+        };
+        await expect(run()).rejects.toThrow(/placement\.dev\.json: expected the stack's placement lock, got no file; run `npm run plan -- --stack dev`/);
+        expect(cli("--stack", "dev", "--stacks-dir", dir, "--out", tmp()).status).toBe(0);
+        const { cloud } = await run(fourthPi);
+        expect(cloud.plan.changes).toEqual([]);
+        await expect(run((config) => { fourthPi(config); config["picloud:pis"].splice(2, 1); })).rejects.toThrow(/the placement lock is out of date; this config would change it:\n {2}.*dev-3 → dev-\d \(dev-3 is no longer in picloud:pis\)/);
     });
 });

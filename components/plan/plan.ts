@@ -2,7 +2,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
+import type { PiCloud, PlacementInput } from "../cloud/piCloud";
 import { picloudProgram, PicloudStackOutputs } from "../cloud/program";
+import type { PlacementLock } from "../placement/lock";
+import type { PlacementChange } from "../placement/place";
 import { readStackConfig } from "../cloud/stackConfig";
 import { PicloudConfigError, SECRET_PLACEHOLDER } from "../config/errors";
 import { NFTABLES_FILES } from "../network/nftables";
@@ -27,6 +30,8 @@ export interface PlanOptions {
     readonly outDir?: string;
     /** Simulated time per resource operation, ms (benchmarks). */
     readonly delayMs?: number;
+    /** Where placement starts from: the stack's placement lock (none: placed afresh) and any rebalance. */
+    readonly placement?: PlacementInput;
 }
 
 /** A file the program would put on a Pi (or use locally), as rendered. */
@@ -50,6 +55,10 @@ export type PlanResult =
           readonly verdicts: readonly PolicyVerdict[];
           /** False when a mandatory policy refuses the stack. */
           readonly policiesPass: boolean;
+          /** The placement as a lock, for the next run. */
+          readonly lock: PlacementLock;
+          /** New, moved and removed replicas against the lock the plan started from, with reasons. */
+          readonly placementChanges: readonly PlacementChange[];
       }
     | { readonly ok: false; readonly stack: string; readonly error: string };
 
@@ -98,8 +107,9 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
 
     const run = await installMockRuntime({ project: PROJECT, stack, config, secretKeys, delayMs: options.delayMs });
     let outputs: PicloudStackOutputs;
+    let cloud: PiCloud;
     try {
-        outputs = picloudProgram();
+        ({ outputs, cloud } = picloudProgram(options.placement ?? {}));
         await run.settle();
     } catch (e) {
         await run.settle().catch(() => undefined);
@@ -125,6 +135,8 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
         placeholders: [...secretKeys].sort(),
         verdicts,
         policiesPass: mandatoryViolations(verdicts).length === 0,
+        lock: cloud.plan.lock,
+        placementChanges: cloud.plan.changes,
     };
 }
 

@@ -1,5 +1,6 @@
 import { ATTACHMENT_TYPE } from "../monitoring/contract";
 import type { MonitoringCoverage } from "../monitoring/attachment";
+import { describeChanges } from "../placement/lock";
 import type { RecordedResource } from "./mockRuntime";
 import type { PlanResult } from "./plan";
 
@@ -12,6 +13,8 @@ export function formatPlan(plan: PlanSuccess, outDir?: string): string {
     lines.push(`picloud offline plan: stack "${plan.stack}", ${piCount} Pi${piCount === 1 ? "" : "s"}, ${plan.resources.length} resources`, "");
     lines.push("Resources by component", ...componentTree(plan.resources), "");
     lines.push("Workloads per Pi (memory and CPU limits against what each Pi has after the OS reserve)", ...piTable(plan), "");
+    lines.push("Placement changes (against the stack's placement lock; pulumi up makes only these)");
+    lines.push(...(plan.placementChanges.length ? describeChanges(plan.placementChanges).map((l) => `  ${l}`) : ["  none: every replica stays on its Pi"]), "");
     lines.push("Monitoring coverage", ...coverageTable(plan.resources), "");
     lines.push("Lose any one Pi");
     for (const [pi, lost] of Object.entries(plan.outputs.singlePiLoss)) {

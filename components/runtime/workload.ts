@@ -69,6 +69,8 @@ export interface Workload {
     readonly placement?: PlacementConstraints;
     /** Pin replica n to Pi `pinnedTo[n]`; overrides placement. */
     readonly pinnedTo?: readonly string[];
+    /** Why it is pinned there, for the plan's list of moves. */
+    readonly pinnedBecause?: string;
     /** A host agent (one per Pi, e.g. node_exporter): it dies with its Pi by design, so the single-Pi-loss analysis leaves it out. */
     readonly hostAgent?: boolean;
     /** Where the workload serves Prometheus metrics. */
@@ -92,5 +94,6 @@ export function demandOf(w: Workload): WorkloadDemand {
         portKeys: Object.fromEntries((w.ports ?? []).flatMap((p) => (p.host !== undefined && p.configKey ? [[p.host, p.configKey]] : []))),
         constraints: w.placement ?? {},
         pinnedTo: w.pinnedTo,
+        pinnedBecause: w.pinnedBecause,
     };
 }

@@ -6,7 +6,7 @@ import { remoteCommand, shipFile, shipSecret } from "../../host/remoteFiles";
 import { MonitoringEndpoint, MonitoringEndpointOutput, prometheusReloadCommand, serviceReloadCommand } from "../../monitoring/attachment";
 import { renderAlertmanagerConfig, renderGrafanaDashboardProvider, renderGrafanaDatasources, renderPrometheusConfig } from "../../monitoring/renderers";
 import { TierArgs, TierComponent } from "../tierComponent";
-import { GRAFANA_ADMIN_PASSWORD_FILE, MONITORING_DIRS, MONITORING_PORTS, MONITORING_UIDS, monitoringPi, monitoringTierSpec, monitoringWorkloads } from "./specs";
+import { GRAFANA_ADMIN_PASSWORD_FILE, MONITORING_DIRS, MONITORING_PORTS, MONITORING_UIDS, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./specs";
 
 /** Arguments of {@link Monitoring}. */
 export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
@@ -48,7 +48,7 @@ export class Monitoring extends TierComponent {
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:monitoring:Monitoring", name, opts);
-        const home = monitoringPi(args.pis, args.options);
+        const home = monitoringHome(args.placement, args.pis);
         const host = args.hosts.get(home.name);
         if (!host) throw new Error(`picloud:tiers.monitoring.pi: no host for Pi "${home.name}"`);
         const connection = host.connection;
@@ -146,7 +146,7 @@ export class Monitoring extends TierComponent {
             prometheusPort: MONITORING_PORTS.prometheus,
         };
 
-        this.runWorkloads(monitoringWorkloads(args.pis, args.options), monitoringTierSpec(args.pis, args.options), { ...args, monitoring: this.endpoint }, configs);
+        this.runWorkloads(monitoringWorkloads(args.pis, args.options, home.name), monitoringTierSpec(args.pis, args.options, home), { ...args, monitoring: this.endpoint }, configs);
 
         // The tier's own config reaches the running services: changed files, then a reload (or
         // Grafana's restart), as an Update of these commands; on the first up they find nothing to do.

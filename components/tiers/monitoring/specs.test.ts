@@ -18,6 +18,13 @@ describe("monitoringPi", () => {
         expect(monitoringPi([pi("a"), pi("z")], options).name).toBe("a");
     });
 
+    it("keeps the Pi they ran on before over a default one, but not over the named Pi or when it is gone", () => {
+        const pis = [pi("a"), pi("bb", { storage: "ssd" }), pi("ccc", { labels: { role: "monitoring" } })];
+        expect(monitoringPi(pis, options, "a").name).toBe("a");
+        expect(monitoringPi(pis, { ...options, pi: "bb" }, "a").name).toBe("bb");
+        expect(monitoringPi(pis, options, "gone").name).toBe("ccc");
+    });
+
     it("caps Prometheus's disk use lower on an SD card", () => {
         expect(retentionSizeMb(pi("a"), options)).toBe(1024);
         expect(retentionSizeMb(pi("a", { storage: "ssd" }), options)).toBe(4096);
@@ -50,16 +57,16 @@ describe("monitoring specs", () => {
     const pis = [pi("a"), pi("bb")];
 
     it("are complete for the Monitoring tier and for every host", () => {
-        expect(monitoringGaps(monitoringTierSpec(pis, options))).toEqual([]);
+        expect(monitoringGaps(monitoringTierSpec(pis, options, pis[0]))).toEqual([]);
         for (const p of pis) expect(monitoringGaps(hostSpec(p))).toEqual([]);
     });
 
     it("include the always-firing Watchdog for the dead man's switch", () => {
-        expect(monitoringTierSpec(pis, options).alertRules).toContainEqual(expect.objectContaining({ alert: "Watchdog", expr: "vector(1)" }));
+        expect(monitoringTierSpec(pis, options, pis[0]).alertRules).toContainEqual(expect.objectContaining({ alert: "Watchdog", expr: "vector(1)" }));
     });
 
     it("scrape cAdvisor on every Pi and node_exporter per host", () => {
-        const cadvisor = monitoringTierSpec(pis, options).scrapeTargets.find((t) => t.job === "cadvisor");
+        const cadvisor = monitoringTierSpec(pis, options, pis[0]).scrapeTargets.find((t) => t.job === "cadvisor");
         expect(cadvisor?.targets).toEqual(["10.0.0.1:9338", "10.0.0.2:9338"]);
         expect(hostSpec(pis[1]).scrapeTargets).toEqual([expect.objectContaining({ job: "host-bb", targets: ["10.0.0.2:9100"] })]);
     });

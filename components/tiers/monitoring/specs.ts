@@ -1,6 +1,7 @@
 import type { PiConfig } from "../../config/schema";
 import type { MonitoringConfig } from "../../config/tiers";
 import { MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
+import type { PlacementPlan } from "../../placement/place";
 import type { Workload } from "../../runtime/workload";
 import { WATCHDOG_ALERT } from "../../monitoring/renderers";
 import { MONITORING_IMAGES } from "./images";
@@ -42,14 +43,30 @@ export const NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/picloud/textfile";
 /** Where the containers see those folders. */
 const IN_CONTAINER = { prometheusConfig: "/etc/prometheus/picloud", alertmanagerConfig: "/etc/alertmanager/picloud" } as const;
 
-/** The Pi that runs Prometheus, Alertmanager and Grafana. */
-export function monitoringPi(pis: readonly PiConfig[], options: MonitoringConfig): PiConfig {
-    const chosen =
-        (options.pi === undefined ? undefined : pis.find((p) => p.name === options.pi)) ??
-        pis.find((p) => p.labels.role === "monitoring") ??
-        pis.find((p) => p.storage === "ssd") ??
-        pis[0];
-    return chosen;
+/**
+ * The Pi that runs Prometheus, Alertmanager and Grafana (together: they share a Docker network):
+ * the one `picloud:tiers.monitoring.pi` names; else the one they ran on before (`previous`, from
+ * the placement lock) while it is in the stack, so adding a Pi never moves the monitoring data;
+ * else a Pi labelled `role: monitoring`, else the first with an SSD, else the first.
+ */
+export function monitoringPi(pis: readonly PiConfig[], options: MonitoringConfig, previous?: string): PiConfig {
+    const named = (name: string | undefined) => (name === undefined ? undefined : pis.find((p) => p.name === name));
+    return named(options.pi) ?? named(previous) ?? pis.find((p) => p.labels.role === "monitoring") ?? pis.find((p) => p.storage === "ssd") ?? pis[0];
+}
+
+/** Why the monitoring services are where {@link monitoringPi} puts them, for the plan's list of moves. */
+function monitoringPinReason(pis: readonly PiConfig[], options: MonitoringConfig, previous: string | undefined, home: PiConfig): string {
+    if (options.pi !== undefined) return `picloud:tiers.monitoring.pi names ${home.name}`;
+    if (previous !== undefined && !pis.some((p) => p.name === previous)) return `${previous} is no longer in picloud:pis; ${home.name} is the monitoring tier's default Pi`;
+    return `${home.name} is the monitoring tier's default Pi`;
+}
+
+/** The Pi placement put the monitoring services on. */
+export function monitoringHome(placement: PlacementPlan, pis: readonly PiConfig[]): PiConfig {
+    const name = placement.assignments.get("prometheus")?.[0];
+    const home = pis.find((p) => p.name === name);
+    if (!home) throw new Error("picloud:tiers.monitoring: Prometheus has no placement; place monitoringWorkloads(...) with placeReplicas first");
+    return home;
 }
 
 /** Prometheus's on-disk cap: an SD card gets less, it wears. */
@@ -57,10 +74,14 @@ export function retentionSizeMb(pi: PiConfig, options: MonitoringConfig): number
     return options.retentionSizeMb ?? (pi.storage === "ssd" ? 4096 : 1024);
 }
 
-/** The Monitoring tier's workloads: the central services on one Pi, exporters on every Pi. */
-export function monitoringWorkloads(pis: readonly PiConfig[], options: MonitoringConfig): Workload[] {
-    const home = monitoringPi(pis, options);
+/**
+ * The Monitoring tier's workloads: the central services on one Pi ({@link monitoringPi}; `previous`
+ * is where they ran before), exporters on every Pi.
+ */
+export function monitoringWorkloads(pis: readonly PiConfig[], options: MonitoringConfig, previous?: string): Workload[] {
+    const home = monitoringPi(pis, options, previous);
     const everyPi = pis.map((p) => p.name);
+    const pinnedBecause = monitoringPinReason(pis, options, previous, home);
     // What the three central services share: the monitoring Pi and network, one port serving both
     // the UI/API and /metrics, and an HTTP healthcheck on it.
     const central = (name: keyof typeof MONITORING_PORTS, healthPath: string, startPeriodSeconds: number) => ({
@@ -68,6 +89,7 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
         component: "monitoring",
         configKey: "picloud:tiers.monitoring",
         pinnedTo: [home.name],
+        pinnedBecause,
         networks: ["monitoring"],
         ports: [{ container: MONITORING_PORTS[name], host: MONITORING_PORTS[name] }],
         healthcheck: { command: ["wget", "-qO-", `http://localhost:${MONITORING_PORTS[name]}${healthPath}`], intervalSeconds: 15, timeoutSeconds: 5, retries: 3, startPeriodSeconds },
@@ -166,8 +188,7 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
 }
 
 /** The Monitoring tier's own monitoring: its services, the container metrics, and a dead man's switch. */
-export function monitoringTierSpec(pis: readonly PiConfig[], options: MonitoringConfig): MonitoringSpec {
-    const home = monitoringPi(pis, options);
+export function monitoringTierSpec(pis: readonly PiConfig[], options: MonitoringConfig, home: PiConfig): MonitoringSpec {
     const at = (port: number) => [`${home.address}:${port}`];
     // Prometheus scrapes itself through a static job of that name in prometheus.yml; declaring it
     // here too would scrape it twice. Its target-down rule stays (the Watchdog covers a dead one).
