@@ -1,6 +1,7 @@
 /**
  * picloud's public API: `import { PiHost, PiCloud, AppServers } from "picloud"`.
- * Layers, bottom to top: config → placement → renderers → host → runtime → tiers → cloud; the
+ * Layers, bottom to top: config → placement → renderers → network → host → runtime → monitoring →
+ * tiers → cloud → plan (test/layers.test.ts keeps imports downward); the
  * offline plan runs the program on the SDK's mock runtime.
  */
 
@@ -78,11 +79,13 @@ export { hostHardening } from "./host/piHost";
 export * from "./renderers/hardening";
 export type { HostHardening } from "./renderers/hostScripts";
 export { FIREWALL_UNIT } from "./renderers/hostScripts";
-export { cloudFlows, planNetwork, publishedPorts } from "./network/cloudFlows";
-export type { NetworkOptions, PlacedWorkloads } from "./network/cloudFlows";
+export { cloudFlows, planNetwork, stackDeclarations } from "./cloud/network";
+export { publishedPorts } from "./network/flows";
+export type { NetworkOptions, PlacedWorkloads } from "./cloud/network";
 export { zoneOf, formatFlows, inboundFlows, resolveSource, checkNetworkPlan, ZONES } from "./network/flows";
 export type { Zone, Flow, FlowSource, FlowProtocol, NetworkPlan, PublishedPort } from "./network/flows";
-export { renderNftables, NFTABLES_FILES, NFTABLES_TABLE } from "./network/nftables";
+export { renderNftables } from "./network/nftables";
+export { NFTABLES_FILES, NFTABLES_TABLE } from "./renderers/firewallFiles";
 export type { NftablesOptions } from "./network/nftables";
 export { rollsOneAtATime } from "./runtime/dockerRuntime";
 export { TIERS } from "./tiers/registry";

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/schema";
 import { PiHost } from "../host/piHost";
-import { planNetwork } from "../network/cloudFlows";
+import { planNetwork } from "./network";
 import { renderNftables } from "../network/nftables";
 import { PlacementLock, lockOf, previousPlacement } from "../placement/lock";
 import { PlacementChange, PlacementPlan, placeReplicas } from "../placement/place";
@@ -9,7 +9,7 @@ import { PiLossImpact, analyseSinglePiLoss } from "../placement/resilience";
 import { DockerRuntime } from "../runtime/dockerRuntime";
 import { Workload, demandOf } from "../runtime/workload";
 import { Monitoring } from "../tiers/monitoring/monitoring";
-import { hostSpec, monitoringWorkloads } from "../tiers/monitoring/specs";
+import { hostSpec } from "../tiers/monitoring/specs";
 import { SecretValues, TIERS } from "../tiers/registry";
 import { TierComponent, attachMonitoring } from "../tiers/tierComponent";
 
@@ -51,12 +51,12 @@ export interface PlacementInput {
  * PlacementError naming the workload's config key.
  */
 export function planCloud(config: StackConfig, secrets: SecretValues, input: PlacementInput = {}): CloudPlan {
-    const workloads = [...monitoringWorkloads(config.pis, config.tiers.monitoring, input.lock?.replicas.prometheus?.[0]), ...TIERS.flatMap((tier) => tier.workloads(config, secrets))];
+    const previous = input.lock ? previousPlacement(input.lock) : undefined;
+    const workloads = TIERS.flatMap((tier) => tier.workloads(config, secrets, previous));
     const hostDemands = TIERS.flatMap((tier) => tier.hostDemands?.(config) ?? []);
     // Per-Pi agents run on every Pi and die with it by design: the lock and the analysis leave them out.
     const counted = [...workloads.filter((w) => !w.hostAgent), ...hostDemands];
     const lockedNames = new Set(counted.map((w) => w.name));
-    const previous = input.lock ? previousPlacement(input.lock) : undefined;
     const placement = placeReplicas(config.pis, config.osReserveMb, [...workloads.map(demandOf), ...hostDemands], { previous, rebalance: input.rebalance });
     const analysed: PlacementPlan = { ...placement, assignments: new Map(counted.map((w) => [w.name, placement.assignments.get(w.name)!])) };
     return {
@@ -112,18 +112,21 @@ export class PiCloud extends pulumi.ComponentResource {
             ]),
         );
         const base = { runtime: new DockerRuntime(this.hosts, { identityFile: config.sshIdentityFile }), placement: plan.placement, pis: config.pis };
-        this.monitoring = new Monitoring(
-            "monitoring",
-            { ...base, options: config.tiers.monitoring, hosts: this.hosts, secrets: args.secrets, cloudName: args.cloudName ?? pulumi.getStack() },
-            { parent: this },
-        );
-        // Hosts come first (the monitoring Pi is one of them), so they attach once monitoring exists.
-        for (const host of this.hosts.values()) attachMonitoring(host, host.pi.name, hostSpec(host.pi), this.monitoring.endpoint);
-        const tierArgs = { ...base, monitoring: this.monitoring.endpoint };
-        const components: TierComponent[] = [this.monitoring];
+        const cloudName = args.cloudName ?? pulumi.getStack();
+        const components: TierComponent[] = [];
+        let monitoring: Monitoring | undefined;
         for (const tier of TIERS) {
-            components.push(...tier.create({ config, secrets: args.secrets, args: tierArgs, hosts: this.hosts, parent: this, created: components.slice(1) }));
+            const made = tier.create({ config, secrets: args.secrets, args: { ...base, monitoring: monitoring?.endpoint }, hosts: this.hosts, parent: this, created: components, cloudName });
+            components.push(...made);
+            const tierMonitoring = made.find((c): c is Monitoring => c instanceof Monitoring);
+            if (tierMonitoring) {
+                monitoring = tierMonitoring;
+                // Hosts come first (the monitoring Pi is one of them), so they attach once monitoring exists.
+                for (const host of this.hosts.values()) attachMonitoring(host, host.pi.name, hostSpec(host.pi), monitoring.endpoint);
+            }
         }
+        if (!monitoring) throw new Error("picloud:tiers.monitoring: expected the Monitoring tier among the tiers, got none");
+        this.monitoring = monitoring;
         this.components = components;
         this.registerOutputs({});
     }

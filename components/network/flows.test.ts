@@ -3,7 +3,7 @@ import { exampleStack } from "../../test/support/exampleStacks";
 import type { PiConfig } from "../config/schema";
 import { faasdHostPorts } from "../tiers/functions/renderers";
 import { faasdInput, faasdPi } from "../tiers/functions/specs";
-import { planNetwork } from "./cloudFlows";
+import { planNetwork } from "../cloud/network";
 import { Flow, NetworkPlan, checkNetworkPlan, formatFlows, inboundFlows, resolveSource, scrapeFlows, sourceLabel, zoneOf } from "./flows";
 
 const stacks = ["lab", "dev", "prod"] as const;

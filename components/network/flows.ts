@@ -7,8 +7,6 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import type { PiConfig } from "../config/schema";
-import type { MonitoringSpec } from "../monitoring/contract";
-import type { EdgeBackend } from "../tiers/loadBalancer/specs";
 
 /**
  * The zones of the cloud. `edge` takes client traffic (load balancers); `app` runs compute (apps,
@@ -80,17 +78,30 @@ export interface NetworkPlan {
     readonly flows: readonly Flow[];
     /** Ports Docker publishes, by Pi name. */
     readonly publishedPorts: ReadonlyMap<string, readonly PublishedPort[]>;
+    /** Container bridges tiers add to Docker's (faasd's CNI bridge): traffic from them is the Pi's own containers'. */
+    readonly containerBridges?: readonly string[];
+}
+
+/** What the firewall reads of a component's monitoring (a `MonitoringSpec` is one): the endpoints Prometheus scrapes. */
+export interface ScrapeDeclaration {
+    readonly component: string;
+    readonly scrapeTargets: readonly { readonly job: string; readonly targets: readonly string[] }[];
 }
 
 /** A component's monitoring and the config key that turns it on. */
 export interface DeclaredSpec {
-    readonly spec: MonitoringSpec;
+    readonly spec: ScrapeDeclaration;
     readonly declaredBy: string;
+}
+
+/** What the firewall reads of a load-balancer backend (an `EdgeBackend` is one): the servers it sends to. */
+export interface BackendDeclaration {
+    readonly backend: { readonly name: string; readonly servers: readonly { readonly name: string; readonly address: string }[] };
 }
 
 /** A load-balancer backend and the config key that puts it there. */
 export interface DeclaredBackend {
-    readonly backend: EdgeBackend;
+    readonly backend: BackendDeclaration;
     readonly declaredBy: string;
 }
 
@@ -252,4 +263,31 @@ export function formatFlows(network: NetworkPlan): string {
     const table = [["to", "port", "from", "purpose", "declared by"], ...rows];
     const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
     return table.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join("  ")).join("\n");
+}
+
+/** What {@link publishedPorts} reads of a workload (a runtime `Workload` is one). */
+export interface PublishingWorkload {
+    readonly name: string;
+    readonly hostNetwork?: boolean;
+    readonly ports?: readonly { readonly host?: number; readonly protocol?: "tcp" | "udp" }[];
+}
+
+/**
+ * The host ports Docker publishes on each Pi (host-network workloads have none: their ports are
+ * the Pi's own). Connections to these are DNAT'd to a container in PREROUTING, so the firewall
+ * filters them in `forward`.
+ */
+export function publishedPorts(workloads: readonly PublishingWorkload[], assignments: ReadonlyMap<string, readonly string[]>): Map<string, PublishedPort[]> {
+    const byPi = new Map<string, PublishedPort[]>();
+    for (const w of workloads) {
+        if (w.hostNetwork) continue;
+        const ports = (w.ports ?? []).flatMap((p) => (p.host === undefined ? [] : [{ protocol: p.protocol ?? "tcp", port: p.host }]));
+        for (const pi of assignments.get(w.name) ?? []) {
+            const list = byPi.get(pi) ?? [];
+            for (const p of ports) if (!list.some((q) => q.protocol === p.protocol && q.port === p.port)) list.push(p);
+            byPi.set(pi, list);
+        }
+    }
+    for (const list of byPi.values()) list.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
+    return byPi;
 }

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exampleStack } from "../../test/support/exampleStacks";
 import { NetnsLab } from "../../test/support/netnsLab";
 import { must } from "../../test/support/processes";
-import { planNetwork } from "./cloudFlows";
+import { planNetwork } from "../cloud/network";
 import { renderNftables } from "./nftables";
 
 // Other suites use pct- too: everything here carries this prefix, and only what is listed in

@@ -9,9 +9,10 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { exampleStack } from "../../test/support/exampleStacks";
-import { planNetwork } from "./cloudFlows";
+import { planNetwork } from "../cloud/network";
 import type { Flow, NetworkPlan } from "./flows";
-import { NFTABLES_FILES, renderNftables } from "./nftables";
+import { NFTABLES_FILES } from "../renderers/firewallFiles";
+import { renderNftables } from "./nftables";
 
 /** nft from Debian's nftables package; a missing one fails the suite with the fix rather than skipping it. */
 const NFT = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"].find((f) => {

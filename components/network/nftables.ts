@@ -13,32 +13,23 @@
  *   egress, replies, traffic between containers) is left to Docker's own rules.
  */
 import type { PiConfig } from "../config/schema";
-import { FAASD_NETWORK } from "../tiers/functions/renderers";
+import { NFTABLES_FILES, NFTABLES_TABLE } from "../renderers/firewallFiles";
 import { Flow, NetworkPlan, checkNetworkPlan, inboundFlows, resolveSource, sourceLabel, zoneOf } from "./flows";
 
-/** Where the bootstrap puts a Pi's ruleset, how it checks it and how it loads it (atomically, one transaction). */
-export const NFTABLES_FILES = {
-    ruleset: "/etc/nftables.d/picloud.nft",
-    check: "nft -c -f /etc/nftables.d/picloud.nft",
-    load: "nft -f /etc/nftables.d/picloud.nft",
-} as const;
-
-/** picloud's table: family and name. */
-export const NFTABLES_TABLE = { family: "inet", name: "picloud" } as const;
-
 /**
- * Interfaces a Pi's own containers reach it from: Docker's default bridge, its user-defined
- * networks' bridges (`br-<id>`), and faasd's CNI bridge. A container's connection to its own Pi
- * keeps the container's address as source, so "from this Pi" means these interfaces.
+ * Interfaces a Pi's own containers reach it from: Docker's default bridge and its user-defined
+ * networks' bridges (`br-<id>`), plus the bridges tiers declare (`NetworkPlan.containerBridges`,
+ * e.g. faasd's CNI bridge). A container's connection to its own Pi keeps the container's address
+ * as source, so "from this Pi" means these interfaces.
  */
-export const CONTAINER_INTERFACES: readonly string[] = ["docker0", "br-*", FAASD_NETWORK.bridge];
+export const CONTAINER_INTERFACES: readonly string[] = ["docker0", "br-*"];
 
 /** Log prefixes of dropped connections (journalctl -k | grep picloud-drop). */
 export const NFTABLES_LOG_PREFIXES = { input: "picloud-drop-input: ", forward: "picloud-drop-forward: " } as const;
 
 /** Options of {@link renderNftables}. */
 export interface NftablesOptions {
-    /** Interfaces of the Pi's container bridges; `*` at the end matches a prefix; default {@link CONTAINER_INTERFACES}. */
+    /** Interfaces of the Pi's container bridges; `*` at the end matches a prefix; default {@link CONTAINER_INTERFACES} and the plan's `containerBridges`. */
     readonly containerInterfaces?: readonly string[];
     /** Log dropped connections to the kernel log, at most 10 a minute per chain; default true. */
     readonly logDrops?: boolean;
@@ -130,7 +121,7 @@ export function renderNftables(piName: string, network: NetworkPlan, options: Nf
     checkNetworkPlan(network);
     const pi: PiConfig | undefined = network.pis.find((p) => p.name === piName);
     if (!pi) throw new Error(`renderNftables: expected one of the stack's Pis (${network.pis.map((p) => p.name).join(", ")}), got "${piName}"`);
-    const containerInterfaces = options.containerInterfaces ?? CONTAINER_INTERFACES;
+    const containerInterfaces = options.containerInterfaces ?? [...CONTAINER_INTERFACES, ...(network.containerBridges ?? [])];
     if (containerInterfaces.length === 0) throw new Error(`renderNftables(${piName}): expected at least one container interface, got none`);
     for (const name of containerInterfaces) {
         if (!INTERFACE.test(name)) throw new Error(`renderNftables(${piName}): expected an interface name (at most 15 of A-Z a-z 0-9 _ . : @ -, optionally ending in *), got "${name}"`);

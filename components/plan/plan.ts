@@ -8,7 +8,7 @@ import type { PlacementLock } from "../placement/lock";
 import type { PlacementChange } from "../placement/place";
 import { readStackConfig } from "../cloud/stackConfig";
 import { PicloudConfigError, SECRET_PLACEHOLDER } from "../config/errors";
-import { NFTABLES_FILES } from "../network/nftables";
+import { NFTABLES_FILES } from "../renderers/firewallFiles";
 import { parseStackConfig } from "../config/schema";
 import { renderKnownHosts } from "../renderers/knownHosts";
 import { shippedPath } from "../renderers/remoteCommands";

@@ -2,7 +2,7 @@
  * The scripts PiHost runs on a Pi over SSH, as pure functions of typed input. Every input value
  * sits in a single-quoted `readonly` shell variable at the top; the logic below only refers to it.
  */
-import { NFTABLES_FILES, NFTABLES_TABLE } from "../network/nftables";
+import { NFTABLES_FILES, NFTABLES_TABLE } from "./firewallFiles";
 import { FAIL2BAN_JAIL_FILE, HARDENING_PACKAGES, SSHD_HARDENING_FILE, SSH_AUDIT_POLICY_FILE, SSH_MODULI_MIN_SIZE_FIELD, SSH_RSA_HOST_KEY_BITS, SYSCTL_HARDENING_FILE } from "./hardening";
 import { SCRIPT_HELPERS, shellQuote } from "./shellSteps";
 

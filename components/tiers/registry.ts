@@ -1,13 +1,19 @@
 import type * as pulumi from "@pulumi/pulumi";
+import { configKey } from "../config/errors";
 import type { StackConfig } from "../config/schema";
 import type { PiHost } from "../host/piHost";
-import type { WorkloadDemand } from "../placement/place";
+import type { DeclaredBackend, DeclaredSpec, Flow } from "../network/flows";
+import type { PlacementPlan, PreviousPlacement, WorkloadDemand } from "../placement/place";
 import type { Workload } from "../runtime/workload";
-import { AppServers, appWorkload } from "./apps/appServers";
+import { AppServers, appBackend, appMonitoringSpec, appWorkload } from "./apps/appServers";
 import { Functions } from "./functions/functionsTier";
-import { faasdDemand } from "./functions/specs";
+import { FAASD_NETWORK } from "./functions/renderers";
+import { faasdDemand, faasdPi, functionsBackend, functionsSpec } from "./functions/specs";
 import { LoadBalancer } from "./loadBalancer/loadBalancer";
-import { EdgeBackend, loadBalancerWorkload } from "./loadBalancer/specs";
+import { EdgeBackend, loadBalancerPis, loadBalancerSpec, loadBalancerWorkload } from "./loadBalancer/specs";
+import { Monitoring } from "./monitoring/monitoring";
+import { MONITORING_PORTS, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./monitoring/specs";
+import { scrapeFlows, backendFlows } from "../network/flows";
 import type { TierArgs, TierComponent } from "./tierComponent";
 
 /** Secret config values by key (without the `picloud:` prefix). */
@@ -17,27 +23,53 @@ export type SecretValues = Readonly<Record<string, pulumi.Input<string>>>;
 export interface TierContext {
     readonly config: StackConfig;
     readonly secrets: SecretValues;
-    /** Runtime, placement, Pis and the monitoring endpoint. */
+    /** Runtime, placement, Pis and the monitoring endpoint (none yet while the Monitoring tier itself is built). */
     readonly args: TierArgs;
     /** Hosts by Pi name, for tiers that configure a Pi itself over SSH. */
     readonly hosts: ReadonlyMap<string, PiHost>;
     readonly parent: pulumi.Resource;
     /** The components of the tiers composed before this one. */
     readonly created: readonly TierComponent[];
+    /** The stack's name, for alerts. */
+    readonly cloudName: string;
+}
+
+/** A stack after placement: what a tier's flows, monitoring and backends are read from. */
+export interface PlacedStack {
+    readonly config: StackConfig;
+    readonly placement: PlacementPlan;
+}
+
+/** What every tier declares, collected across the stack, that a tier's own flows may need. */
+export interface StackDeclarations {
+    /** Every monitoring spec of the stack (Prometheus scrapes each target). */
+    readonly specs: readonly DeclaredSpec[];
+    /** Every backend the load balancer fronts. */
+    readonly backends: readonly DeclaredBackend[];
 }
 
 /**
- * How {@link PiCloud} composes a tier from a stack's config: first the workloads it will run
- * (so the whole stack is placed and capacity-checked before any resource exists), then its
- * components.
+ * One tier, declared in one place: its workloads and host demands (so the whole stack is placed
+ * and capacity-checked before any resource exists), the monitoring it attaches and the backends it
+ * puts behind the load balancer (read by the firewall, the load balancer and the plan), the flows
+ * it needs, the container bridges it adds, and its components. Placement, the firewall, the load
+ * balancer, monitoring and the offline plan all read {@link TIERS}; there is no other list.
  */
 export interface TierDefinition {
     /** Key under `picloud:tiers`. */
     readonly key: keyof StackConfig["tiers"];
-    /** The tier's workloads for this config; empty when the tier is not enabled. */
-    workloads(config: StackConfig, secrets: SecretValues): Workload[];
+    /** The tier's workloads for this config; empty when the tier is not enabled. `previous` is the placement lock's. */
+    workloads(config: StackConfig, secrets: SecretValues, previous?: PreviousPlacement): Workload[];
     /** What the tier installs on Pis itself, outside the runtime (faasd), for placement to reserve. */
     hostDemands?(config: StackConfig): WorkloadDemand[];
+    /** The monitoring specs its components attach, each with the config key behind it. */
+    monitoringSpecs?(stack: PlacedStack): DeclaredSpec[];
+    /** The backends it puts behind the load balancer. */
+    backends?(stack: PlacedStack): DeclaredBackend[];
+    /** The flows it needs between Pis and from outside, beyond SSH. */
+    flows?(stack: PlacedStack, declared: StackDeclarations): Flow[];
+    /** Container bridges it creates on Pis, besides Docker's. */
+    containerBridges?(config: StackConfig): string[];
     /** The tier's components, as children of `context.parent`. */
     create(context: TierContext): TierComponent[];
 }
@@ -48,9 +80,45 @@ export interface EdgeComponent {
     readonly edge?: EdgeBackend;
 }
 
+const MGMT = { zone: "mgmt" } as const;
+
+const monitoringTier: TierDefinition = {
+    key: "monitoring",
+    workloads: (config, _secrets, previous) => monitoringWorkloads(config.pis, config.tiers.monitoring, previous?.get("prometheus")?.[0]),
+    monitoringSpecs: ({ config, placement }) => [
+        ...config.pis.map((pi, i) => ({ spec: hostSpec(pi), declaredBy: configKey(["pis", i]) })),
+        { spec: monitoringTierSpec(config.pis, config.tiers.monitoring, monitoringHome(placement, config.pis)), declaredBy: "picloud:tiers.monitoring" },
+    ],
+    // Prometheus to every scrape target of the stack; the operator to the UIs it publishes.
+    flows: ({ config, placement }, { specs }) => {
+        const home = monitoringHome(placement, config.pis).name;
+        const ui = (service: keyof typeof MONITORING_PORTS, what: string): Flow => ({
+            from: MGMT,
+            to: home,
+            protocol: "tcp",
+            port: MONITORING_PORTS[service],
+            purpose: `operator to ${what}`,
+            declaredBy: "picloud:tiers.monitoring",
+        });
+        return [...scrapeFlows(specs, home, config.pis), ui("grafana", "Grafana"), ui("prometheus", "Prometheus UI"), ui("alertmanager", "Alertmanager UI")];
+    },
+    create: ({ config, secrets, args, hosts, parent, cloudName }) => [
+        new Monitoring("monitoring", { ...args, options: config.tiers.monitoring, hosts, secrets, cloudName }, { parent }),
+    ],
+};
+
 const appsTier: TierDefinition = {
     key: "apps",
     workloads: (config, secrets) => Object.entries(config.tiers.apps ?? {}).map(([name, app]) => appWorkload(name, app, secrets)),
+    monitoringSpecs: ({ config, placement }) =>
+        Object.entries(config.tiers.apps ?? {}).map(([name, app]) => ({
+            spec: appMonitoringSpec(name, app, { placement, pis: config.pis }, config.tiers.loadBalancer !== undefined),
+            declaredBy: `picloud:tiers.apps.${name}.metrics`,
+        })),
+    backends: ({ config, placement }) =>
+        Object.entries(config.tiers.apps ?? {}).flatMap(([name, app]) =>
+            app.hostPort === undefined ? [] : [{ backend: appBackend(name, app, { placement, pis: config.pis }), declaredBy: `picloud:tiers.apps.${name}.hostPort` }],
+        ),
     create: ({ config, secrets, args, parent }) =>
         Object.entries(config.tiers.apps ?? {}).map(
             ([name, app]) => new AppServers(name, { ...args, app, secrets, loadBalanced: config.tiers.loadBalancer !== undefined }, { parent }),
@@ -61,6 +129,27 @@ const functionsTier: TierDefinition = {
     key: "functions",
     workloads: () => [],
     hostDemands: (config) => (config.tiers.functions ? [faasdDemand(config.tiers.functions, config.pis)] : []),
+    monitoringSpecs: ({ config, placement }) => {
+        const options = config.tiers.functions;
+        if (!options) return [];
+        return [{ spec: functionsSpec(options, faasdPi(placement, config.pis), config.tiers.loadBalancer !== undefined), declaredBy: "picloud:tiers.functions.metricsPort" }];
+    },
+    backends: ({ config, placement }) => {
+        const options = config.tiers.functions;
+        return options ? [{ backend: functionsBackend(options, faasdPi(placement, config.pis)), declaredBy: "picloud:tiers.functions.gatewayPort" }] : [];
+    },
+    // The operator to the gateway (`faas-cli -g`); the gateway, in its containers, to faasd-provider
+    // at the openfaas0 bridge's address.
+    flows: ({ config, placement }) => {
+        const options = config.tiers.functions;
+        if (!options) return [];
+        const faasd = faasdPi(placement, config.pis).name;
+        return [
+            { from: MGMT, to: faasd, protocol: "tcp", port: options.gatewayPort, purpose: "operator to the functions gateway", declaredBy: "picloud:tiers.functions.gatewayPort" },
+            { from: { pi: faasd }, to: faasd, protocol: "tcp", port: options.providerPort, purpose: "faasd gateway to faasd-provider", declaredBy: "picloud:tiers.functions.providerPort" },
+        ];
+    },
+    containerBridges: (config) => (config.tiers.functions ? [FAASD_NETWORK.bridge] : []),
     create: ({ config, args, hosts, parent }) => {
         const options = config.tiers.functions;
         if (!options) return [];
@@ -71,6 +160,29 @@ const functionsTier: TierDefinition = {
 const loadBalancerTier: TierDefinition = {
     key: "loadBalancer",
     workloads: (config) => (config.tiers.loadBalancer ? [loadBalancerWorkload(config.tiers.loadBalancer, config.pis)] : []),
+    monitoringSpecs: ({ config, placement }) => {
+        const lb = config.tiers.loadBalancer;
+        return lb ? [{ spec: loadBalancerSpec(lb, loadBalancerPis(placement, config.pis)), declaredBy: "picloud:tiers.loadBalancer.statsPort" }] : [];
+    },
+    // Clients to HTTP (and HTTPS with TLS) on the load-balancer Pis; those Pis to every backend
+    // server; VRRP between the two when they share a virtual IP (unicast adverts).
+    flows: ({ config, placement }, { backends }) => {
+        const lb = config.tiers.loadBalancer;
+        if (!lb) return [];
+        const lbPis = loadBalancerPis(placement, config.pis).map((p) => p.name);
+        const flows: Flow[] = lbPis.flatMap((to): Flow[] => [
+            { from: "any", to, protocol: "tcp", port: 80, purpose: "clients (http)", declaredBy: "picloud:tiers.loadBalancer" },
+            ...(lb.tls ? [{ from: "any", to, protocol: "tcp", port: 443, purpose: "clients (https)", declaredBy: "picloud:tiers.loadBalancer.tls" } as const] : []),
+        ]);
+        flows.push(...backendFlows(backends, lbPis, config.pis));
+        if (lb.virtualIp !== undefined && lbPis.length === 2) {
+            const [a, b] = lbPis;
+            for (const [from, to] of [[a, b], [b, a]]) {
+                flows.push({ from: { pi: from }, to, protocol: "vrrp", purpose: `vrrp from ${from}`, declaredBy: "picloud:tiers.loadBalancer.virtualIp" });
+            }
+        }
+        return flows;
+    },
     create: ({ config, secrets, args, hosts, parent, created }) => {
         const options = config.tiers.loadBalancer;
         if (!options) return [];
@@ -79,5 +191,8 @@ const loadBalancerTier: TierDefinition = {
     },
 };
 
-/** Every tier this version of picloud can build, in the order they are composed (the load balancer after what it fronts). */
-export const TIERS: readonly TierDefinition[] = [appsTier, functionsTier, loadBalancerTier];
+/**
+ * Every tier this version of picloud can build, in the order they are composed: monitoring first
+ * (everything else attaches to it), the load balancer after what it fronts.
+ */
+export const TIERS: readonly TierDefinition[] = [monitoringTier, appsTier, functionsTier, loadBalancerTier];

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PiConfig, StackConfig } from "../../components/config/schema";
-import { NFTABLES_TABLE } from "../../components/network/nftables";
+import { NFTABLES_TABLE } from "../../components/renderers/firewallFiles";
 import { SYSCTL_HARDENING } from "../../components/renderers/hardening";
 import { BOOTSTRAP_SUMMARY } from "../../components/renderers/hostScripts";
 import { PiHostCommands, piHostCommands, runBootstrap, runFirewall, shipBootstrap, sshOnlyNetwork, testPi } from "./piHostCommands";

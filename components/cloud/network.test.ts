@@ -9,8 +9,8 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { exampleStack } from "../../test/support/exampleStacks";
 import { runPlan } from "../plan/plan";
-import { planNetwork } from "./cloudFlows";
-import { NetworkPlan, inboundFlows, resolveSource } from "./flows";
+import { planNetwork } from "./network";
+import { NetworkPlan, inboundFlows, resolveSource } from "../network/flows";
 
 type Planned = Extract<Awaited<ReturnType<typeof runPlan>>, { ok: true }>;
 
