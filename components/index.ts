@@ -47,15 +47,15 @@ export type { WorkloadRuntime, DeployedReplica, DockerRuntimeOptions } from "./r
 
 export { ATTACHMENT_TYPE, targetDownRule, monitoringGaps, alertPrefix } from "./monitoring/contract";
 export type { MonitoringSpec, ScrapeTarget, AlertRule, Dashboard, DashboardPanel, Severity } from "./monitoring/contract";
-export { Attachment, monitoringEndpointFromOutput, monitoringEndpointFromStack, monitoringCoverage, attachmentFiles, prometheusReloadCommand } from "./monitoring/attachment";
-export type { MonitoringEndpoint, MonitoringEndpointOutput, AttachmentArgs, MonitoringCoverage } from "./monitoring/attachment";
+export { Attachment, attachMonitoring, MonitoredComponent, monitoringEndpointFromOutput, monitoringEndpointFromStack, monitoringCoverage, attachmentFiles, prometheusReloadCommand } from "./monitoring/attachment";
+export type { MonitoringEndpoint, MonitoringEndpointOutput, AttachmentArgs, AttachmentDeclaration, MonitoringCoverage } from "./monitoring/attachment";
 export * from "./monitoring/renderers";
 export { Monitoring, PROMETHEUS_RELOAD } from "./tiers/monitoring/monitoring";
 export type { MonitoringArgs } from "./tiers/monitoring/monitoring";
 export { monitoringWorkloads, monitoringTierSpec, hostSpec, monitoringPi, monitoringHome, MONITORING_PORTS, MONITORING_DIRS } from "./tiers/monitoring/specs";
 export { MONITORING_IMAGES } from "./tiers/monitoring/images";
 
-export { TierComponent, attachMonitoring, replicaEndpoints } from "./tiers/tierComponent";
+export { TierComponent, replicaEndpoints } from "./tiers/tierComponent";
 export type { TierArgs } from "./tiers/tierComponent";
 export { AppServers, appWorkload, appMonitoringSpec, metricsHostPort } from "./tiers/apps/appServers";
 export type { AppServersArgs } from "./tiers/apps/appServers";

@@ -6,6 +6,7 @@ import { runPlan } from "../components/plan/plan";
 import { allPolicies } from "./all";
 import { monitoredComponents } from "./monitoredComponents";
 import { withoutAttachment } from "./testing/resourceTree";
+import { INSTALLS_A_SERVICE, REMOTE_COMMAND_TYPE } from "./workloadTypes";
 import { hasViolation } from "./testing/verdicts";
 
 const stackFile = (stack: string) => path.resolve(__dirname, "..", "stacks", `Pulumi.${stack}.yaml`);
@@ -30,6 +31,16 @@ describe("the policy pack over the example stacks' plans", () => {
             }
         });
     }
+
+    it("finds dev's service installs (bootstrap, firewall, faasd, keepalived) among its workloads, each covered by its own component", async () => {
+        const resources = await plannedResources("dev");
+        const installs = resources.filter((r) => r.type === REMOTE_COMMAND_TYPE && ["create", "stdin"].some((k) => typeof r.inputs[k] === "string" && INSTALLS_A_SERVICE.test(r.inputs[k] as string)));
+        expect(installs.map((r) => r.name)).toEqual(expect.arrayContaining(["dev-1-bootstrap-script", "dev-1-firewall-script", "functions-faasd-script", "loadbalancer-dev-1-keepalived-script"]));
+        for (const install of installs) {
+            const attachment = resources.find((a) => a.parent === install.parent && a.type === ATTACHMENT_TYPE);
+            expect(attachment?.inputs.covers, install.name).toContain(install.name);
+        }
+    });
 
     it("refuses dev once a component's monitoring is taken away, naming that component", async () => {
         const resources = await plannedResources("dev");

@@ -36,6 +36,17 @@ describe(POLICY, () => {
         expect(hasViolation(verdicts, POLICY, urn)).toBe(true);
     });
 
+    it("reads a docker container's image: a digest or an image ID passes, a tag is reported", async () => {
+        const CONTAINER = "docker:index/container:Container";
+        expect(hasNone((await verdictsFor(CONTAINER, { image: PINNED })).verdicts, POLICY)).toBe(true);
+        expect(hasNone((await verdictsFor(CONTAINER, { image: `sha256:${"cd34".repeat(16)}` })).verdicts, POLICY)).toBe(true);
+        expect(hasNone((await verdictsFor(CONTAINER, { image: pulumi.unknown })).verdicts, POLICY)).toBe(true);
+        const tagged = await verdictsFor(CONTAINER, { image: "nginx:latest" });
+        expect(violationsOf(tagged.verdicts, POLICY)[0].message).toBe(`${tagged.urn}: image "nginx:latest" is not pinned by digest; use <image>@sha256:<digest>`);
+        const service = await verdictsFor("docker:index/service:Service", { taskSpec: { containerSpec: { image: "redis:7" } } });
+        expect(violationsOf(service.verdicts, POLICY)[0].message).toContain(`taskSpec.containerSpec.image "redis:7"`);
+    });
+
     it("checks every container of a Kubernetes workload, saying which one", async () => {
         const { urn, verdicts } = await verdictsFor("kubernetes:apps/v1:Deployment", { spec: { template: { spec: pod(PINNED, "redis:7") } } });
         expect(hasViolation(verdicts, POLICY, urn)).toBe(true);

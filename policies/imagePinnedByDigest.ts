@@ -3,12 +3,17 @@ import { knownOrUndefined } from "./previewValues";
 import { K8S_POD_SPEC_PATHS } from "./workloadTypes";
 
 const REMOTE_IMAGE_TYPE = "docker:index/remoteImage:RemoteImage";
+const CONTAINER_TYPE = "docker:index/container:Container";
+const SERVICE_TYPE = "docker:index/service:Service";
 const DIGEST = /@sha256:[0-9a-f]{64}$/;
+/** An image ID (what `RemoteImage.imageId` gives a container): content-addressed, so as pinned as a digest. */
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 
 /**
- * ADVISORY. Every docker `RemoteImage` name and every Kubernetes workload container image is
- * pinned by digest (`…@sha256:<64 hex>`), so a redeploy runs the bytes that were tested, not
- * whatever a tag points at today. Says nothing about an image that is unknown (preview).
+ * ADVISORY. Every docker `RemoteImage` name, every docker container's and service's image and
+ * every Kubernetes workload container image is pinned by digest (`…@sha256:<64 hex>`; a container
+ * may also name an image ID, `sha256:<64 hex>`), so a redeploy runs the bytes that were tested,
+ * not whatever a tag points at today. Says nothing about an image that is unknown (preview).
  */
 export const imagePinnedByDigest: ResourceValidationPolicy = {
     name: "picloud-image-pinned-by-digest",
@@ -20,10 +25,18 @@ export const imagePinnedByDigest: ResourceValidationPolicy = {
             const name = knownOrUndefined(() => args.props.name as unknown);
             if (name !== undefined) images.push({ where: "name", image: name });
         }
+        if (args.type === CONTAINER_TYPE) {
+            const image = knownOrUndefined(() => args.props.image as unknown);
+            if (image !== undefined) images.push({ where: "image", image });
+        }
+        if (args.type === SERVICE_TYPE) {
+            const image = knownOrUndefined(() => (args.props.taskSpec as { containerSpec?: { image?: unknown } } | undefined)?.containerSpec?.image);
+            if (image !== undefined) images.push({ where: "taskSpec.containerSpec.image", image });
+        }
         const podSpecPath = K8S_POD_SPEC_PATHS[args.type];
         if (podSpecPath) images.push(...podImages(args.props, podSpecPath));
         for (const { where, image } of images) {
-            if (typeof image === "string" && DIGEST.test(image)) continue;
+            if (typeof image === "string" && (DIGEST.test(image) || (!args.type.startsWith("kubernetes:") && args.type !== REMOTE_IMAGE_TYPE && IMAGE_ID.test(image)))) continue;
             reportViolation(`${args.urn}: ${where} ${JSON.stringify(image)} is not pinned by digest; use <image>@sha256:<digest>`);
         }
     },

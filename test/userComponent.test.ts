@@ -10,27 +10,46 @@ const docker = requireFromConsumer("@pulumi/docker") as typeof import("@pulumi/d
 
 const IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.1@sha256:862ca45e61b32392f7941a1bdfdbe5ff8b6899070135f1bdca1c287d0057fc94";
 
-/** The README's example: a component of the user's own, monitored through picloud's public API. */
-class Cart extends pulumi.ComponentResource {
-    constructor(name: string, args: { monitored: boolean; endpoint?: import("../components").MonitoringEndpoint }, opts?: import("@pulumi/pulumi").ComponentResourceOptions) {
-        super("acme:shop:Cart", name, {}, opts);
+const CART_SPEC = (() => {
+    const job = { job: "acme-cart", targets: ["192.168.1.40:9797"] };
+    return {
+        component: "acme-cart",
+        scrapeTargets: [job],
+        alertRules: [
+            picloud.targetDownRule(job),
+            { alert: "AcmeCartSlow", expr: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="acme-cart"}[5m]))) > 0.5', for: "10m", severity: "warning" as const, summary: "Cart p99 above 500 ms", description: "Checkout feels slow." },
+        ],
+        dashboard: { uid: "acme-cart", title: "acme / cart", panels: [{ title: "p99", expr: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="acme-cart"}[5m])))', unit: "s" }] },
+        logLabels: { team: "shop" },
+    };
+})();
+
+/** The README's example: a component of the user's own, monitored through picloud's public API; its monitoring covers what it runs. */
+class Cart extends picloud.MonitoredComponent {
+    constructor(name: string, endpoint: import("../components").MonitoringEndpoint | undefined, opts?: import("@pulumi/pulumi").ComponentResourceOptions) {
+        super("acme:shop:Cart", name, opts);
         new docker.Container(`${name}-0`, { image: IMAGE, memory: 64 }, { parent: this });
-        if (args.monitored) {
-            const job = { job: "acme-cart", targets: ["192.168.1.40:9797"] };
-            picloud.attachMonitoring(this, name, {
-                component: "acme-cart",
-                scrapeTargets: [job],
-                alertRules: [
-                    picloud.targetDownRule(job),
-                    { alert: "AcmeCartSlow", expr: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="acme-cart"}[5m]))) > 0.5', for: "10m", severity: "warning", summary: "Cart p99 above 500 ms", description: "Checkout feels slow." },
-                ],
-                dashboard: { uid: "acme-cart", title: "acme / cart", panels: [{ title: "p99", expr: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="acme-cart"}[5m])))', unit: "s" }] },
-                logLabels: { team: "shop" },
-            }, args.endpoint);
-        }
+        this.attach(CART_SPEC, endpoint);
         this.registerOutputs({});
     }
 }
+
+/** The same component written without monitoring, or with an attachment that lists less than it runs. */
+class PlainCart extends pulumi.ComponentResource {
+    constructor(name: string, attach?: { endpoint: import("../components").MonitoringEndpoint; covers: string[] }, opts?: import("@pulumi/pulumi").ComponentResourceOptions) {
+        super("acme:shop:Cart", name, {}, opts);
+        new docker.Container(`${name}-0`, { image: IMAGE, memory: 64 }, { parent: this });
+        new docker.Container(`${name}-1`, { image: IMAGE, memory: 64 }, { parent: this });
+        if (attach) picloud.attachMonitoring(this, name, CART_SPEC, attach.endpoint, attach.covers);
+        this.registerOutputs({});
+    }
+}
+
+const endpoint = () =>
+    picloud.monitoringEndpointFromOutput(
+        { host: "192.168.1.10", port: 22, user: "pi", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIASjxOTX4160vIyXmNHWZEQrRmaTEjgOfbSKNHYQH6R0", fileSdDir: "/fsd", rulesDir: "/rules", dashboardsDir: "/dash", prometheusPort: 9090 },
+        pulumi.secret("placeholder"),
+    );
 
 async function verdictsOf(build: () => void) {
     const run = await picloud.installMockRuntime({ project: "shop", stack: "test", config: {}, secretKeys: [] });
@@ -41,19 +60,34 @@ async function verdictsOf(build: () => void) {
 
 describe("a user's own component", () => {
     it("attaches monitoring through the public API, delivered to another stack's Monitoring tier, and passes", async () => {
-        const endpoint = picloud.monitoringEndpointFromOutput(
-            { host: "192.168.1.10", port: 22, user: "pi", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIASjxOTX4160vIyXmNHWZEQrRmaTEjgOfbSKNHYQH6R0", fileSdDir: "/fsd", rulesDir: "/rules", dashboardsDir: "/dash", prometheusPort: 9090 },
-            pulumi.secret("placeholder"),
-        );
-        const { run, violations } = await verdictsOf(() => new Cart("cart", { monitored: true, endpoint }));
+        const { run, violations } = await verdictsOf(() => new Cart("cart", endpoint()));
         expect(violations).toEqual([]);
         const copies = run.resources.flatMap((r) => picloud.shippedPath(r.inputs.create) ?? []).sort();
         expect(copies).toEqual(["/dash/acme-cart.json", "/fsd/acme-cart.json", "/rules/acme-cart.yml"]);
+        expect(run.resources.find((r) => r.type === "picloud:monitoring:Attachment")?.inputs).toMatchObject({ covers: ["cart-0"], delivered: true });
     });
 
     it("is refused without monitoring, naming the URN of what it runs", async () => {
-        const { violations } = await verdictsOf(() => new Cart("cart", { monitored: false }));
+        const { violations } = await verdictsOf(() => new PlainCart("cart"));
         expect(violations.map((v) => v.message).join("\n")).toMatch(/urn:pulumi:test::shop::acme:shop:Cart\$docker:index\/container:Container::cart-0 sits outside a monitored component/);
+    });
+
+    it("is refused when its attachment lists less than it runs, or is delivered nowhere", async () => {
+        const partly = await verdictsOf(() => new PlainCart("cart", { endpoint: endpoint(), covers: ["cart-0"] }));
+        expect(partly.violations.map((v) => v.urn)).toEqual(["urn:pulumi:test::shop::acme:shop:Cart$docker:index/container:Container::cart-1"]);
+        const nowhere = await verdictsOf(() => new Cart("cart", undefined));
+        expect(nowhere.violations.map((v) => v.message).join("\n")).toContain("is delivered to no monitoring endpoint");
+    });
+
+    it("cannot register its outputs without attaching its monitoring", async () => {
+        await picloud.installMockRuntime({ project: "shop", stack: "test", config: {}, secretKeys: [] });
+        class Forgetful extends picloud.MonitoredComponent {
+            constructor() {
+                super("acme:shop:Forgetful", "f");
+                this.registerOutputs({});
+            }
+        }
+        expect(() => new Forgetful()).toThrow(/f: attach its monitoring \(this\.attach\) before registering its outputs/);
     });
 
     it("refuses a bare container outside any component", async () => {

@@ -11,7 +11,8 @@ import { Workload, demandOf } from "../runtime/workload";
 import { Monitoring } from "../tiers/monitoring/monitoring";
 import { hostSpec } from "../tiers/monitoring/specs";
 import { SecretValues, TIERS } from "../tiers/registry";
-import { TierComponent, attachMonitoring } from "../tiers/tierComponent";
+import { TierComponent } from "../tiers/tierComponent";
+import { attachMonitoring } from "../monitoring/attachment";
 
 /** Arguments of {@link PiCloud}. */
 export interface PiCloudArgs {
@@ -122,7 +123,7 @@ export class PiCloud extends pulumi.ComponentResource {
             if (tierMonitoring) {
                 monitoring = tierMonitoring;
                 // Hosts come first (the monitoring Pi is one of them), so they attach once monitoring exists.
-                for (const host of this.hosts.values()) attachMonitoring(host, host.pi.name, hostSpec(host.pi), monitoring.endpoint);
+                for (const host of this.hosts.values()) attachMonitoring(host, host.pi.name, hostSpec(host.pi), monitoring.endpoint, host.runs);
             }
         }
         if (!monitoring) throw new Error("picloud:tiers.monitoring: expected the Monitoring tier among the tiers, got none");

@@ -23,6 +23,7 @@ const RULESET = "table inet picloud {\n}\n";
 describe("PiHost under mocks", () => {
     let run: MockRun;
     let host: PiHost;
+    let bare: PiHost;
     const byName = (name: string): RecordedResource => {
         const r = run.resources.find((x) => x.name === name);
         if (!r) throw new Error(`no resource ${name}; have ${run.resources.map((x) => x.name).join(", ")}`);
@@ -32,7 +33,7 @@ describe("PiHost under mocks", () => {
     beforeAll(async () => {
         run = await installMockRuntime({ project: "picloud", stack: "test", config: {}, secretKeys: [] });
         host = new PiHost("dev-1", { pi, privateKey: pulumi.secret("not-a-real-key"), bootstrap, firewall: RULESET });
-        new PiHost("dev-2", { pi: { ...pi, name: "dev-2", address: "192.168.10.12" }, privateKey: pulumi.secret("not-a-real-key"), bootstrap });
+        bare = new PiHost("dev-2", { pi: { ...pi, name: "dev-2", address: "192.168.10.12" }, privateKey: pulumi.secret("not-a-real-key"), bootstrap });
         await run.settle();
     });
 
@@ -45,6 +46,15 @@ describe("PiHost under mocks", () => {
         }
         // The host layer needs the command provider alone: Docker is the runtime's.
         expect(run.resources.filter((r) => r.parent === component.urn).map((r) => r.type)).not.toContain("pulumi:providers:docker");
+    });
+
+    it("names every command it runs in `runs`, for its monitoring to cover, with and without a firewall", () => {
+        for (const h of [host, bare]) {
+            const component = byName(h.pi.name);
+            const children = run.resources.filter((r) => r.parent === component.urn && r.custom).map((r) => r.name);
+            expect([...h.runs].sort()).toEqual([...children].sort());
+        }
+        expect(host.runs.length).toBe(bare.runs.length + 3);
     });
 
     it("pins the host key and keeps dialling a booting Pi", () => {

@@ -74,6 +74,8 @@ export class PiHost extends pulumi.ComponentResource {
     readonly bootstrapHash: string;
     /** The firewall script as shipped, when the Pi has a firewall. */
     readonly firewallScript?: string;
+    /** Names of the commands it runs on the Pi (services among them: Docker, fail2ban, the firewall), for its monitoring to cover. */
+    readonly runs: readonly string[];
 
     constructor(name: string, args: PiHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:host:PiHost", name, {}, opts);
@@ -126,6 +128,7 @@ export class PiHost extends pulumi.ComponentResource {
             );
         }
 
+        this.runs = [`${name}-booted`, `${name}-bootstrap-script`, `${name}-bootstrap`, `${name}-ready`, ...(args.firewall === undefined ? [] : [`${name}-firewall-script`, `${name}-firewall`, `${name}-firewall-confirmed`])];
         // The firewall is a script of its own; as an output it can be reviewed on its own.
         this.registerOutputs({ bootstrapHash: this.bootstrapHash, firewall: args.firewall });
     }

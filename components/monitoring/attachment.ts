@@ -92,8 +92,22 @@ export async function monitoringEndpointFromStack(stack: string, privateKey: pul
 export interface AttachmentArgs {
     /** What the component declares about how it is monitored. */
     readonly spec: MonitoringSpec;
-    /** Where to deliver it; without one the declaration is recorded but not delivered. */
+    /** Where to deliver it; without one the declaration is recorded but not delivered (and the policy pack refuses the stack). */
     readonly endpoint?: MonitoringEndpoint;
+    /**
+     * Names of the resources the component runs that this monitoring covers: its containers, and
+     * its commands that install a service on a Pi. The policy pack refuses a workload that the
+     * nearest Attachment above it does not list.
+     */
+    readonly covers?: readonly string[];
+}
+
+/** What an Attachment records as its own inputs, for the policy pack. */
+export interface AttachmentDeclaration {
+    /** Names of the resources it covers, sorted. */
+    readonly covers: readonly string[];
+    /** Whether it delivers its files to a monitoring endpoint. */
+    readonly delivered: boolean;
 }
 
 /** A one-line-per-component summary of a spec, for the plan's coverage table and the stack's state. */
@@ -139,7 +153,9 @@ export class Attachment extends pulumi.ComponentResource {
     readonly spec: MonitoringSpec;
 
     constructor(name: string, args: AttachmentArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(ATTACHMENT_TYPE, name, {}, opts);
+        // Plain values, known in preview: the policy pack reads what is covered and whether it is delivered.
+        const declared: AttachmentDeclaration = { covers: [...(args.covers ?? [])].sort(), delivered: args.endpoint !== undefined };
+        super(ATTACHMENT_TYPE, name, declared, opts);
         const gaps = monitoringGaps(args.spec);
         if (gaps.length) throw new Error(`monitoring of ${name} is incomplete:\n  - ${gaps.join("\n  - ")}`);
         this.spec = args.spec;
@@ -168,6 +184,54 @@ export class Attachment extends pulumi.ComponentResource {
                 { parent: this, dependsOn: copies },
             );
         }
-        this.registerOutputs({ coverage: monitoringCoverage(args.spec), delivered: endpoint !== undefined });
+        this.registerOutputs({ ...declared, coverage: monitoringCoverage(args.spec) });
+    }
+}
+
+/**
+ * Attaches monitoring to any component, picloud's or a user's own: a `picloud:monitoring:Attachment`
+ * child that declares scrape targets, alerts, a dashboard and log labels, delivers them to the
+ * Monitoring tier, and lists the resources it covers (`covers`, by name). The policy pack refuses a
+ * workload that the nearest Attachment above it does not list, and an Attachment delivered nowhere.
+ * A {@link MonitoredComponent} lists what it runs by itself.
+ */
+export function attachMonitoring(component: pulumi.ComponentResource, name: string, spec: MonitoringSpec, endpoint?: MonitoringEndpoint, covers: readonly string[] = []): Attachment {
+    return new Attachment(`${name}-monitoring`, { spec, endpoint, covers }, { parent: component });
+}
+
+/**
+ * A component that knows what it runs: every custom resource created with it as parent is
+ * recorded, and {@link attach}, called once everything is created, lists them all as covered by its
+ * monitoring. Extend it for a component of your own; picloud's tiers do.
+ */
+export abstract class MonitoredComponent extends pulumi.ComponentResource {
+    /** This component's monitoring, once attached. */
+    monitoring?: Attachment;
+    private readonly runs: string[];
+
+    constructor(type: string, protected readonly componentName: string, opts?: pulumi.ComponentResourceOptions) {
+        const runs: string[] = [];
+        const self: { component?: pulumi.Resource } = {};
+        // Children inherit this transformation: only the component's own custom children are recorded.
+        const record: pulumi.ResourceTransformation = (args) => {
+            if (args.opts.parent === self.component && args.resource instanceof pulumi.CustomResource) runs.push(args.name);
+            return undefined;
+        };
+        super(type, componentName, {}, { ...opts, transformations: [...(opts?.transformations ?? []), record] });
+        self.component = this;
+        this.runs = runs;
+    }
+
+    /** Attaches this component's monitoring, covering every resource it has created; call it after creating them. */
+    protected attach(spec: MonitoringSpec, endpoint: MonitoringEndpoint | undefined): Attachment {
+        if (this.monitoring) throw new Error(`${this.componentName}: its monitoring is attached already`);
+        this.monitoring = attachMonitoring(this, this.componentName, spec, endpoint, this.runs);
+        return this.monitoring;
+    }
+
+    /** Registers the component's outputs; refuses a component that never attached its monitoring. */
+    protected registerOutputs(outputs?: pulumi.Inputs | Promise<pulumi.Inputs> | pulumi.Output<pulumi.Inputs>): void {
+        if (!this.monitoring) throw new Error(`${this.componentName}: attach its monitoring (this.attach) before registering its outputs: nothing is done until it is monitored`);
+        super.registerOutputs(outputs);
     }
 }

@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { PiConfig } from "../config/schema";
-import { Attachment, MonitoringEndpoint } from "../monitoring/attachment";
-import type { MonitoringSpec } from "../monitoring/contract";
+import { MonitoredComponent, MonitoringEndpoint } from "../monitoring/attachment";
 import type { PlacementPlan } from "../placement/place";
 import type { DeployedReplica, WorkloadRuntime } from "../runtime/dockerRuntime";
 import type { Workload } from "../runtime/workload";
@@ -19,38 +18,17 @@ export interface TierArgs {
 }
 
 /**
- * Attaches monitoring to any component, picloud's or a user's own: a `picloud:monitoring:Attachment`
- * child that declares scrape targets, alerts, a dashboard and log labels and delivers them to the
- * Monitoring tier. The policy pack refuses a component that runs something without one.
- */
-export function attachMonitoring(component: pulumi.ComponentResource, name: string, spec: MonitoringSpec, endpoint?: MonitoringEndpoint): Attachment {
-    return new Attachment(`${name}-monitoring`, { spec, endpoint }, { parent: component });
-}
-
-/**
  * The base of every picloud tier component: the one place where a tier's workloads become
- * replicas on the Pis placement chose, as children of the component, and where its monitoring is
- * attached. A tier cannot run workloads without saying how they are monitored.
+ * replicas on the Pis placement chose, as children of the component. Its monitoring is attached
+ * last ({@link MonitoredComponent.attach}) and covers every replica and command it created; a tier
+ * that forgets to attach it fails when it registers its outputs.
  */
-export abstract class TierComponent extends pulumi.ComponentResource {
+export abstract class TierComponent extends MonitoredComponent {
     /** Every replica this component runs, by workload name. */
     readonly replicas: Readonly<Record<string, readonly DeployedReplica[]>> = {};
-    /** This component's monitoring. */
-    monitoring?: Attachment;
 
-    constructor(type: string, private readonly componentName: string, opts?: pulumi.ComponentResourceOptions) {
-        super(type, componentName, {}, opts);
-    }
-
-    /** Attaches this component's monitoring; {@link runWorkloads} does it for tiers that run workloads. */
-    protected attach(monitoring: MonitoringSpec, args: Pick<TierArgs, "monitoring">): Attachment {
-        this.monitoring = attachMonitoring(this, this.componentName, monitoring, args.monitoring);
-        return this.monitoring;
-    }
-
-    /** Deploys `workloads` where `args.placement` put them and attaches `monitoring`. */
-    protected runWorkloads(workloads: readonly Workload[], monitoring: MonitoringSpec, args: TierArgs, dependsOn: readonly pulumi.Resource[] = []): void {
-        this.attach(monitoring, args);
+    /** Deploys `workloads` where `args.placement` put them. */
+    protected runWorkloads(workloads: readonly Workload[], args: TierArgs, dependsOn: readonly pulumi.Resource[] = []): void {
         const replicas: Record<string, readonly DeployedReplica[]> = {};
         for (const w of workloads) {
             const placedOn = args.placement.assignments.get(w.name);

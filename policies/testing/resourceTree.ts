@@ -1,5 +1,5 @@
-import { ATTACHMENT_TYPE } from "../../components/monitoring/contract";
 import type { RecordedResource } from "../../components/plan/mockRuntime";
+import { ATTACHMENT_TYPE } from "../workloadTypes";
 
 /**
  * Builds small recorded resource trees for policy specs, with URNs made as the engine makes them
@@ -28,19 +28,37 @@ export class ResourceTree {
         return this.add({ type, name, parent, custom: true, deleteBeforeReplace: false, inputs, secretInputs: [] });
     }
 
-    /** A monitoring Attachment under `owner`, with a custom child as the real one has (its files). */
-    attachment(owner: string): string {
+    /**
+     * A monitoring Attachment under `owner`, as `attachMonitoring` makes it: its declaration as
+     * inputs (what it covers, whether it is delivered) and, when delivered, a delivery command under it.
+     */
+    attachment(owner: string, options: { delivered?: boolean } = {}): string {
         const name = `${this.nameOf(owner)}-monitoring`;
-        const urn = this.component(ATTACHMENT_TYPE, name, owner);
-        this.custom("command:remote:CopyToRemote", `${name}-targets`, {}, urn);
+        const delivered = options.delivered ?? true;
+        const urn = this.add({ type: ATTACHMENT_TYPE, name, parent: owner, custom: false, deleteBeforeReplace: false, inputs: { covers: [], delivered }, secretInputs: [] });
+        if (delivered) this.custom("command:remote:Command", `${name}-file-sd`, {}, urn);
         return urn;
     }
 
-    /** A component that carries an Attachment; add what it runs under it. */
-    monitoredComponent(type: string, name: string, parent = ""): string {
+    /** A component that carries an Attachment; add what it runs under it with {@link covered}. */
+    monitoredComponent(type: string, name: string, parent = "", options: { delivered?: boolean } = {}): string {
         const urn = this.component(type, name, parent);
-        this.attachment(urn);
+        this.attachment(urn, options);
         return urn;
+    }
+
+    /** A custom resource under `parent`, listed in the covers of `by`'s Attachment (default: `parent`'s). */
+    covered(type: string, name: string, inputs: Record<string, unknown>, parent: string, by = parent): string {
+        const urn = this.custom(type, name, inputs, parent);
+        this.cover(by, name);
+        return urn;
+    }
+
+    /** Lists `name` in the covers of `owner`'s Attachment. */
+    cover(owner: string, name: string): void {
+        const attachment = this.list.find((r) => r.parent === owner && r.type === ATTACHMENT_TYPE);
+        if (!attachment) throw new Error(`ResourceTree: ${owner} has no Attachment to cover ${name}`);
+        (attachment.inputs.covers as string[]).push(name);
     }
 
     private nameOf(urn: string): string {

@@ -19,7 +19,7 @@ import type { WorkloadRuntime } from "../../components/runtime/dockerRuntime";
 import { Monitoring } from "../../components/tiers/monitoring/monitoring";
 import { hostSpec } from "../../components/tiers/monitoring/specs";
 import { targetDownRule } from "../../components/monitoring/contract";
-import { attachMonitoring } from "../../components/tiers/tierComponent";
+import { attachMonitoring } from "../../components/monitoring/attachment";
 
 /** What one `pulumi up` of the lane deploys. */
 export interface EngineSpec {
@@ -98,7 +98,7 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
             grafanaAdminPassword: pulumi.secret(spec.grafanaAdminPassword),
         });
         for (const host of hosts.values()) {
-            if (host.pi.name !== spec.unmonitored) attachMonitoring(host, host.pi.name, hostSpec(host.pi), monitoring.endpoint);
+            if (host.pi.name !== spec.unmonitored) attachMonitoring(host, host.pi.name, hostSpec(host.pi), monitoring.endpoint, host.runs);
         }
         new Probe("probe", spec.probeAlert, monitoring, `${config.pis[0].address}:9797`);
         return { pis: Object.fromEntries(config.pis.map((pi) => [pi.name, pi.address])) };

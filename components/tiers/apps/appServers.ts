@@ -161,7 +161,8 @@ export class AppServers extends TierComponent {
         super("picloud:apps:AppServers", name, opts);
         this.workload = appWorkload(name, args.app, args.secrets);
         this.edge = args.app.hostPort === undefined ? undefined : appBackend(name, args.app, args);
-        this.runWorkloads([this.workload], appMonitoringSpec(name, args.app, args, args.loadBalanced), args);
+        this.runWorkloads([this.workload], args);
+        this.attach(appMonitoringSpec(name, args.app, args, args.loadBalanced), args.monitoring);
         this.registerOutputs({});
     }
 }

@@ -54,7 +54,6 @@ export class Functions extends TierComponent {
 
         const password = new random.RandomPassword(`${name}-gateway-admin`, { length: 24, special: false }, { parent: this });
         this.adminPassword = password.result;
-        this.attach(functionsSpec(options, pi, args.loadBalanced ?? false), args);
 
         const install = runRootScript(
             `${name}-faasd`,
@@ -82,6 +81,7 @@ export class Functions extends TierComponent {
                 { parent: this, dependsOn: [install.run] },
             );
         }
+        this.attach(functionsSpec(options, pi, args.loadBalanced ?? false), args.monitoring);
         this.registerOutputs({ gatewayUrl: this.gatewayUrl, adminUser: FAASD_DEFAULT_ADMIN_USER });
     }
 }

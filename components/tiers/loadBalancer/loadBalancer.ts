@@ -99,7 +99,7 @@ export class LoadBalancer extends TierComponent {
             delivered.set(pi.name, files);
         }
 
-        this.runWorkloads([loadBalancerWorkload(options, args.pis)], loadBalancerSpec(options, lbPis), args, [...delivered.values()].flat());
+        this.runWorkloads([loadBalancerWorkload(options, args.pis)], args, [...delivered.values()].flat());
 
         for (const replica of this.replicas[HAPROXY_WORKLOAD]) {
             const { connection } = hostOf(replica.pi);
@@ -134,6 +134,7 @@ export class LoadBalancer extends TierComponent {
                 );
             }
         }
+        this.attach(loadBalancerSpec(options, lbPis), args.monitoring);
         this.registerOutputs({ address: this.address, virtualIp: options.virtualIp });
     }
 }

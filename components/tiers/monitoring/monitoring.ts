@@ -146,7 +146,7 @@ export class Monitoring extends TierComponent {
             prometheusPort: MONITORING_PORTS.prometheus,
         };
 
-        this.runWorkloads(monitoringWorkloads(args.pis, args.options, home.name), monitoringTierSpec(args.pis, args.options, home), { ...args, monitoring: this.endpoint }, configs);
+        this.runWorkloads(monitoringWorkloads(args.pis, args.options, home.name), args, configs);
 
         // The tier's own config reaches the running services: changed files, then a reload (or
         // Grafana's restart), as an Update of these commands; on the first up they find nothing to do.
@@ -161,6 +161,7 @@ export class Monitoring extends TierComponent {
             { connection, create: GRAFANA_RESTART, rerunWhen: files.filter(([kind]) => kind.startsWith("grafana")).map(([, , text]) => text) },
             { parent: this, dependsOn: [...configs, ...running] },
         );
+        this.attach(monitoringTierSpec(args.pis, args.options, home), this.endpoint);
         this.registerOutputs({ grafanaUrl: this.grafanaUrl });
     }
 }
