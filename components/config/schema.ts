@@ -201,7 +201,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
         }
     }
 
-    const parsed = stackSchema.safeParse(values);
+    const parsed = stackSchema.safeParse(values, { error: plainMessage });
     if (!parsed.success) {
         problems.push(...parsed.error.issues.flatMap(issueToProblems));
         throw new PicloudConfigError(problems);
@@ -246,6 +246,28 @@ function rawSecretRefs(values: Record<string, unknown>): string[] {
 function secretRefs(config: z.output<typeof stackSchema>): string[] {
     const named = [config.tiers.monitoring.alerting.email?.passwordSecret, config.tiers.loadBalancer?.tls?.certificateSecret];
     return [...Object.values(config.tiers.apps ?? {}).flatMap((app) => Object.values(app.secretEnv)), ...named.filter((v): v is string => v !== undefined)];
+}
+
+const TYPE_NAMES: Readonly<Record<string, string>> = { string: "a string", number: "a number", int: "a whole number", boolean: "true or false", array: "a list", object: "a mapping", record: "a mapping" };
+
+/**
+ * The message of a problem whose field has no message of its own, in the words of every other:
+ * what was expected, then what was given ("got nothing" for a missing value).
+ */
+function plainMessage(issue: z.core.$ZodRawIssue): string {
+    const got = `got ${describeValue(issue.input)}`;
+    switch (issue.code) {
+        case "invalid_type":
+            return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, ${got}`;
+        case "invalid_value":
+            return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, ${got}`;
+        case "too_small":
+            return `expected ${issue.origin === "array" ? `at least ${issue.minimum} entries` : issue.origin === "string" ? `at least ${issue.minimum} characters` : `at least ${issue.minimum}`}, ${got}`;
+        case "too_big":
+            return `expected ${issue.origin === "array" ? `at most ${issue.maximum} entries` : issue.origin === "string" ? `at most ${issue.maximum} characters` : `at most ${issue.maximum}`}, ${got}`;
+        default:
+            return `expected a valid value, ${got}`;
+    }
 }
 
 function issueToProblems(issue: z.core.$ZodIssue): ConfigProblem[] {
