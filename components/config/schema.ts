@@ -303,8 +303,11 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
         }
         if (config.network && !inSubnet(pi.address, config.network.subnet)) {
             problems.push({ key: configKey(["pis", i, "address"]), message: `expected an address inside picloud:network.subnet ${config.network.subnet}, got ${describeValue(pi.address)}` });
+        } else if (config.network && isNetworkOrBroadcast(pi.address, config.network.subnet)) {
+            problems.push({ key: configKey(["pis", i, "address"]), message: `expected a host address in ${config.network.subnet}, got its network or broadcast address ${describeValue(pi.address)}` });
         }
     });
+    problems.push(...placementLabelProblems(config));
     // A secret reference must name a secret, not one of picloud's own options.
     const isOption = (name: string) => name in stackSchema.shape;
     for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {
@@ -336,6 +339,34 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
         problems.push({ key: configKey(["tiers", "loadBalancer", "tls", "certificateSecret"]), message: `expected the name of a secret, got ${describeValue(tls)} (a picloud option, not a secret)` });
     }
     problems.push(...loadBalancerProblems(config, knownPi));
+    return problems;
+}
+
+/**
+ * Every app placement constraint some Pi meets on its own: a label, model or storage no Pi has is
+ * a mistake in that very key (placement reports constraints that no single Pi meets together).
+ */
+function placementLabelProblems(config: z.output<typeof stackSchema>): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const has = (what: string) => [...new Set(config.pis.map((p) => p.labels[what]).filter((v) => v !== undefined))];
+    for (const [name, app] of Object.entries(config.tiers.apps ?? {})) {
+        for (const [label, value] of Object.entries(app.placement.labels ?? {})) {
+            if (config.pis.some((p) => p.labels[label] === value)) continue;
+            const values = has(label);
+            problems.push({
+                key: configKey(["tiers", "apps", name, "placement", "labels", label]),
+                message: `expected a label value some Pi in picloud:pis has (${values.length ? `${label}: ${values.map((v) => JSON.stringify(v)).join(", ")}` : `no Pi has a ${JSON.stringify(label)} label`}), got ${describeValue(value)}`,
+            });
+        }
+        const models = app.placement.models;
+        if (models && !config.pis.some((p) => models.includes(p.model))) {
+            problems.push({ key: configKey(["tiers", "apps", name, "placement", "models"]), message: `expected a model some Pi in picloud:pis is (${[...new Set(config.pis.map((p) => p.model))].join(", ")}), got ${describeValue(models)}` });
+        }
+        const storage = app.placement.storage;
+        if (storage && !config.pis.some((p) => p.storage === storage)) {
+            problems.push({ key: configKey(["tiers", "apps", name, "placement", "storage"]), message: `expected the storage of some Pi in picloud:pis (${[...new Set(config.pis.map((p) => p.storage))].join(", ")}), got ${describeValue(storage)}` });
+        }
+    }
     return problems;
 }
 
@@ -388,7 +419,14 @@ function loadBalancerProblems(config: z.output<typeof stackSchema>, knownPi: (pa
             } else catchAll = name;
             continue;
         }
-        const signature = `${app.route.host?.toLowerCase() ?? "*"} ${app.route.pathPrefix?.replace(/\/+$/, "") ?? "*"}`;
+        if (app.route.host === undefined && app.route.pathPrefix?.replace(/\/+$/, "") === "") {
+            problems.push({
+                key: configKey(["tiers", "apps", name, "route", "pathPrefix"]),
+                message: `expected a path below "/", got ${describeValue(app.route.pathPrefix)}, which matches every request; to make the app take what no route matches, leave its route out`,
+            });
+            continue;
+        }
+        const signature = `${app.route.host?.toLowerCase() ?? "*"} ${app.route.pathPrefix?.replace(/\/+$/, "") || "*"}`;
         const same = routes.get(signature);
         if (same !== undefined) {
             problems.push({ key: configKey(["tiers", "apps", name, "route"]), message: `expected a route of its own, got the same as app ${describeValue(same)}, which would take all its requests` });

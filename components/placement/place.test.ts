@@ -97,6 +97,21 @@ describe("placeReplicas", () => {
         expect(plan.assignments.get("agent")).toEqual(["b", "a"]);
     });
 
+    it("keeps each Pi's SSH port for sshd, naming the port's key and the Pi's", () => {
+        const web = work("web", { hostPorts: [2222], portKeys: ["picloud:tiers.apps.web.hostPort"] });
+        expect(placeReplicas([pi("a"), pi("b")], 512, [web]).assignments.get("web")).toHaveLength(1);
+        expect(() => placeReplicas([pi("a", { sshPort: 2222 }), pi("b", { sshPort: 2222 })], 512, [web])).toThrow(
+            /picloud:tiers\.apps\.web\.hostPort: host port 2222 of "web" is already taken on every Pi it may run on: a by "sshd" \(picloud:pis\[0\]\.sshPort\)/,
+        );
+        // One Pi with SSH elsewhere is enough room.
+        expect(placeReplicas([pi("a", { sshPort: 2222 }), pi("b")], 512, [web]).assignments.get("web")).toEqual(["b"]);
+    });
+
+    it("refuses a workload that publishes one host port twice, naming the second key", () => {
+        const w = work("web", { hostPorts: [8080, 8080], portKeys: ["picloud:tiers.apps.web.hostPort", "picloud:tiers.apps.web.metrics.port"] });
+        expect(() => placeReplicas([pi("a")], 512, [w])).toThrow("picloud:tiers.apps.web.metrics.port: expected a port of its own, got 8080, which picloud:tiers.apps.web.hostPort publishes already on the same Pi");
+    });
+
     it("refuses a workload name used twice", () => {
         expect(() => placeReplicas([pi("a")], 512, [work("x"), work("x")])).toThrow(/workload name "x" is used twice/);
     });

@@ -19,8 +19,8 @@ export interface WorkloadDemand {
     readonly cpus: number;
     /** Host ports each replica publishes on its Pi. */
     readonly hostPorts: readonly number[];
-    /** The config key that chose each host port, where it is not `configKey` itself (e.g. `…apps.web.hostPort`). */
-    readonly portKeys?: Readonly<Record<number, string>>;
+    /** The config key that chose each host port, in `hostPorts` order, where it is not `configKey` itself (e.g. `…apps.web.hostPort`). */
+    readonly portKeys?: readonly (string | undefined)[];
     readonly constraints: PlacementConstraints;
     /** Pin to these Pis by name, in replica order (a per-Pi agent, or a Pi the config names): a pin beats the previous placement. */
     readonly pinnedTo?: readonly string[];
@@ -120,10 +120,18 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
         replicas: [],
     }));
     const byName = new Map(usage.map((u) => [u.pi.name, u]));
+    // sshd holds each Pi's SSH port: nothing may publish it there.
+    pis.forEach((pi, i) => usage[i].ports.set(pi.sshPort, { workload: "sshd", key: `picloud:pis[${i}].sshPort` }));
     const names = new Set<string>();
     for (const w of workloads) {
         if (names.has(w.name)) throw new PlacementError(w.configKey, `workload name "${w.name}" is used twice; names must be unique in a stack`);
         names.add(w.name);
+        w.hostPorts.forEach((port, i) => {
+            const first = w.hostPorts.indexOf(port);
+            if (first !== i) {
+                throw new PlacementError(portKey(w, port, i), `expected a port of its own, got ${port}, which ${portKey(w, port, first)} publishes already on the same Pi`);
+            }
+        });
     }
 
     const order = [...workloads].sort(
@@ -312,8 +320,8 @@ function misfit(u: MutableUsage, w: WorkloadDemand): string[] {
     return why;
 }
 
-function portKey(w: WorkloadDemand, port: number): string {
-    return w.portKeys?.[port] ?? w.configKey;
+function portKey(w: WorkloadDemand, port: number, index = w.hostPorts.indexOf(port)): string {
+    return w.portKeys?.[index] ?? w.configKey;
 }
 
 function describePi(pi: PiConfig): string {

@@ -91,7 +91,7 @@ export function demandOf(w: Workload): WorkloadDemand {
         memoryMb: w.memoryMb,
         cpus: w.cpus,
         hostPorts: (w.ports ?? []).flatMap((p) => (p.host === undefined ? [] : [p.host])),
-        portKeys: Object.fromEntries((w.ports ?? []).flatMap((p) => (p.host !== undefined && p.configKey ? [[p.host, p.configKey]] : []))),
+        portKeys: (w.ports ?? []).flatMap((p) => (p.host === undefined ? [] : [p.configKey])),
         constraints: w.placement ?? {},
         pinnedTo: w.pinnedTo,
         pinnedBecause: w.pinnedBecause,

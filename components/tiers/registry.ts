@@ -109,7 +109,7 @@ const monitoringTier: TierDefinition = {
 
 const appsTier: TierDefinition = {
     key: "apps",
-    workloads: (config, secrets) => Object.entries(config.tiers.apps ?? {}).map(([name, app]) => appWorkload(name, app, secrets)),
+    workloads: (config, secrets) => Object.entries(config.tiers.apps ?? {}).map(([name, app]) => appWorkload(name, app, secrets, config.pis)),
     monitoringSpecs: ({ config, placement }) =>
         Object.entries(config.tiers.apps ?? {}).map(([name, app]) => ({
             spec: appMonitoringSpec(name, app, { placement, pis: config.pis }, config.tiers.loadBalancer !== undefined),

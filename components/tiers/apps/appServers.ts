@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { AppConfig } from "../../config/tiers";
+import type { PiConfig } from "../../config/schema";
+import type { AppConfig, PlacementConstraints } from "../../config/tiers";
 import { MonitoringSpec, alertPrefix, targetDownRule } from "../../monitoring/contract";
 import type { Workload, WorkloadPort } from "../../runtime/workload";
 import { EdgeBackend, backendGoldenSignals } from "../loadBalancer/specs";
@@ -24,7 +25,7 @@ export function metricsHostPort(app: AppConfig): number {
  * The workload of one app: its image with N replicas spread over distinct Pis, env and secret env,
  * healthcheck, limits, and its metrics port published on each replica's Pi for Prometheus.
  */
-export function appWorkload(name: string, app: AppConfig, secrets: Readonly<Record<string, pulumi.Input<string>>>): Workload {
+export function appWorkload(name: string, app: AppConfig, secrets: Readonly<Record<string, pulumi.Input<string>>>, pis: readonly Pick<PiConfig, "labels">[]): Workload {
     const secretEnv: Record<string, pulumi.Input<string>> = {};
     for (const [variable, key] of Object.entries(app.secretEnv)) {
         const value = secrets[key];
@@ -52,10 +53,20 @@ export function appWorkload(name: string, app: AppConfig, secrets: Readonly<Reco
         env: app.env,
         secretEnv,
         healthcheck: app.healthcheck,
-        placement: app.placement,
+        placement: appPlacement(app, pis),
         metrics: app.metrics,
         logLabels: { tier: "apps", app: name },
     };
+}
+
+/**
+ * Where an app may run: its own `placement` when it has one; otherwise the Pis labelled
+ * `role: app` when the stack has any (as `role: edge` draws the load balancer), else any Pi.
+ */
+export function appPlacement(app: AppConfig, pis: readonly Pick<PiConfig, "labels">[]): PlacementConstraints {
+    const own = app.placement;
+    if (own.labels !== undefined || own.models !== undefined || own.storage !== undefined) return own;
+    return pis.some((p) => p.labels.role === "app") ? { labels: { role: "app" } } : own;
 }
 
 /** The workload (and load-balancer backend) name of an app. */
@@ -159,7 +170,7 @@ export class AppServers extends TierComponent {
 
     constructor(name: string, args: AppServersArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:apps:AppServers", name, opts);
-        this.workload = appWorkload(name, args.app, args.secrets);
+        this.workload = appWorkload(name, args.app, args.secrets, args.pis);
         this.edge = args.app.hostPort === undefined ? undefined : appBackend(name, args.app, args);
         this.runWorkloads([this.workload], args);
         this.attach(appMonitoringSpec(name, args.app, args, args.loadBalanced), args.monitoring);

@@ -39,7 +39,7 @@ export function faasdDemand(options: FunctionsConfig, pis: readonly PiConfig[]):
         memoryMb: options.memoryMb + fns.reduce((sum, f) => sum + f.memoryMb, 0),
         cpus: Math.round((0.5 + fns.reduce((sum, f) => sum + f.cpus, 0)) * 1000) / 1000,
         hostPorts: [options.gatewayPort, options.providerPort, options.metricsPort],
-        portKeys: { [options.gatewayPort]: `${KEY}.gatewayPort`, [options.providerPort]: `${KEY}.providerPort`, [options.metricsPort]: `${KEY}.metricsPort` },
+        portKeys: [`${KEY}.gatewayPort`, `${KEY}.providerPort`, `${KEY}.metricsPort`],
         constraints: options.pi === undefined && labelled ? { labels: { role: "functions" } } : {},
         pinnedTo: options.pi === undefined ? undefined : [options.pi],
     };

@@ -55,6 +55,16 @@ export interface EdgeBackend {
     readonly routes: readonly HaproxyRoute[];
 }
 
+/**
+ * Routes in the order HAProxy tries them, whatever order the apps are declared in: those naming a
+ * host before those that do not (a site's own routes win), and within each, the longest path
+ * prefix first, so `/api/v2` is reached before `/api`.
+ */
+export function byPrecedence(routes: readonly HaproxyRoute[]): HaproxyRoute[] {
+    const depth = (r: HaproxyRoute) => (r.pathPrefix ?? "").replace(/\/+$/, "").length;
+    return [...routes].sort((a, b) => Number(b.host !== undefined) - Number(a.host !== undefined) || depth(b) - depth(a));
+}
+
 /** The HAProxy workload: host networking (clients' real addresses, the virtual IP), one replica per load-balancer Pi. */
 export function loadBalancerWorkload(lb: LoadBalancerConfig, pis: readonly PiConfig[]): Workload {
     const topology = loadBalancerTopology(lb, pis);
@@ -99,7 +109,7 @@ export function haproxyInput(lb: LoadBalancerConfig, backends: readonly EdgeBack
     const ordered = [...backends.filter((b) => b.routes.length === 0), ...backends.filter((b) => b.routes.length > 0)];
     return {
         backends: ordered.map((b) => b.backend),
-        routes: ordered.flatMap((b) => b.routes),
+        routes: byPrecedence(ordered.flatMap((b) => b.routes)),
         tls: lb.tls ? { certificatePath: `${LOAD_BALANCER_DIRS.inContainer}/certs/${CERTIFICATE_FILE}` } : undefined,
         rateLimit: { requestsPer10s: lb.rateLimitPer10s },
         statsPort: lb.statsPort,
