@@ -50,7 +50,7 @@ export type { MonitoringSpec, ScrapeTarget, AlertRule, Dashboard, DashboardPanel
 export { Attachment, attachMonitoring, MonitoredComponent, monitoringEndpointFromOutput, monitoringEndpointFromStack, monitoringCoverage, attachmentFiles, prometheusReloadCommand } from "./monitoring/attachment";
 export type { MonitoringEndpoint, MonitoringEndpointOutput, AttachmentArgs, AttachmentDeclaration, MonitoringCoverage } from "./monitoring/attachment";
 export * from "./monitoring/renderers";
-export { Monitoring, PROMETHEUS_RELOAD } from "./tiers/monitoring/monitoring";
+export { Monitoring, PROMETHEUS_RELOAD, attachHostMonitoring } from "./tiers/monitoring/monitoring";
 export type { MonitoringArgs } from "./tiers/monitoring/monitoring";
 export { monitoringWorkloads, monitoringTierSpec, hostSpec, monitoringPi, monitoringHome, MONITORING_PORTS, MONITORING_DIRS } from "./tiers/monitoring/specs";
 export { MONITORING_IMAGES } from "./tiers/monitoring/images";

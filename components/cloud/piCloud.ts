@@ -4,15 +4,13 @@ import { PiHost } from "../host/piHost";
 import { planNetwork } from "./network";
 import { renderNftables } from "../network/nftables";
 import { PlacementLock, lockOf, previousPlacement } from "../placement/lock";
-import { PlacementChange, PlacementPlan, placeReplicas } from "../placement/place";
+import { PlacementChange, PlacementPlan, PreviousPlacement, placeReplicas } from "../placement/place";
 import { PiLossImpact, analyseSinglePiLoss } from "../placement/resilience";
 import { DockerRuntime } from "../runtime/dockerRuntime";
 import { Workload, demandOf } from "../runtime/workload";
-import { Monitoring } from "../tiers/monitoring/monitoring";
-import { hostSpec } from "../tiers/monitoring/specs";
+import { Monitoring, attachHostMonitoring } from "../tiers/monitoring/monitoring";
 import { SecretValues, TIERS } from "../tiers/registry";
 import { TierComponent } from "../tiers/tierComponent";
-import { attachMonitoring } from "../monitoring/attachment";
 
 /** Arguments of {@link PiCloud}. */
 export interface PiCloudArgs {
@@ -52,7 +50,8 @@ export interface PlacementInput {
  * PlacementError naming the workload's config key.
  */
 export function planCloud(config: StackConfig, secrets: SecretValues, input: PlacementInput = {}): CloudPlan {
-    const previous = input.lock ? previousPlacement(input.lock) : undefined;
+    const renamed = input.lock ? renamedPlacement(previousPlacement(input.lock), config) : undefined;
+    const previous = renamed?.placement;
     const workloads = TIERS.flatMap((tier) => tier.workloads(config, secrets, previous));
     const hostDemands = TIERS.flatMap((tier) => tier.hostDemands?.(config) ?? []);
     // Per-Pi agents run on every Pi and die with it by design: the lock and the analysis leave them out.
@@ -65,8 +64,30 @@ export function planCloud(config: StackConfig, secrets: SecretValues, input: Pla
         placement,
         singlePiLoss: analyseSinglePiLoss(analysed, new Map(counted.map((w) => [w.name, w.component]))),
         lock: lockOf(placement.assignments, [...lockedNames]),
-        changes: placement.changes.filter((c) => lockedNames.has(c.workload) || !c.to),
+        changes: [...(renamed?.changes ?? []), ...placement.changes.filter((c) => lockedNames.has(c.workload) || !c.to)],
     };
+}
+
+/**
+ * The lock's placement under today's names: a Pi's or a workload's `renamedFrom` carries its
+ * entries over, so a rename moves nothing; each carried replica is listed as a change.
+ */
+function renamedPlacement(previous: PreviousPlacement, config: StackConfig): { placement: PreviousPlacement; changes: PlacementChange[] } {
+    const piNames = new Map(config.pis.flatMap((pi) => (pi.renamedFrom === undefined ? [] : [[pi.renamedFrom, pi.name] as const])));
+    const workloadNames = new Map(TIERS.flatMap((tier) => tier.workloadRenames?.(config) ?? []).map((r) => [r.from, r.to] as const));
+    const changes: PlacementChange[] = [];
+    const placement = new Map<string, readonly string[]>();
+    for (const [workload, pis] of previous) {
+        const name = workloadNames.get(workload) ?? workload;
+        if (placement.has(name) && name !== workload) continue;
+        const now = pis.map((pi) => piNames.get(pi) ?? pi);
+        now.forEach((pi, replica) => {
+            if (name !== workload) changes.push({ workload: name, replica, from: pis[replica], to: pi, reason: `renamed from ${workload}` });
+            else if (pi !== pis[replica]) changes.push({ workload, replica, from: pis[replica], to: pi, reason: `Pi ${pis[replica]} renamed to ${pi}` });
+        });
+        placement.set(name, now);
+    }
+    return { placement, changes };
 }
 
 /**
@@ -123,7 +144,7 @@ export class PiCloud extends pulumi.ComponentResource {
             if (tierMonitoring) {
                 monitoring = tierMonitoring;
                 // Hosts come first (the monitoring Pi is one of them), so they attach once monitoring exists.
-                for (const host of this.hosts.values()) attachMonitoring(host, host.pi.name, hostSpec(host.pi), monitoring.endpoint, host.runs);
+                for (const host of this.hosts.values()) attachHostMonitoring(host, monitoring.endpoint);
             }
         }
         if (!monitoring) throw new Error("picloud:tiers.monitoring: expected the Monitoring tier among the tiers, got none");

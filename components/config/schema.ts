@@ -68,6 +68,8 @@ const piSchema = strictObject(
         storage: z.enum(["sd", "ssd"], expected("'sd' or 'ssd'")).default("sd"),
         /** Free-form labels used by placement constraints. */
         labels: labels().default({}),
+        /** The Pi's name before a rename: its resources, replicas and monitoring carry over in one `pulumi up`. */
+        renamedFrom: dnsLabel("the Pi's earlier name").optional(),
     },
     "a Pi",
 );
@@ -308,6 +310,10 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
         }
     });
     problems.push(...placementLabelProblems(config));
+    problems.push(
+        ...renameProblems(config.pis.map((pi, i) => ({ name: pi.name, renamedFrom: pi.renamedFrom, key: configKey(["pis", i, "renamedFrom"]) })), "Pi"),
+        ...renameProblems(Object.entries(config.tiers.apps ?? {}).map(([name, app]) => ({ name, renamedFrom: app.renamedFrom, key: configKey(["tiers", "apps", name, "renamedFrom"]) })), "app"),
+    );
     // A secret reference must name a secret, not one of picloud's own options.
     const isOption = (name: string) => name in stackSchema.shape;
     for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {
@@ -339,6 +345,22 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
         problems.push({ key: configKey(["tiers", "loadBalancer", "tls", "certificateSecret"]), message: `expected the name of a secret, got ${describeValue(tls)} (a picloud option, not a secret)` });
     }
     problems.push(...loadBalancerProblems(config, knownPi));
+    return problems;
+}
+
+/** A `renamedFrom` must name what is gone: not a current name, not another's earlier name. */
+function renameProblems(entries: readonly { name: string; renamedFrom?: string; key: string }[], what: string): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const names = new Set(entries.map((e) => e.name));
+    const seen = new Map<string, string>();
+    for (const e of entries) {
+        if (e.renamedFrom === undefined) continue;
+        if (names.has(e.renamedFrom)) {
+            problems.push({ key: e.key, message: `expected the ${what}'s earlier name, got ${describeValue(e.renamedFrom)}, which is the name of a ${what} of this stack now` });
+        } else if (seen.has(e.renamedFrom)) {
+            problems.push({ key: e.key, message: `expected an earlier name of its own, got ${describeValue(e.renamedFrom)}, which ${seen.get(e.renamedFrom)} names already` });
+        } else seen.set(e.renamedFrom, e.key);
+    }
     return problems;
 }
 

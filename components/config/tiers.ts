@@ -58,6 +58,8 @@ export const appSchema = strictObject(
         /** Secret environment: variable name → name of a `picloud:` config key set with --secret. */
         secretEnv: envMap(secretName(), "a map of variable to secret config key").default({}),
         healthcheck: healthcheckSchema.optional(),
+        /** The app's name before a rename: its replicas, routes and monitoring carry over in one `pulumi up`. */
+        renamedFrom: dnsLabel("the app's earlier name").optional(),
         /** Where the app serves Prometheus metrics (required: nothing runs unmonitored); published on each replica's Pi. */
         metrics: strictObject({ port: port(), path: z.string().regex(/^\//, expected("a path starting with '/'")).default("/metrics") }, "a metrics endpoint"),
         placement: placementSchema.default({}),

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { PiConfig, StackConfig } from "../config/schema";
 import { contentHash } from "../renderers/contentHash";
 import { Connection, remoteCommand, runRootScript } from "./remoteFiles";
+import { renamedOptions } from "./renames";
 import { renderFail2banJail, renderSshAuditPolicy, renderSshdHardening, renderSysctlHardening } from "../renderers/hardening";
 import {
     FIREWALL_REMOVE_COMMAND,
@@ -78,7 +79,8 @@ export class PiHost extends pulumi.ComponentResource {
     readonly runs: readonly string[];
 
     constructor(name: string, args: PiHostArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("picloud:host:PiHost", name, {}, opts);
+        // Renamed (`renamedFrom`): everything it made under its old name carries over.
+        super("picloud:host:PiHost", name, {}, args.pi.renamedFrom === undefined ? opts : renamedOptions([{ from: args.pi.renamedFrom, to: name }], opts));
         const { pi } = args;
         this.pi = pi;
         this.connection = piConnection(pi, args.privateKey);

@@ -68,6 +68,8 @@ export interface ShipFileArgs {
     readonly owner?: FileOwner;
     /** Mode of the folder, should this command have to make it; default 0755. */
     readonly folderMode?: string;
+    /** Where earlier copies were shipped (the component was renamed): removed once this one is in place. */
+    readonly replaces?: readonly string[];
 }
 
 /**
@@ -80,7 +82,7 @@ export function shipFile(name: string, args: ShipFileArgs, opts: pulumi.CustomRe
         name,
         {
             connection: args.connection,
-            create: renderShipCommand({ path: args.remotePath, mode: args.mode ?? "0644", owner, folderMode: args.folderMode }),
+            create: renderShipCommand({ path: args.remotePath, mode: args.mode ?? "0644", owner, folderMode: args.folderMode, replaces: args.replaces }),
             delete: renderUnshipCommand({ path: args.remotePath, owner }),
             stdin: args.text,
         },

@@ -100,6 +100,8 @@ export interface AttachmentArgs {
      * nearest Attachment above it does not list.
      */
     readonly covers?: readonly string[];
+    /** The spec's `component` before a rename: its files on the monitoring Pi are replaced by the new ones. */
+    readonly renamedFrom?: string;
 }
 
 /** What an Attachment records as its own inputs, for the policy pack. */
@@ -133,7 +135,7 @@ export function monitoringCoverage(spec: MonitoringSpec): MonitoringCoverage {
 }
 
 /** Remote file names of a component's monitoring files. */
-export function attachmentFiles(spec: MonitoringSpec, endpoint: Pick<MonitoringEndpoint, "fileSdDir" | "rulesDir" | "dashboardsDir">) {
+export function attachmentFiles(spec: Pick<MonitoringSpec, "component">, endpoint: Pick<MonitoringEndpoint, "fileSdDir" | "rulesDir" | "dashboardsDir">) {
     return {
         fileSd: `${endpoint.fileSdDir}/${spec.component}.json`,
         rules: `${endpoint.rulesDir}/${spec.component}.yml`,
@@ -163,15 +165,20 @@ export class Attachment extends pulumi.ComponentResource {
         const endpoint = args.endpoint;
         if (endpoint) {
             const files = attachmentFiles(args.spec, endpoint);
-            const contents: [string, string, string][] = [
-                ["file-sd", files.fileSd, renderFileSd(args.spec)],
-                ["rules", files.rules, renderRuleFile(args.spec)],
-                ["dashboard", files.dashboard, renderGrafanaDashboard(args.spec.dashboard)],
+            const earlier = args.renamedFrom === undefined ? undefined : attachmentFiles({ component: args.renamedFrom }, endpoint);
+            const contents: [keyof typeof files, string, string, string][] = [
+                ["fileSd", "file-sd", files.fileSd, renderFileSd(args.spec)],
+                ["rules", "rules", files.rules, renderRuleFile(args.spec)],
+                ["dashboard", "dashboard", files.dashboard, renderGrafanaDashboard(args.spec.dashboard)],
             ];
             // A changed spec writes the files again in place and reloads; only removing the
             // component removes them (its reload's delete runs first, then reloads without them).
-            const copies = contents.map(([kind, remotePath, text]) =>
-                shipFile(`${name}-${kind}`, { connection: endpoint.connection, text, remotePath }, { parent: this, dependsOn: [...(endpoint.ready ?? [])] }),
+            const copies = contents.map(([file, kind, remotePath, text]) =>
+                shipFile(
+                    `${name}-${kind}`,
+                    { connection: endpoint.connection, text, remotePath, replaces: earlier ? [earlier[file]] : undefined },
+                    { parent: this, dependsOn: [...(endpoint.ready ?? [])] },
+                ),
             );
             remoteCommand(
                 `${name}-reload`,
@@ -179,7 +186,7 @@ export class Attachment extends pulumi.ComponentResource {
                     connection: endpoint.connection,
                     create: endpoint.reloadCommand,
                     delete: `rm -f ${[files.fileSd, files.rules, files.dashboard].map(shellQuote).join(" ")} && { ${endpoint.reloadCommand} || true; }`,
-                    rerunWhen: contents.map(([, , text]) => text),
+                    rerunWhen: contents.map(([, , , text]) => text),
                 },
                 { parent: this, dependsOn: copies },
             );
@@ -195,8 +202,15 @@ export class Attachment extends pulumi.ComponentResource {
  * workload that the nearest Attachment above it does not list, and an Attachment delivered nowhere.
  * A {@link MonitoredComponent} lists what it runs by itself.
  */
-export function attachMonitoring(component: pulumi.ComponentResource, name: string, spec: MonitoringSpec, endpoint?: MonitoringEndpoint, covers: readonly string[] = []): Attachment {
-    return new Attachment(`${name}-monitoring`, { spec, endpoint, covers }, { parent: component });
+export function attachMonitoring(
+    component: pulumi.ComponentResource,
+    name: string,
+    spec: MonitoringSpec,
+    endpoint?: MonitoringEndpoint,
+    covers: readonly string[] = [],
+    renamedFrom?: string,
+): Attachment {
+    return new Attachment(`${name}-monitoring`, { spec, endpoint, covers, renamedFrom }, { parent: component });
 }
 
 /**
@@ -222,10 +236,13 @@ export abstract class MonitoredComponent extends pulumi.ComponentResource {
         this.runs = runs;
     }
 
-    /** Attaches this component's monitoring, covering every resource it has created; call it after creating them. */
-    protected attach(spec: MonitoringSpec, endpoint: MonitoringEndpoint | undefined): Attachment {
+    /**
+     * Attaches this component's monitoring, covering every resource it has created; call it after
+     * creating them. `renamedFrom` is the spec's `component` before a rename.
+     */
+    protected attach(spec: MonitoringSpec, endpoint: MonitoringEndpoint | undefined, renamedFrom?: string): Attachment {
         if (this.monitoring) throw new Error(`${this.componentName}: its monitoring is attached already`);
-        this.monitoring = attachMonitoring(this, this.componentName, spec, endpoint, this.runs);
+        this.monitoring = attachMonitoring(this, this.componentName, spec, endpoint, this.runs, renamedFrom);
         return this.monitoring;
     }
 

@@ -13,6 +13,8 @@ export interface RecordedResource {
     readonly dependencies: readonly string[];
     /** Replaced by deleting first, then creating (same name, same host ports). */
     readonly deleteBeforeReplace: boolean;
+    /** Earlier names it carries over (aliases), by name (or URN where the alias gives one). */
+    readonly aliases?: readonly string[];
     readonly inputs: Record<string, unknown>;
     /** Names of the inputs sent as Pulumi secrets (encrypted in state, masked in output). */
     readonly secretInputs: readonly string[];
@@ -56,6 +58,7 @@ interface RegisterRequest {
     getDependenciesList(): string[];
     getDeletebeforereplace(): boolean;
     getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
+    getAliasesList(): { getUrn(): string; getSpec(): { getName(): string } | undefined }[];
 }
 
 // How the SDK marks a serialised secret: { [SPECIAL_SIG_KEY]: SECRET_SIG, value }.
@@ -111,6 +114,7 @@ export async function installMockRuntime(options: MockRuntimeOptions): Promise<M
                         provider: req.getProvider(),
                         dependencies: req.getDependenciesList(),
                         deleteBeforeReplace: req.getDeletebeforereplace(),
+                        aliases: req.getAliasesList().flatMap((a) => a.getSpec()?.getName() || a.getUrn() || []),
                         inputs: unwrapSecrets(rpc.deserializeProperties(req.getObject())) as Record<string, unknown>,
                         secretInputs: Object.entries(req.getObject()?.toJavaScript() ?? {}).flatMap(([k, v]) => (isSecret(v) ? [k] : [])),
                     });

@@ -35,8 +35,16 @@ function checkPath(path: string): string {
  * missing (with `folderMode`, default 0755 like its parents). Running it again with the same stdin
  * changes nothing a reader could see.
  */
-export function renderShipCommand(input: { readonly path: string; readonly mode: string; readonly owner: FileOwner; readonly folderMode?: string }): string {
+export function renderShipCommand(input: {
+    readonly path: string;
+    readonly mode: string;
+    readonly owner: FileOwner;
+    readonly folderMode?: string;
+    /** Paths of earlier copies, removed once the file is in place (a renamed component's files). */
+    readonly replaces?: readonly string[];
+}): string {
     const path = checkPath(input.path);
+    const earlier = (input.replaces ?? []).map(checkPath).filter((p) => p !== path);
     for (const mode of [input.mode, input.folderMode ?? "0755"]) {
         if (!MODE.test(mode)) throw new Error(`mode must be octal such as 0644, got "${mode}"`);
     }
@@ -50,6 +58,7 @@ export function renderShipCommand(input: { readonly path: string; readonly mode:
         `t=$(mktemp "$d/.picloud.XXXXXX")`,
         `trap 'rm -f "$t"' EXIT`,
         `cat >"$t" && chmod ${input.mode} "$t"${chown} && mv -f "$t" "$f"`,
+        ...(earlier.length ? [`rm -f ${earlier.map(shellQuote).join(" ")}`] : []),
     ].join("; ");
     // mktemp makes the file 0600 whatever the umask; it gets its mode and owner before it is renamed into place.
     const body = owner === "ssh-user" ? `set -e; ${write}` : `sudo -n sh -c ${shellQuote(`set -e; umask 022; ${write}`)}`;

@@ -5,7 +5,8 @@ import type { PiHost } from "../host/piHost";
 import type { DeclaredBackend, DeclaredSpec, Flow } from "../network/flows";
 import type { PlacementPlan, PreviousPlacement, WorkloadDemand } from "../placement/place";
 import type { Workload } from "../runtime/workload";
-import { AppServers, appBackend, appMonitoringSpec, appWorkload } from "./apps/appServers";
+import type { Rename } from "../host/renames";
+import { AppServers, appBackend, appMonitoringSpec, appWorkload, appWorkloadName } from "./apps/appServers";
 import { Functions } from "./functions/functionsTier";
 import { FAASD_NETWORK } from "./functions/renderers";
 import { faasdDemand, faasdPi, functionsBackend, functionsSpec } from "./functions/specs";
@@ -68,6 +69,8 @@ export interface TierDefinition {
     backends?(stack: PlacedStack): DeclaredBackend[];
     /** The flows it needs between Pis and from outside, beyond SSH. */
     flows?(stack: PlacedStack, declared: StackDeclarations): Flow[];
+    /** Workloads renamed by the config (`renamedFrom`): their replicas keep their Pis under the new name. */
+    workloadRenames?(config: StackConfig): Rename[];
     /** Container bridges it creates on Pis, besides Docker's. */
     containerBridges?(config: StackConfig): string[];
     /** The tier's components, as children of `context.parent`. */
@@ -115,6 +118,8 @@ const appsTier: TierDefinition = {
             spec: appMonitoringSpec(name, app, { placement, pis: config.pis }, config.tiers.loadBalancer !== undefined),
             declaredBy: `picloud:tiers.apps.${name}.metrics`,
         })),
+    workloadRenames: (config) =>
+        Object.entries(config.tiers.apps ?? {}).flatMap(([name, app]) => (app.renamedFrom === undefined ? [] : [{ from: appWorkloadName(app.renamedFrom), to: appWorkloadName(name) }])),
     backends: ({ config, placement }) =>
         Object.entries(config.tiers.apps ?? {}).flatMap(([name, app]) =>
             app.hostPort === undefined ? [] : [{ backend: appBackend(name, app, { placement, pis: config.pis }), declaredBy: `picloud:tiers.apps.${name}.hostPort` }],

@@ -264,10 +264,40 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         await up(spec, { expectNoChanges: true });
     });
 
+    it("f2) a Pi renamed with renamedFrom, in one up: everything it had carries over by alias, nothing is created beside it, its monitoring moves to the new name", async () => {
+        const old = hostSpec(pis[1]).component;
+        pis = pis.map((p) => (p.name === "e2" ? { ...p, name: "e2b", renamedFrom: "e2" } : p));
+        spec = { ...spec, pis, network: network(pis, { e2b: 9998 }) };
+        const result = await up(spec);
+        expect(changes(result)).not.toHaveProperty("create");
+        expect(changes(result)).not.toHaveProperty("delete");
+        expect(changes(result)).not.toHaveProperty("replace");
+        const state = (await engine.stack.exportStack()).deployment as { resources: { urn: string }[] };
+        const names = state.resources.map((r) => r.urn.split("::").at(-1)!);
+        expect(names).toContain("e2b-bootstrap");
+        expect(names.filter((n) => n === "e2" || n.startsWith("e2-"))).toEqual([]);
+        expect(await must(e2, "cat /etc/hostname")).toBe("e2b\n");
+        expect(await must(e2, `sudo -n ls ${SCRIPTS}`)).toBe("bootstrap.sh\nfirewall.sh\n");
+        const files = await must(e1, `ls ${RULES}`);
+        expect(files).toContain(`${hostSpec(pis[1]).component}.yml`);
+        expect(files).not.toContain(`${old}.yml`);
+        await eventually("Prometheus has e2b's rules and not e2's", 30, async () => {
+            const groups = await ruleGroups();
+            return groups.includes(hostSpec(pis[1]).component) && !groups.includes(old);
+        });
+        // Once applied, renamedFrom can go: the aliases have done their work, and only the ship
+        // commands that also removed the old files are written again.
+        pis = pis.map(({ renamedFrom: _, ...p }) => p);
+        spec = { ...spec, pis };
+        const after = await up(spec);
+        expect(Object.keys(changes(after)).sort()).toEqual(["same", "update"]);
+        expect(await must(e1, `ls ${RULES}`)).toContain(`${hostSpec(pis[1]).component}.yml`);
+    });
+
     it("g) a Pi removed from the stack: its firewall and scripts leave it, its monitoring leaves the monitoring Pi", async () => {
         expect(await ruleGroups()).toContain(hostSpec(pis[2]).component);
         const kept = pis.filter((p) => p.name !== "e3");
-        spec = { ...spec, pis: kept, network: network(kept, { e2: 9998 }) };
+        spec = { ...spec, pis: kept, network: network(kept, { e2b: 9998 }) };
         const result = await up(spec);
         expect(changes(result).delete).toBeGreaterThan(5);
         expect((await e3.ssh(`sudo -n nft list table ${TABLE}`)).code).not.toBe(0);

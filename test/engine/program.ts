@@ -16,8 +16,7 @@ import { PiHost } from "../../components/host/piHost";
 import type { NetworkPlan } from "../../components/network/flows";
 import { renderNftables } from "../../components/network/nftables";
 import type { WorkloadRuntime } from "../../components/runtime/dockerRuntime";
-import { Monitoring } from "../../components/tiers/monitoring/monitoring";
-import { hostSpec } from "../../components/tiers/monitoring/specs";
+import { Monitoring, attachHostMonitoring } from "../../components/tiers/monitoring/monitoring";
 import { targetDownRule } from "../../components/monitoring/contract";
 import { attachMonitoring } from "../../components/monitoring/attachment";
 
@@ -98,7 +97,7 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
             grafanaAdminPassword: pulumi.secret(spec.grafanaAdminPassword),
         });
         for (const host of hosts.values()) {
-            if (host.pi.name !== spec.unmonitored) attachMonitoring(host, host.pi.name, hostSpec(host.pi), monitoring.endpoint, host.runs);
+            if (host.pi.name !== spec.unmonitored) attachHostMonitoring(host, monitoring.endpoint);
         }
         new Probe("probe", spec.probeAlert, monitoring, `${config.pis[0].address}:9797`);
         return { pis: Object.fromEntries(config.pis.map((pi) => [pi.name, pi.address])) };

@@ -3,6 +3,7 @@ import type { PiConfig } from "../../config/schema";
 import type { AppConfig, PlacementConstraints } from "../../config/tiers";
 import { MonitoringSpec, alertPrefix, targetDownRule } from "../../monitoring/contract";
 import type { Workload, WorkloadPort } from "../../runtime/workload";
+import { renamedOptions } from "../../host/renames";
 import { EdgeBackend, backendGoldenSignals } from "../loadBalancer/specs";
 import { TierArgs, TierComponent, replicaEndpoints } from "../tierComponent";
 
@@ -88,6 +89,11 @@ export function appBackend(name: string, app: AppConfig, args: Pick<TierArgs, "p
     };
 }
 
+/** The `component` of an app's monitoring spec (its file names on the monitoring Pi, its job). */
+export function appMonitoringComponent(name: string): string {
+    return `apps-${name}`;
+}
+
 /**
  * How an app is watched: its metrics endpoints, target-down, too few replicas up, memory
  * saturation and restarts from cAdvisor, and a dashboard; behind a load balancer also its golden
@@ -95,7 +101,7 @@ export function appBackend(name: string, app: AppConfig, args: Pick<TierArgs, "p
  */
 export function appMonitoringSpec(name: string, app: AppConfig, args: Pick<TierArgs, "placement" | "pis">, loadBalanced = false): MonitoringSpec {
     const workload = appWorkloadName(name);
-    const job = `apps-${name}`;
+    const job = appMonitoringComponent(name);
     const target = { job, targets: replicaEndpoints(workload, metricsHostPort(app), args), metricsPath: app.metrics.path, labels: { tier: "apps", app: name } };
     const containers = `name=~"${workload}-[0-9]+"`;
     const prefix = alertPrefix(job);
@@ -169,11 +175,14 @@ export class AppServers extends TierComponent {
     readonly edge?: EdgeBackend;
 
     constructor(name: string, args: AppServersArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("picloud:apps:AppServers", name, opts);
+        const was = args.app.renamedFrom;
+        // Renamed (`renamedFrom`): the component, its containers and its monitoring carry over,
+        // so each replica is replaced in place (its old container stopped first) rather than started beside it.
+        super("picloud:apps:AppServers", name, was === undefined ? opts : renamedOptions([{ from: was, to: name }, { from: appWorkloadName(was), to: appWorkloadName(name) }], opts));
         this.workload = appWorkload(name, args.app, args.secrets, args.pis);
         this.edge = args.app.hostPort === undefined ? undefined : appBackend(name, args.app, args);
         this.runWorkloads([this.workload], args);
-        this.attach(appMonitoringSpec(name, args.app, args, args.loadBalanced), args.monitoring);
+        this.attach(appMonitoringSpec(name, args.app, args, args.loadBalanced), args.monitoring, was === undefined ? undefined : appMonitoringComponent(was));
         this.registerOutputs({});
     }
 }

@@ -3,10 +3,10 @@ import * as random from "@pulumi/random";
 import type { MonitoringConfig } from "../../config/tiers";
 import type { PiHost } from "../../host/piHost";
 import { remoteCommand, shipFile, shipSecret } from "../../host/remoteFiles";
-import { MonitoringEndpoint, MonitoringEndpointOutput, prometheusReloadCommand, serviceReloadCommand } from "../../monitoring/attachment";
+import { Attachment, MonitoringEndpoint, MonitoringEndpointOutput, attachMonitoring, prometheusReloadCommand, serviceReloadCommand } from "../../monitoring/attachment";
 import { renderAlertmanagerConfig, renderGrafanaDashboardProvider, renderGrafanaDatasources, renderPrometheusConfig } from "../../monitoring/renderers";
 import { TierArgs, TierComponent } from "../tierComponent";
-import { GRAFANA_ADMIN_PASSWORD_FILE, MONITORING_DIRS, MONITORING_PORTS, MONITORING_UIDS, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./specs";
+import { GRAFANA_ADMIN_PASSWORD_FILE, MONITORING_DIRS, MONITORING_PORTS, MONITORING_UIDS, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./specs";
 
 /** Arguments of {@link Monitoring}. */
 export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
@@ -20,6 +20,15 @@ export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
     readonly cloudName: string;
     /** Grafana's admin password, a secret; default one generated with `@pulumi/random`. */
     readonly grafanaAdminPassword?: pulumi.Input<string>;
+}
+
+/**
+ * Attaches a Pi's own monitoring (node_exporter: {@link hostSpec}) to its {@link PiHost}, covering
+ * every command the host runs; a renamed Pi's files on the monitoring Pi replace its old ones.
+ */
+export function attachHostMonitoring(host: PiHost, endpoint: MonitoringEndpoint | undefined): Attachment {
+    const was = host.pi.renamedFrom === undefined ? undefined : hostSpec({ ...host.pi, name: host.pi.renamedFrom }).component;
+    return attachMonitoring(host, host.pi.name, hostSpec(host.pi), endpoint, host.runs, was);
 }
 
 /** Prometheus's reload on the monitoring Pi, tolerant of a Prometheus not started yet (it reads its files when it starts). */

@@ -1,0 +1,98 @@
+/**
+ * Renames in one `pulumi up`: an app or a Pi given `renamedFrom` keeps its replicas where the
+ * placement lock has them and carries every resource over by alias, so the engine updates them in
+ * place (a container is replaced with its old one stopped first: no port clash) instead of
+ * creating new ones beside the old. The engine lane renames a Pi for real (test/engine).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import YAML from "yaml";
+import { describe, expect, it } from "vitest";
+import { readPlacementLock } from "../components/cloud/program";
+import { runPlan } from "../components/plan/plan";
+
+const stacks = path.resolve(__dirname, "..", "stacks");
+const lock = readPlacementLock(path.join(stacks, "placement.dev.json"))!;
+const dev = () => YAML.parse(fs.readFileSync(path.join(stacks, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, any> };
+
+async function planned(edit: (config: Record<string, any>) => void) {
+    const doc = dev();
+    edit(doc.config);
+    const plan = await runPlan({ stack: "dev", source: { document: doc }, placement: { lock } });
+    if (!plan.ok) throw new Error(plan.error);
+    const named = (name: string) => {
+        const r = plan.resources.find((x) => x.name === name);
+        if (!r) throw new Error(`no resource ${name}`);
+        return r;
+    };
+    return { plan, named };
+}
+
+describe("renaming an app with renamedFrom", () => {
+    const rename = (config: Record<string, any>) => {
+        const apps = config["picloud:tiers"].apps;
+        apps.web = { ...apps.hello, renamedFrom: "hello" };
+        delete apps.hello;
+    };
+
+    it("keeps every replica on its Pi, listing the rename, and carries each resource over by alias", async () => {
+        const { plan, named } = await planned(rename);
+        expect(plan.lock.replicas["app-web"]).toEqual(lock.replicas["app-hello"]);
+        expect(plan.lock.replicas["app-hello"]).toBeUndefined();
+        expect(plan.placementChanges.map((c) => c.reason)).toEqual(lock.replicas["app-hello"].map(() => "renamed from app-hello"));
+        expect(named("web").aliases).toEqual(["hello"]);
+        lock.replicas["app-hello"].forEach((pi, i) => {
+            const container = named(`app-web-${i}`);
+            expect(container.aliases).toEqual([`app-hello-${i}`]);
+            expect(container.deleteBeforeReplace).toBe(true);
+            expect(container.provider).toContain(`::${pi}-docker::`);
+        });
+        expect(named("web-monitoring").aliases).toEqual(["hello-monitoring"]);
+        expect(named("web-monitoring-file-sd").aliases).toEqual(["hello-monitoring-file-sd"]);
+    });
+
+    it("writes its monitoring files under the new name and removes the old ones", async () => {
+        const { named } = await planned(rename);
+        const ship = named("web-monitoring-file-sd").inputs.create as string;
+        expect(ship).toContain("/srv/picloud/monitoring/prometheus/file_sd/apps-web.json");
+        expect(ship).toMatch(/mv -f "\$t" "\$f"; rm -f '\/srv\/picloud\/monitoring\/prometheus\/file_sd\/apps-hello\.json'$/);
+    });
+
+    it("renames nothing else: without renamedFrom the old replicas go and new ones are placed", async () => {
+        const { plan, named } = await planned((config) => {
+            const apps = config["picloud:tiers"].apps;
+            apps.web = apps.hello;
+            delete apps.hello;
+        });
+        expect(named("web").aliases).toEqual([]);
+        expect(plan.placementChanges.filter((c) => c.workload === "app-hello").every((c) => c.to === undefined)).toBe(true);
+        expect(plan.placementChanges.filter((c) => c.workload === "app-web").every((c) => c.reason === "new replica")).toBe(true);
+    });
+});
+
+describe("renaming a Pi with renamedFrom", () => {
+    const rename = (config: Record<string, any>) => {
+        config["picloud:pis"][2] = { ...config["picloud:pis"][2], name: "dev-9", renamedFrom: "dev-3" };
+    };
+
+    it("keeps its replicas on it under the new name and carries the host, its provider and its monitoring over", async () => {
+        const { plan, named } = await planned(rename);
+        const onIt = Object.entries(lock.replicas).flatMap(([w, pis]) => pis.flatMap((p, i) => (p === "dev-3" ? [`${w}#${i}`] : [])));
+        expect(onIt.length).toBeGreaterThan(0);
+        expect(plan.placementChanges.map((c) => `${c.workload}#${c.replica}: ${c.reason}`)).toEqual(onIt.map((r) => `${r}: Pi dev-3 renamed to dev-9`));
+        expect(plan.placementChanges.every((c) => c.from === "dev-3" && c.to === "dev-9")).toBe(true);
+        expect(named("dev-9").aliases).toEqual(["dev-3"]);
+        for (const step of ["booted", "bootstrap-script", "bootstrap", "ready", "firewall-script", "firewall", "firewall-confirmed", "docker", "monitoring"]) {
+            expect(named(`dev-9-${step}`).aliases).toEqual([`dev-3-${step}`]);
+        }
+        expect(named("dev-9-monitoring-rules").inputs.create).toMatch(/rm -f '\/srv\/picloud\/monitoring\/prometheus\/rules\/host-dev-3\.yml'$/);
+    });
+
+    it("refuses a renamedFrom that is the name of a Pi of the stack", async () => {
+        const doc = dev();
+        doc.config["picloud:pis"][2].renamedFrom = "dev-1";
+        const plan = await runPlan({ stack: "dev", source: { document: doc }, placement: { lock } });
+        expect(plan.ok).toBe(false);
+        if (!plan.ok) expect(plan.error).toContain('picloud:pis[2].renamedFrom: expected the Pi\'s earlier name, got "dev-1", which is the name of a Pi of this stack now');
+    });
+});
