@@ -80,7 +80,7 @@ describe("a user's own component", () => {
     });
 
     it("cannot register its outputs without attaching its monitoring", async () => {
-        await picloud.installMockRuntime({ project: "shop", stack: "test", config: {}, secretKeys: [] });
+        const run = await picloud.installMockRuntime({ project: "shop", stack: "test", config: {}, secretKeys: [] });
         class Forgetful extends picloud.MonitoredComponent {
             constructor() {
                 super("acme:shop:Forgetful", "f");
@@ -88,6 +88,8 @@ describe("a user's own component", () => {
             }
         }
         expect(() => new Forgetful()).toThrow(/f: attach its monitoring \(this\.attach\) before registering its outputs/);
+        // What the SDK registered before the constructor threw finishes in this run, not the next.
+        await run.settle();
     });
 
     it("refuses a bare container outside any component", async () => {

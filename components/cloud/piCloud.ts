@@ -62,7 +62,11 @@ export function planCloud(config: StackConfig, secrets: SecretValues, input: Pla
     return {
         workloads,
         placement,
-        singlePiLoss: analyseSinglePiLoss(analysed, new Map(counted.map((w) => [w.name, w.component]))),
+        singlePiLoss: analyseSinglePiLoss(
+            analysed,
+            new Map(counted.map((w) => [w.name, w.component])),
+            workloads.flatMap((w) => (w.quorum ? [{ workload: w.name, ...w.quorum }] : [])),
+        ),
         lock: lockOf(placement.assignments, [...lockedNames]),
         changes: [...(renamed?.changes ?? []), ...placement.changes.filter((c) => lockedNames.has(c.workload) || !c.to)],
     };

@@ -14,7 +14,7 @@ export interface PicloudStackOutputs {
     readonly pis: Record<string, string>;
     /** Pi name → the workload replicas placed on it, with memory and CPU used against the budget. */
     readonly placement: Record<string, { memoryUsedMb: number; memoryBudgetMb: number; cpusUsed: number; cpuBudget: number; replicas: string[] }>;
-    /** Pi name → tiers that would lose every replica if that Pi died. */
+    /** Pi name → tiers that would lose every replica if that Pi died, and quorum groups that would stop taking writes (`quorum <name>`). */
     readonly singlePiLoss: Record<string, string[]>;
     /** Where another stack's components attach their monitoring (see `monitoringEndpointFromOutput`). */
     readonly monitoring: MonitoringEndpointOutput;
@@ -83,7 +83,7 @@ function stackOutputs(cloud: PiCloud): PicloudStackOutputs {
                 },
             ]),
         ),
-        singlePiLoss: Object.fromEntries(singlePiLoss.map((i) => [i.pi, [...i.lostComponents]])),
+        singlePiLoss: Object.fromEntries(singlePiLoss.map((i) => [i.pi, [...i.lostComponents, ...i.lostQuorums.map((q) => `quorum ${q}`)]])),
         monitoring: cloud.monitoring.endpointOutput,
         grafana: { url: cloud.monitoring.grafanaUrl, adminPassword: cloud.monitoring.grafanaAdminPassword },
         ...(loadBalancer ? { loadBalancer: { address: loadBalancer.address } } : {}),

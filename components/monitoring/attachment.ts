@@ -246,9 +246,12 @@ export abstract class MonitoredComponent extends pulumi.ComponentResource {
         return this.monitoring;
     }
 
-    /** Registers the component's outputs; refuses a component that never attached its monitoring. */
+    /**
+     * Registers the component's outputs, last in its constructor; refuses a component that has not
+     * attached its monitoring by then. (The SDK's own later call, without outputs, is let through.)
+     */
     protected registerOutputs(outputs?: pulumi.Inputs | Promise<pulumi.Inputs> | pulumi.Output<pulumi.Inputs>): void {
-        if (!this.monitoring) throw new Error(`${this.componentName}: attach its monitoring (this.attach) before registering its outputs: nothing is done until it is monitored`);
+        if (outputs !== undefined && !this.monitoring) throw new Error(`${this.componentName}: attach its monitoring (this.attach) before registering its outputs: nothing is done until it is monitored`);
         super.registerOutputs(outputs);
     }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PiConfig } from "../config/schema";
-import { PlacementError, WorkloadDemand, placeReplicas } from "./place";
+import { PlacementError, WorkloadDemand, majority, placeReplicas } from "./place";
 import { analyseSinglePiLoss } from "./resilience";
 
 const pi = (name: string, over: Partial<PiConfig> = {}): PiConfig => ({
@@ -203,7 +203,44 @@ describe("analyseSinglePiLoss", () => {
             work("db", { component: "database", constraints: { labels: { disk: "yes" } } }),
         ]);
         const impact = analyseSinglePiLoss(plan, new Map([["web", "apps"], ["db", "database"]]));
-        expect(impact.find((i) => i.pi === "a")).toEqual({ pi: "a", lostWorkloads: ["db"], lostComponents: ["database"], degradedWorkloads: ["web"] });
-        expect(impact.find((i) => i.pi === "b")).toEqual({ pi: "b", lostWorkloads: [], lostComponents: [], degradedWorkloads: ["web"] });
+        expect(impact.find((i) => i.pi === "a")).toEqual({ pi: "a", lostWorkloads: ["db"], lostComponents: ["database"], degradedWorkloads: ["web"], lostQuorums: [] });
+        expect(impact.find((i) => i.pi === "b")).toEqual({ pi: "b", lostWorkloads: [], lostComponents: [], degradedWorkloads: ["web"], lostQuorums: [] });
+    });
+
+    it("reports a quorum group that one Pi's loss leaves below its quorum, not one that keeps it", () => {
+        const three = placeReplicas([pi("a"), pi("b"), pi("c")], 512, [work("etcd", { replicas: 3, spread: true, quorum: { name: "etcd", quorum: 2 } })]);
+        expect(analyseSinglePiLoss(three, new Map(), [{ workload: "etcd", name: "etcd", quorum: 2 }]).flatMap((i) => i.lostQuorums)).toEqual([]);
+        const one = placeReplicas([pi("a"), pi("b")], 512, [work("etcd", { replicas: 1, spread: true, quorum: { name: "etcd", quorum: 1 } })]);
+        const impact = analyseSinglePiLoss(one, new Map(), [{ workload: "etcd", name: "etcd", quorum: 1 }]);
+        expect(impact.map((i) => [i.pi, i.lostQuorums])).toEqual([["a", ["etcd"]], ["b", []]]);
+    });
+});
+
+describe("quorum groups and fsync-heavy members in placement", () => {
+    const etcd = (replicas: number, over: Partial<WorkloadDemand> = {}) =>
+        work("etcd", { replicas, spread: true, configKey: "picloud:tiers.registry", quorum: { name: "etcd", quorum: majority(replicas) }, ...over });
+    const ssd = (name: string) => pi(name, { storage: "ssd" });
+
+    it("puts every member on a Pi of its own", () => {
+        expect(new Set(placeReplicas([pi("a"), pi("b"), pi("c")], 512, [etcd(3)]).assignments.get("etcd")).size).toBe(3);
+        expect(() => placeReplicas([pi("a"), pi("b"), pi("c")], 512, [etcd(3, { spread: false })])).toThrow('picloud:tiers.registry: the members of quorum group "etcd" must run on distinct Pis');
+    });
+
+    it("refuses an even number of members, and fewer than three where three Pis could carry them, naming the key and the Pis", () => {
+        expect(() => placeReplicas([pi("a"), pi("b"), pi("c")], 512, [etcd(2)])).toThrow(/picloud:tiers\.registry\.replicas: quorum group "etcd" needs an odd number of members, got 2/);
+        expect(() => placeReplicas([pi("a"), pi("b"), pi("c")], 512, [etcd(1)])).toThrow(
+            'picloud:tiers.registry.replicas: quorum group "etcd" has 1 member(s) and needs 1: losing the Pi of any one (of a, b, c) would stop it taking writes, and the stack has 3 eligible Pis; expected at least 3 members',
+        );
+        // One Pi (lab) cannot do better: allowed, and the analysis says what its loss costs.
+        expect(placeReplicas([pi("a")], 512, [etcd(1)]).assignments.get("etcd")).toEqual(["a"]);
+    });
+
+    it("keeps fsync-heavy members off SD cards unless the config allows them, naming that key", () => {
+        const heavy = (allowSdCard: boolean) => etcd(3, { fsyncHeavy: { allowSdCard, allowSdCardKey: "picloud:tiers.registry.allowSdCard" } });
+        expect(placeReplicas([ssd("a"), pi("b"), ssd("c"), ssd("d")], 512, [heavy(false)]).assignments.get("etcd")!.slice().sort()).toEqual(["a", "c", "d"]);
+        expect(() => placeReplicas([ssd("a"), pi("b"), pi("c")], 512, [heavy(false)])).toThrow(
+            /^invalid picloud config: picloud:tiers\.registry\.allowSdCard: "etcd" fsyncs on every write and needs 3 Pi\(s\) with storage: ssd, got 1 \(a\); on SD cards it is known to miss heartbeats and lose leader elections/,
+        );
+        expect(placeReplicas([ssd("a"), pi("b"), pi("c")], 512, [heavy(true)]).assignments.get("etcd")).toHaveLength(3);
     });
 });

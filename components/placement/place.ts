@@ -26,6 +26,26 @@ export interface WorkloadDemand {
     readonly pinnedTo?: readonly string[];
     /** Why it is pinned there, for the list of moves; default: "pinned to <Pi> by <configKey>". */
     readonly pinnedBecause?: string;
+    /** Its replicas are the members of a quorum group (a consensus cluster): each on a Pi of its own. */
+    readonly quorum?: QuorumGroup;
+    /**
+     * It fsyncs on every write (a consensus log): it goes only to Pis with `storage: ssd`, unless
+     * the config key `allowSdCard` names says SD cards are acceptable.
+     */
+    readonly fsyncHeavy?: { readonly allowSdCard: boolean; readonly allowSdCardKey: string };
+}
+
+/** Members that agree by majority: the group keeps working while `quorum` of them are up. */
+export interface QuorumGroup {
+    /** Name in reports, e.g. "etcd". */
+    readonly name: string;
+    /** Members needed to keep working: a majority, floor(members / 2) + 1. */
+    readonly quorum: number;
+}
+
+/** The majority of `members`: what a consensus group needs up to keep working. */
+export function majority(members: number): number {
+    return Math.floor(members / 2) + 1;
 }
 
 /** Where each replica ran before: workload name → its Pi per replica index (a stack's placement lock). */
@@ -139,7 +159,16 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
     );
     const eligibleFor = new Map<string, MutableUsage[]>();
     for (const w of order) {
-        const eligible = usage.filter((u) => meetsConstraints(u.pi, w.constraints));
+        if (w.quorum && !w.spread) throw new PlacementError(w.configKey, `the members of quorum group "${w.quorum.name}" must run on distinct Pis; expected spread: true`);
+        const onSsd = w.fsyncHeavy !== undefined && !w.fsyncHeavy.allowSdCard;
+        const eligible = usage.filter((u) => meetsConstraints(u.pi, w.constraints) && (!onSsd || u.pi.storage === "ssd"));
+        if (onSsd && eligible.length < w.replicas) {
+            const ssd = usage.filter((u) => u.pi.storage === "ssd").map((u) => u.pi.name);
+            throw new PlacementError(
+                w.fsyncHeavy!.allowSdCardKey,
+                `"${w.name}" fsyncs on every write and needs ${w.replicas} Pi(s) with storage: ssd, got ${ssd.length}${ssd.length ? ` (${ssd.join(", ")})` : ""}; on SD cards it is known to miss heartbeats and lose leader elections. Expected more SSD Pis, or ${w.fsyncHeavy!.allowSdCardKey}: true to accept SD cards`,
+            );
+        }
         if (eligible.length === 0) {
             throw new PlacementError(w.configKey, `expected at least one Pi meeting the placement constraints ${JSON.stringify(w.constraints)}, got none; Pis: ${pis.map(describePi).join(", ")}`);
         }
@@ -149,6 +178,7 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
                 `${w.replicas} replicas must run on distinct Pis but only ${eligible.length} Pi(s) are eligible (${eligible.map((u) => u.pi.name).join(", ")}); expected at most ${eligible.length} replicas, more Pis, or spread: false`,
             );
         }
+        if (w.quorum) quorumCheck(w, w.quorum, eligible);
         eligibleFor.set(w.name, eligible);
     }
 
@@ -210,6 +240,26 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
         })),
         changes: placementChanges(order, assignments, options, moved),
     };
+}
+
+/**
+ * A quorum group whose members are on distinct Pis loses one member with any one Pi, so it keeps
+ * its quorum only with three members or more; an even number adds a member without adding a loss
+ * it survives. Fewer than three eligible Pis cannot do better: one member, and the plan's "lose any
+ * one Pi" says what its Pi takes with it.
+ */
+function quorumCheck(w: WorkloadDemand, group: QuorumGroup, eligible: readonly MutableUsage[]): void {
+    const members = w.replicas;
+    const pis = eligible.map((u) => u.pi.name).join(", ");
+    if (members % 2 === 0) {
+        throw new PlacementError(`${w.configKey}.replicas`, `quorum group "${group.name}" needs an odd number of members, got ${members}: ${members} tolerate no more lost Pis than ${members - 1}; expected ${members - 1} or ${members + 1}`);
+    }
+    if (members - 1 < group.quorum && eligible.length >= 3) {
+        throw new PlacementError(
+            `${w.configKey}.replicas`,
+            `quorum group "${group.name}" has ${members} member(s) and needs ${group.quorum}: losing the Pi of any one (of ${pis}) would stop it taking writes, and the stack has ${eligible.length} eligible Pis; expected at least 3 members`,
+        );
+    }
 }
 
 /** Why a replica cannot stay on `was`, or undefined when it can. */

@@ -9,6 +9,15 @@ export interface PiLossImpact {
     readonly lostComponents: readonly string[];
     /** Workloads that keep running with fewer replicas. */
     readonly degradedWorkloads: readonly string[];
+    /** Quorum groups that would drop below their quorum: they stop taking writes. */
+    readonly lostQuorums: readonly string[];
+}
+
+/** A quorum group as the analysis reads it: its workload and the members it needs. */
+export interface QuorumMembers {
+    readonly workload: string;
+    readonly name: string;
+    readonly quorum: number;
 }
 
 /**
@@ -16,8 +25,9 @@ export interface PiLossImpact {
  * replicas if it died, and which would merely run degraded. Pinned per-Pi agents (node
  * exporters and the like) are expected to die with their Pi and can be left out by the caller.
  */
-export function analyseSinglePiLoss(plan: PlacementPlan, componentOf: ReadonlyMap<string, string>): PiLossImpact[] {
+export function analyseSinglePiLoss(plan: PlacementPlan, componentOf: ReadonlyMap<string, string>, quorums: readonly QuorumMembers[] = []): PiLossImpact[] {
     return plan.pis.map(({ pi }) => {
+        const lostQuorums = quorums.filter((q) => (plan.assignments.get(q.workload) ?? []).filter((p) => p !== pi).length < q.quorum).map((q) => q.name);
         const lost: string[] = [];
         const degraded: string[] = [];
         for (const [workload, placedOn] of plan.assignments) {
@@ -26,6 +36,6 @@ export function analyseSinglePiLoss(plan: PlacementPlan, componentOf: ReadonlyMa
             else degraded.push(workload);
         }
         const components = new Set(lost.map((w) => componentOf.get(w) ?? w));
-        return { pi, lostWorkloads: lost.sort(), lostComponents: [...components].sort(), degradedWorkloads: degraded.sort() };
+        return { pi, lostWorkloads: lost.sort(), lostComponents: [...components].sort(), degradedWorkloads: degraded.sort(), lostQuorums: lostQuorums.sort() };
     });
 }

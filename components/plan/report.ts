@@ -18,7 +18,13 @@ export function formatPlan(plan: PlanSuccess, outDir?: string): string {
     lines.push("Monitoring coverage", ...coverageTable(plan.resources), "");
     lines.push("Lose any one Pi");
     for (const [pi, lost] of Object.entries(plan.outputs.singlePiLoss)) {
-        lines.push(`  ${pi}: ${lost.length ? `tiers left with no replica: ${lost.join(", ")}` : "every tier keeps a replica"}`);
+        const quorums = lost.filter((l) => l.startsWith("quorum ")).map((l) => l.slice("quorum ".length));
+        const tiers = lost.filter((l) => !l.startsWith("quorum "));
+        const said = [
+            tiers.length ? `tiers left with no replica: ${tiers.join(", ")}` : "every tier keeps a replica",
+            ...(quorums.length ? [`quorum lost (no writes until it is back): ${quorums.join(", ")}`] : []),
+        ];
+        lines.push(`  ${pi}: ${said.join("; ")}`);
     }
     lines.push("", "Policies (as pulumi preview --policy-pack policies would report them)");
     for (const v of plan.verdicts) {

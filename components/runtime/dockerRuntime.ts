@@ -4,7 +4,9 @@ import type { PiConfig } from "../config/schema";
 import type { PiHost } from "../host/piHost";
 import { contentHash } from "../renderers/contentHash";
 import { knownHostsLine } from "../renderers/knownHosts";
-import type { Workload } from "./workload";
+import { remoteCommand } from "../host/remoteFiles";
+import { shellQuote } from "../renderers/shellSteps";
+import { ReplicaIdentity, ReplicaSettings, Workload, replicaDataPath, replicaIdentities } from "./workload";
 
 /** Turns workloads into running replicas on the Pis placement chose. */
 export interface WorkloadRuntime {
@@ -21,6 +23,8 @@ export interface DeployedReplica {
     readonly replica: number;
     /** The runtime's resource for this replica (a container on Docker). */
     readonly resource: pulumi.CustomResource;
+    /** Who it is: index, Pi, data folder. */
+    readonly identity: ReplicaIdentity;
 }
 
 /** Label keys picloud sets on every container; monitoring and log collection read them. */
@@ -91,32 +95,58 @@ export class DockerRuntime implements WorkloadRuntime {
 
     deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource, dependsOn: readonly pulumi.Resource[] = []): DeployedReplica[] {
         const deployed: DeployedReplica[] = [];
-        placedOn.forEach((piName, replica) => {
+        const hostOf = (piName: string) => {
             const host = this.hosts.get(piName);
             if (!host) throw new Error(`${workload.configKey}: workload "${workload.name}" was placed on unknown Pi "${piName}"`);
+            return host;
+        };
+        const members = replicaIdentities(workload, placedOn, (pi) => hostOf(pi).pi.address);
+        placedOn.forEach((piName, replica) => {
+            const host = hostOf(piName);
             const provider = this.provider(host);
             const image = this.image(host, workload.image);
             const networks = (workload.networks ?? []).map((n) => this.network(host, n));
+            const identity = members[replica];
+            const data = identity.dataPath ? [this.dataFolder(host, workload, identity, parent)] : [];
             const previous = rollsOneAtATime(workload) ? deployed.at(-1)?.resource : undefined;
             const resource = new docker.Container(
                 `${workload.name}-${replica}`,
                 {
-                    ...containerArgs(workload, replica, piName),
+                    ...containerArgs(workload, replica, piName, workload.perReplica?.(identity, members)),
                     image: image.imageId,
                     networksAdvanced: networks.map((n) => ({ name: n.name })),
                 },
                 {
                     parent,
                     provider,
-                    dependsOn: [host.ready, ...dependsOn, ...(previous ? [previous] : [])],
+                    dependsOn: [host.ready, ...dependsOn, ...data, ...(previous ? [previous] : [])],
                     // The replacement has the same name and host ports, so the old container must
                     // go first; the chain above makes that one replica at a time.
                     deleteBeforeReplace: true,
                 },
             );
-            deployed.push({ pi: piName, replica, resource });
+            deployed.push({ pi: piName, replica, resource, identity });
         });
         return deployed;
+    }
+
+    /**
+     * A replica's data folder on its Pi, made before its container starts and owned by the user
+     * the image runs as. It outlives the container: only a workload whose `data.keep` is false
+     * takes it away when the replica leaves the stack.
+     */
+    private dataFolder(host: PiHost, w: Workload, identity: ReplicaIdentity, parent: pulumi.Resource): pulumi.Resource {
+        const owner = w.data?.owner ?? { uid: 0, gid: 0 };
+        const path = identity.dataPath!;
+        return remoteCommand(
+            `${w.name}-${identity.index}-data`,
+            {
+                connection: host.connection,
+                create: `sudo -n install -d -o ${owner.uid} -g ${owner.gid} -m 0700 ${shellQuote(path)}`,
+                delete: w.data?.keep === false ? `sudo -n rm -rf --one-file-system ${shellQuote(path)}` : undefined,
+            },
+            { parent, dependsOn: [host.ready] },
+        );
     }
 
     private image(host: PiHost, ref: string): docker.RemoteImage {
@@ -158,7 +188,7 @@ export class DockerRuntime implements WorkloadRuntime {
  * hundred steps.
  */
 export function rollsOneAtATime(w: Workload): boolean {
-    return !w.hostAgent;
+    return !w.hostAgent && w.updateStrategy !== "recreate";
 }
 
 /**
@@ -166,8 +196,8 @@ export function rollsOneAtATime(w: Workload): boolean {
  * (secret values stay secret), volumes, healthcheck, restart policy, labels, and logs to journald
  * (in RAM on the Pi, tagged for log collection).
  */
-export function containerArgs(w: Workload, replica: number, pi: string): Omit<docker.ContainerArgs, "image"> {
-    const plainEnv = Object.entries(w.env ?? {}).map(([k, v]) => `${k}=${v}`);
+export function containerArgs(w: Workload, replica: number, pi: string, own: ReplicaSettings = {}): Omit<docker.ContainerArgs, "image"> {
+    const plainEnv = Object.entries({ ...w.env, ...own.env }).map(([k, v]) => `${k}=${v}`);
     const secretEntries = Object.entries(w.secretEnv ?? {});
     const envs =
         secretEntries.length === 0
@@ -186,7 +216,7 @@ export function containerArgs(w: Workload, replica: number, pi: string): Omit<do
     return {
         name: `${w.name}-${replica}`,
         hostname: `${w.name}-${replica}`,
-        command: w.command ? [...w.command] : undefined,
+        command: w.command || own.command ? [...(w.command ?? []), ...(own.command ?? [])] : undefined,
         memory: w.memoryMb,
         memorySwap: w.memoryMb,
         cpus: String(w.cpus),
@@ -196,7 +226,10 @@ export function containerArgs(w: Workload, replica: number, pi: string): Omit<do
         user: w.user,
         // With host networking the ports are the Pi's own; Docker refuses mappings there.
         ports: w.hostNetwork ? [] : (w.ports ?? []).map((p) => ({ internal: p.container, external: p.host, protocol: p.protocol ?? "tcp" })),
-        volumes: (w.volumes ?? []).map((v) => ({ volumeName: v.volume, hostPath: v.hostPath, containerPath: v.containerPath, readOnly: v.readOnly ?? false })),
+        volumes: [
+            ...(w.volumes ?? []).map((v) => ({ volumeName: v.volume, hostPath: v.hostPath, containerPath: v.containerPath, readOnly: v.readOnly ?? false })),
+            ...(w.data ? [{ hostPath: replicaDataPath(w.name, replica), containerPath: w.data.containerPath, readOnly: false }] : []),
+        ],
         healthcheck: hc && {
             tests: ["CMD", ...hc.command],
             interval: `${hc.intervalSeconds}s`,

@@ -1,6 +1,24 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { HealthcheckConfig, PlacementConstraints } from "../config/tiers";
-import type { WorkloadDemand } from "../placement/place";
+import type { QuorumGroup, WorkloadDemand } from "../placement/place";
+
+/** Where a stateful replica keeps its data on its Pi: on the SSD when the Pi boots from one. */
+export const DATA_ROOT = "/srv/picloud/data";
+
+/** Who a replica of a stateful workload is: its index, its Pi, and its data on that Pi. */
+export interface ReplicaIdentity {
+    readonly index: number;
+    readonly pi: string;
+    readonly address: string;
+    /** Its data folder on the Pi, when the workload has a data volume. */
+    readonly dataPath?: string;
+}
+
+/** What a replica's own settings add to the workload's: computed from who it is and who its peers are. */
+export interface ReplicaSettings {
+    readonly command?: readonly string[];
+    readonly env?: Readonly<Record<string, string>>;
+}
 
 /** A port a workload listens on. */
 export interface WorkloadPort {
@@ -56,6 +74,23 @@ export interface Workload {
     readonly volumes?: readonly WorkloadVolume[];
     /** Share the Pi's network namespace (host agents such as node_exporter); ports are then the Pi's. */
     readonly hostNetwork?: boolean;
+    /**
+     * A data folder per replica, `/srv/picloud/data/<name>-<n>` on its Pi, mounted at
+     * `containerPath` and owned by `owner` (uid:gid). Placement keeps the replica on its Pi, so its
+     * data stays with it. Deleting the workload keeps the folder unless `keep` is false.
+     */
+    readonly data?: { readonly containerPath: string; readonly owner?: { readonly uid: number; readonly gid: number }; readonly keep?: boolean };
+    /** Each replica's own command and environment, from its identity and its peers' (a cluster member's name and peer list). */
+    readonly perReplica?: (self: ReplicaIdentity, members: readonly ReplicaIdentity[]) => ReplicaSettings;
+    /**
+     * How a change reaches the replicas: "one-at-a-time" (default: replica n only once n - 1 is back
+     * and healthy) or "recreate" (all at once, for what cannot run two versions side by side).
+     */
+    readonly updateStrategy?: "one-at-a-time" | "recreate";
+    /** Its replicas form a quorum group: each on a Pi of its own, and placement checks what losing one Pi does to it. */
+    readonly quorum?: QuorumGroup;
+    /** It fsyncs on every write: SSD Pis only, unless the config allows SD cards (`allowSdCardKey`). */
+    readonly fsyncHeavy?: { readonly allowSdCard: boolean; readonly allowSdCardKey: string };
     /** Full access to the Pi's devices (cAdvisor); only for host agents. */
     readonly privileged?: boolean;
     /** User the container's process starts as, overriding the image's (e.g. "root" for a daemon that binds :80 with host networking, then drops privileges itself). */
@@ -95,5 +130,17 @@ export function demandOf(w: Workload): WorkloadDemand {
         constraints: w.placement ?? {},
         pinnedTo: w.pinnedTo,
         pinnedBecause: w.pinnedBecause,
+        quorum: w.quorum,
+        fsyncHeavy: w.fsyncHeavy,
     };
+}
+
+/** The data folder of replica `index` of `workload` on its Pi. */
+export function replicaDataPath(workload: string, index: number): string {
+    return `${DATA_ROOT}/${workload}-${index}`;
+}
+
+/** Every replica's identity, in replica order, from where placement put them. */
+export function replicaIdentities(w: Pick<Workload, "name" | "data">, placedOn: readonly string[], addressOf: (pi: string) => string): ReplicaIdentity[] {
+    return placedOn.map((pi, index) => ({ index, pi, address: addressOf(pi), dataPath: w.data ? replicaDataPath(w.name, index) : undefined }));
 }
