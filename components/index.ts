@@ -9,11 +9,12 @@ export { PicloudConfigError, configKey } from "./config/errors";
 export type { ConfigProblem } from "./config/errors";
 export { parseStackConfig, PI_MEMORY_SIZES_MB, DEFAULT_OS_RESERVE_MB, inSubnet } from "./config/schema";
 export type { StackConfig, PiConfig, PiModel, RawStackConfig } from "./config/schema";
-export type { AppConfig, PlacementConstraints, HealthcheckConfig, MonitoringConfig, LoadBalancerConfig, FunctionsConfig, FunctionConfig } from "./config/tiers";
-export { loadBalancerSchema, functionsSchema, appSchema, loadBalancerTopology } from "./config/tiers";
+export type { AppConfig, PlacementConstraints, HealthcheckConfig, MonitoringConfig, LoadBalancerConfig, FunctionsConfig, FunctionConfig, RegistryConfig } from "./config/tiers";
+export { loadBalancerSchema, functionsSchema, appSchema, registrySchema, loadBalancerTopology } from "./config/tiers";
 
 export { placeReplicas, PlacementError } from "./placement/place";
-export type { PlacementPlan, PiUsage, PlacedReplica, WorkloadDemand, PlaceOptions, PlacementChange, PreviousPlacement } from "./placement/place";
+export type { PlacementPlan, PiUsage, PlacedReplica, WorkloadDemand, PlaceOptions, PlacementChange, PreviousPlacement, QuorumGroup } from "./placement/place";
+export { majority } from "./placement/place";
 export { renderPlacementLock, parsePlacementLock, describeChanges, lockOf, sameLock } from "./placement/lock";
 export type { PlacementLock } from "./placement/lock";
 export { analyseSinglePiLoss } from "./placement/resilience";
@@ -45,12 +46,17 @@ export type { Workload, WorkloadPort, WorkloadVolume } from "./runtime/workload"
 export { DockerRuntime, containerArgs, dockerSshOptions, dockerHost, LABELS } from "./runtime/dockerRuntime";
 export type { WorkloadRuntime, DeployedReplica, DockerRuntimeOptions } from "./runtime/dockerRuntime";
 
-export { ATTACHMENT_TYPE, targetDownRule, monitoringGaps, alertPrefix } from "./monitoring/contract";
+export { ATTACHMENT_TYPE, targetDownRule, backupAgeRule, monitoringGaps, alertPrefix } from "./monitoring/contract";
 export type { MonitoringSpec, ScrapeTarget, AlertRule, Dashboard, DashboardPanel, Severity } from "./monitoring/contract";
 export { Attachment, attachMonitoring, MonitoredComponent, monitoringEndpointFromOutput, monitoringEndpointFromStack, monitoringCoverage, attachmentFiles, prometheusReloadCommand } from "./monitoring/attachment";
 export type { MonitoringEndpoint, MonitoringEndpointOutput, AttachmentArgs, AttachmentDeclaration, MonitoringCoverage } from "./monitoring/attachment";
 export * from "./monitoring/renderers";
 export { Monitoring, PROMETHEUS_RELOAD, attachHostMonitoring } from "./tiers/monitoring/monitoring";
+export { ServiceRegistry, REGISTRY_BACKUP_DIR } from "./tiers/serviceRegistry/serviceRegistry";
+export { etcdWorkload, etcdMemberFlags, etcdMembers, registrySpec, registryFlows, ETCD_IMAGE } from "./tiers/serviceRegistry/specs";
+export { renderBackupTimerScript, renderBackupRunner, backupTimerRemoveCommand, BACKUP_METRIC } from "./renderers/backupTimer";
+export { renamedOptions } from "./host/renames";
+export type { Rename } from "./host/renames";
 export type { MonitoringArgs } from "./tiers/monitoring/monitoring";
 export { monitoringWorkloads, monitoringTierSpec, hostSpec, monitoringPi, monitoringHome, MONITORING_PORTS, MONITORING_DIRS } from "./tiers/monitoring/specs";
 export { MONITORING_IMAGES } from "./tiers/monitoring/images";

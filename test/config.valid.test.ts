@@ -70,7 +70,7 @@ describe("the example stacks", () => {
         expect(Object.fromEntries(parsed.pis.map((p) => [p.name, p.storage]))).toEqual({
             "edge-1": "sd",
             "edge-2": "sd",
-            "app-1": "sd",
+            "app-1": "ssd",
             "app-2": "sd",
             "data-1": "ssd",
             "data-2": "ssd",

@@ -216,6 +216,34 @@ export const monitoringSchema = strictObject(
     "the monitoring tier",
 );
 
+/** The service registry: etcd, the cluster's consistent key-value store. */
+export const registrySchema = strictObject(
+    {
+        /** etcd fsyncs every write and misses heartbeats on SD cards: members go to SSD Pis only, unless this is true; default false. */
+        allowSdCard: z.boolean(expected("true or false")).default(false),
+        /** Memory limit per member, MB; default 256. */
+        memoryMb: intIn(64, 4096, " of MB").default(256),
+        /** CPU limit per member in cores; default 0.5. */
+        cpus: cores(0.1, 4).default(0.5),
+        /** Client port (TLS) on each member's Pi; default 2379. */
+        clientPort: port().default(2379),
+        /** Peer port (TLS) between members; default 2380. */
+        peerPort: port().default(2380),
+        /** Metrics port (plain HTTP, for Prometheus); default 2381. */
+        metricsPort: port().default(2381),
+        /** Snapshots: when (a systemd OnCalendar expression such as "daily" or "*-*-* 03:00"), how many to keep, and the age that alerts. */
+        backup: strictObject(
+            {
+                onCalendar: z.string(expected("a systemd OnCalendar expression such as daily")).regex(/^[A-Za-z0-9*:,./ -]{1,64}$/, expected("a systemd OnCalendar expression such as daily")).default("daily"),
+                keep: intIn(1, 365).default(7),
+                maxAgeHours: intIn(1, 24 * 31).default(26),
+            },
+            "backup options",
+        ).prefault({}),
+    },
+    "the service registry",
+);
+
 /** All tier options. */
 export const tiersSchema = strictObject(
     {
@@ -227,6 +255,8 @@ export const tiersSchema = strictObject(
         loadBalancer: loadBalancerSchema.optional(),
         /** Functions (lambda): faasd on one Pi. */
         functions: functionsSchema.optional(),
+        /** The service registry: etcd, three members on SSD Pis (one on a stack of fewer than three). */
+        registry: registrySchema.optional(),
     },
     "tiers",
 );
@@ -235,6 +265,8 @@ export const tiersSchema = strictObject(
 export type AppConfig = z.output<typeof appSchema>;
 /** Validated load balancer options. */
 export type LoadBalancerConfig = z.output<typeof loadBalancerSchema>;
+/** Validated service registry options. */
+export type RegistryConfig = z.output<typeof registrySchema>;
 /** Validated functions tier options. */
 export type FunctionsConfig = z.output<typeof functionsSchema>;
 /** Validated options of one function. */

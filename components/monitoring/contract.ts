@@ -5,6 +5,8 @@
  * component has no such declaration attached.
  */
 
+import { BACKUP_METRIC } from "../renderers/backupTimer";
+
 /** Pulumi type token of the attachment every monitored component carries as a child. */
 export const ATTACHMENT_TYPE = "picloud:monitoring:Attachment";
 
@@ -112,4 +114,22 @@ export function monitoringGaps(spec: MonitoringSpec): string[] {
     const dup = jobs.find((j, i) => jobs.indexOf(j) !== i);
     if (dup) gaps.push(`${where}: job "${dup}" is declared twice`);
     return gaps;
+}
+
+/**
+ * The rule every backup gets: its last success is older than `maxAgeHours`, or there is none. The
+ * backup writes {@link BACKUP_METRIC}`{backup="<name>"}` through node_exporter's textfile folder on
+ * its Pi (`renderBackupTimerScript`).
+ */
+export function backupAgeRule(backup: string, maxAgeHours: number): AlertRule {
+    const metric = `${BACKUP_METRIC}{backup="${backup}"}`;
+    return {
+        alert: `${alertPrefix(backup)}BackupTooOld`,
+        // Both halves keep the `backup` label, so the alert is one series whether stale or missing.
+        expr: `(time() - max by (backup) (${metric})) > ${maxAgeHours * 3600} or absent(${metric})`,
+        for: "15m",
+        severity: "warning",
+        summary: `${backup}: no successful backup for over ${maxAgeHours} h`,
+        description: `The last successful ${backup} backup is older than ${maxAgeHours} hours, or none was ever recorded: check picloud-backup-${backup}.service on its Pi (journalctl -u picloud-backup-${backup}).`,
+    };
 }

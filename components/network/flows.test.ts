@@ -55,8 +55,10 @@ describe("the dev stack's flows", () => {
     const { network } = networkOf("dev");
     const mgmt = "mgmt (192.168.10.0/24)";
 
-    it("dev-3 (an app replica, nothing else) accepts exactly SSH from mgmt, the load balancers on the app port and Prometheus on dev-1", () => {
-        expect(inbound(network, "dev-3")).toEqual([`tcp/22 <- ${mgmt}`, "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1"]);
+    it("dev-3 (an app replica and an etcd member) accepts exactly SSH and etcd's client port from mgmt, the other members on the peer port, the load balancers on the app port and Prometheus on dev-1", () => {
+        expect(inbound(network, "dev-3")).toEqual(
+            [`tcp/22 <- ${mgmt}`, `tcp/2379 <- ${mgmt}`, "tcp/2380 <- dev-1", "tcp/2380 <- dev-2", "tcp/2381 <- dev-1", "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1"].sort(),
+        );
     });
 
     it("the app's host port on each replica's Pi accepts only the load-balancer Pis (dev-2, dev-1)", () => {
@@ -125,6 +127,9 @@ describe("the dev stack's flows", () => {
                 "picloud:tiers.loadBalancer.statsPort",
                 "picloud:tiers.loadBalancer.virtualIp",
                 "picloud:tiers.monitoring",
+                "picloud:tiers.registry.clientPort",
+                "picloud:tiers.registry.metricsPort",
+                "picloud:tiers.registry.peerPort",
             ].sort(),
         );
     });
@@ -162,8 +167,10 @@ describe("the prod stack's flows", () => {
         expect(network.flows.filter((f) => f.protocol === "vrrp").map((f) => f.to).sort()).toEqual(["edge-1", "edge-2"]);
     });
 
-    it("data-2 holds nothing anyone reaches but SSH and Prometheus", () => {
-        expect(inbound(network, "data-2")).toEqual(["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/9100 <- data-1", "tcp/9338 <- data-1"]);
+    it("data-2 (an etcd member) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, and Prometheus", () => {
+        expect(inbound(network, "data-2")).toEqual(
+            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", "tcp/2381 <- data-1", "tcp/9100 <- data-1", "tcp/9338 <- data-1"].sort(),
+        );
     });
 });
 

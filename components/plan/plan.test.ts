@@ -32,7 +32,7 @@ describe("offline plan of the example stacks", () => {
             const containers = plan.resources.filter((r) => r.type === "docker:index/container:Container");
             expect(containers.length).toBeGreaterThan(0);
             for (const c of containers) {
-                expect(["picloud:apps:AppServers", "picloud:monitoring:Monitoring", "picloud:loadbalancer:LoadBalancer"]).toContain(byUrn.get(c.parent)?.type);
+                expect(["picloud:apps:AppServers", "picloud:monitoring:Monitoring", "picloud:loadbalancer:LoadBalancer", "picloud:registry:ServiceRegistry"]).toContain(byUrn.get(c.parent)?.type);
                 const provider = byUrn.get(c.provider.split("::").slice(0, -1).join("::"));
                 expect(provider?.type).toBe("pulumi:providers:docker");
                 const piOfProvider = byUrn.get(provider!.parent)!.name;
@@ -71,9 +71,10 @@ describe("offline plan of the example stacks", () => {
         if (!plan.ok) throw new Error(plan.error);
         const text = formatPlan(plan);
         expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
-        expect(text).toMatch(/picloud:host:PiHost "dev-2": pulumi:providers:docker, 7× command:remote:Command, 4× docker:index\/remoteImage:RemoteImage/);
+        expect(text).toMatch(/picloud:host:PiHost "dev-2": pulumi:providers:docker, 7× command:remote:Command, 5× docker:index\/remoteImage:RemoteImage/);
+        expect(text).toMatch(/picloud:registry:ServiceRegistry "registry": 5× command:remote:Command, 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "registry-monitoring"/);
         expect(text).toMatch(/picloud:apps:AppServers "hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "hello-monitoring"/);
-        expect(text).toMatch(/dev-2 +784\/3584 MB \(22%\) +2\.2\/4 +app-hello-\d, cadvisor-1, faasd-0, haproxy-\d, node-exporter-1/);
+        expect(text).toMatch(/dev-2 +1040\/3584 MB \(29%\) +2\.7\/4 +app-hello-\d, cadvisor-1, etcd-\d, faasd-0, haproxy-\d, node-exporter-1/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.
         expect(text).toMatch(/picloud:apps:AppServers "hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +app=hello,tier=apps/);
         expect(text).toContain("dev-1: tiers left with no replica: monitoring");

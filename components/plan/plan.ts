@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
 import type { PiCloud, PlacementInput } from "../cloud/piCloud";
-import { picloudProgram, PicloudStackOutputs } from "../cloud/program";
+import { picloudProgram, PicloudStackOutputs, readPlacementLock } from "../cloud/program";
 import type { PlacementLock } from "../placement/lock";
 import type { PlacementChange } from "../placement/place";
 import { readStackConfig } from "../cloud/stackConfig";
@@ -30,7 +30,7 @@ export interface PlanOptions {
     readonly outDir?: string;
     /** Simulated time per resource operation, ms (benchmarks). */
     readonly delayMs?: number;
-    /** Where placement starts from: the stack's placement lock (none: placed afresh) and any rebalance. */
+    /** Where placement starts from: the stack's placement lock (none: placed afresh) and any rebalance; default, for a stack file, the lock beside it. */
     readonly placement?: PlacementInput;
 }
 
@@ -109,7 +109,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     let outputs: PicloudStackOutputs;
     let cloud: PiCloud;
     try {
-        ({ outputs, cloud } = picloudProgram(options.placement ?? {}));
+        ({ outputs, cloud } = picloudProgram(options.placement ?? lockBeside(options)));
         await run.settle();
     } catch (e) {
         await run.settle().catch(() => undefined);
@@ -138,6 +138,12 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
         lock: cloud.plan.lock,
         placementChanges: cloud.plan.changes,
     };
+}
+
+/** The placement lock beside a stack file (`placement.<stack>.json`), as `pulumi up` would read it; none for a generated document. */
+function lockBeside(options: PlanOptions): PlacementInput {
+    if (!("file" in options.source)) return {};
+    return { lock: readPlacementLock(path.join(path.dirname(options.source.file), `placement.${options.stack}.json`)) };
 }
 
 /** Reads `Pulumi.<stack>.yaml`, with an error that says which stacks exist when it is missing. */

@@ -4,7 +4,9 @@ import type { StackConfig } from "../config/schema";
 import type { PiHost } from "../host/piHost";
 import type { DeclaredBackend, DeclaredSpec, Flow } from "../network/flows";
 import type { PlacementPlan, PreviousPlacement, WorkloadDemand } from "../placement/place";
-import type { Workload } from "../runtime/workload";
+import { Workload, replicaIdentities } from "../runtime/workload";
+import { ServiceRegistry } from "./serviceRegistry/serviceRegistry";
+import { ETCD_WORKLOAD, etcdWorkload, registryFlows, registrySpec } from "./serviceRegistry/specs";
 import type { Rename } from "../host/renames";
 import { AppServers, appBackend, appMonitoringSpec, appWorkload, appWorkloadName } from "./apps/appServers";
 import { Functions } from "./functions/functionsTier";
@@ -110,6 +112,29 @@ const monitoringTier: TierDefinition = {
     ],
 };
 
+const registryTier: TierDefinition = {
+    key: "registry",
+    workloads: (config) => (config.tiers.registry ? [etcdWorkload(config.tiers.registry, config.pis)] : []),
+    monitoringSpecs: ({ config, placement }) => {
+        const options = config.tiers.registry;
+        return options ? [{ spec: registrySpec(options, etcdIdentities(placement, config)), declaredBy: "picloud:tiers.registry.metricsPort" }] : [];
+    },
+    flows: ({ config, placement }) => {
+        const options = config.tiers.registry;
+        return options ? registryFlows(options, etcdIdentities(placement, config)) : [];
+    },
+    create: ({ config, args, hosts, parent }) => {
+        const options = config.tiers.registry;
+        return options ? [new ServiceRegistry("registry", { ...args, options, hosts }, { parent })] : [];
+    },
+};
+
+/** Who etcd's members are, from placement. */
+function etcdIdentities(placement: PlacementPlan, config: StackConfig) {
+    const address = new Map(config.pis.map((p) => [p.name, p.address]));
+    return replicaIdentities({ name: ETCD_WORKLOAD, data: { containerPath: "" } }, placement.assignments.get(ETCD_WORKLOAD) ?? [], (pi) => address.get(pi)!);
+}
+
 const appsTier: TierDefinition = {
     key: "apps",
     workloads: (config, secrets) => Object.entries(config.tiers.apps ?? {}).map(([name, app]) => appWorkload(name, app, secrets, config.pis)),
@@ -198,6 +223,7 @@ const loadBalancerTier: TierDefinition = {
 
 /**
  * Every tier this version of picloud can build, in the order they are composed: monitoring first
- * (everything else attaches to it), the load balancer after what it fronts.
+ * (everything else attaches to it), the registry next (what runs later finds its peers there), the
+ * load balancer after what it fronts.
  */
-export const TIERS: readonly TierDefinition[] = [monitoringTier, appsTier, functionsTier, loadBalancerTier];
+export const TIERS: readonly TierDefinition[] = [monitoringTier, registryTier, appsTier, functionsTier, loadBalancerTier];

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
 import { CloudPlan, planCloud } from "../../components/cloud/piCloud";
+import { readPlacementLock } from "../../components/cloud/program";
 import { PicloudConfigError } from "../../components/config/errors";
 import { StackConfig, parseStackConfig } from "../../components/config/schema";
 
@@ -30,5 +31,6 @@ export function exampleStack(stack: string): ExampleStack {
         config = parseStackConfig({ values, secretKeys: e.problems.map((p) => p.key.slice("picloud:".length)) });
     }
     const secrets = Object.fromEntries(config.secretKeys.map((key) => [key, `placeholder for picloud:${key}`]));
-    return { config, plan: planCloud(config, secrets) };
+    // Placed as `pulumi up` places it: from the stack's committed placement lock.
+    return { config, plan: planCloud(config, secrets, { lock: readPlacementLock(path.join(STACKS_DIR, `placement.${stack}.json`)) }) };
 }

@@ -8,6 +8,7 @@
 #  - promtool, prometheus, amtool and alertmanager are unpacked from Debian's packages with
 #    `dpkg -x` into <repo>/.cache/validators/bin, never installed: installing would start
 #    services this machine must not run.
+#  - etcd and etcdctl likewise, from etcd-server and etcd-client.
 #  - sshd, ssh-audit and fail2ban: install-hardening-validators.sh.
 # Idempotent and quick when everything is there. Installing needs root and Debian's mirrors.
 set -euo pipefail
@@ -44,6 +45,19 @@ if [ "$missing" -eq 1 ]; then
         done
         # Debian renames the Alertmanager daemon; tests look for it under its upstream name.
         install -m 0755 root/usr/bin/prometheus-alertmanager "$bin_dir/alertmanager"
+    )
+fi
+
+# etcd and etcdctl (Go, static): unpacked likewise, for the service registry's cluster test.
+if [ ! -x "$bin_dir/etcd" ] || [ ! -x "$bin_dir/etcdctl" ]; then
+    echo "install-validators: unpacking etcd-server and etcd-client from Debian into $bin_dir" >&2
+    (
+        apt_download_here etcd-server etcd-client
+        for deb in ./*.deb; do
+            dpkg -x "$deb" root
+        done
+        install -m 0755 root/usr/bin/etcd "$bin_dir/etcd"
+        install -m 0755 root/usr/bin/etcdctl "$bin_dir/etcdctl"
     )
 fi
 

@@ -1,0 +1,100 @@
+/**
+ * Backups as timers: a systemd service that runs a backup command on a Pi and, when it succeeds,
+ * records the time in node_exporter's textfile folder, and a timer that runs it on a schedule. The
+ * monitoring contract's `backupAgeRule` alerts on that metric, so a backup that stops is noticed.
+ */
+import { shellQuote } from "./shellSteps";
+
+/** The metric a successful backup writes: `picloud_backup_last_success_timestamp_seconds{backup="<name>"}`. */
+export const BACKUP_METRIC = "picloud_backup_last_success_timestamp_seconds";
+
+/** What {@link renderBackupTimerScript} installs. */
+export interface BackupTimerInput {
+    /** Lowercase name: the unit is `picloud-backup-<name>`, the metric's `backup` label `<name>`. */
+    readonly name: string;
+    /** systemd OnCalendar expression, e.g. "daily". */
+    readonly onCalendar: string;
+    /** The backup itself, run as root by bash; it writes into `$BACKUP_DIR` (a fresh folder per run). */
+    readonly command: string;
+    /** Where backups are kept, one folder per run. */
+    readonly directory: string;
+    /** How many runs to keep. */
+    readonly keep: number;
+    /** node_exporter's textfile folder. */
+    readonly textfileDir: string;
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,40}$/;
+
+/** The unit names of a backup. */
+export function backupUnits(name: string): { service: string; timer: string } {
+    if (!NAME.test(name)) throw new Error(`a backup name must be a lowercase word (a-z, 0-9, '-'), got "${name}"`);
+    return { service: `picloud-backup-${name}.service`, timer: `picloud-backup-${name}.timer` };
+}
+
+/**
+ * A root script that installs (idempotently) the backup's runner, service and timer, enables the
+ * timer and runs one backup at once, so the backup-age alert has a first value to watch.
+ */
+export function renderBackupTimerScript(input: BackupTimerInput): string {
+    const units = backupUnits(input.name);
+    if (!Number.isInteger(input.keep) || input.keep < 1) throw new RangeError(`keep must be a whole number of at least 1, got ${input.keep}`);
+    if (!/^[A-Za-z0-9*:,./ -]{1,64}$/.test(input.onCalendar)) throw new Error(`onCalendar must be a systemd calendar expression, got "${input.onCalendar}"`);
+    const runner = backupRunnerPath(input.name);
+    const service = ["[Unit]", `Description=picloud backup ${input.name}`, "[Service]", "Type=oneshot", `ExecStart=${runner}`].join("\n");
+    const timer = ["[Unit]", `Description=picloud backup ${input.name}, on schedule`, "[Timer]", `OnCalendar=${input.onCalendar}`, "Persistent=true", "RandomizedDelaySec=300", "[Install]", "WantedBy=timers.target"].join("\n");
+    // Each file comes in a quoted heredoc: written as it is, never expanded here.
+    const put = (mode: string, path: string, text: string) => `put ${mode} ${shellQuote(path)} <<'PICLOUD_FILE'\n${text}\nPICLOUD_FILE`;
+    return [
+        "#!/usr/bin/env bash",
+        `# Installs picloud's backup "${input.name}": ${units.service} run by ${units.timer} (${input.onCalendar}).`,
+        "set -euo pipefail",
+        "changed=0",
+        "# put <mode> <path>: the file from stdin, written only when it differs.",
+        'put() { local text; text=$(cat); if ! printf \'%s\\n\' "$text" | cmp -s - "$2" 2>/dev/null; then printf \'%s\\n\' "$text" | install -D -m "$1" /dev/stdin "$2"; changed=1; fi; }',
+        put("0755", runner, renderBackupRunner(input)),
+        put("0644", `/etc/systemd/system/${units.service}`, service),
+        put("0644", `/etc/systemd/system/${units.timer}`, timer),
+        `install -d -m 0700 ${shellQuote(input.directory)}`,
+        "if ((changed)); then systemctl daemon-reload; fi",
+        `systemctl enable --now ${units.timer} >/dev/null`,
+        `systemctl start ${units.service}`,
+        `if ((changed)); then echo "picloud backup ${input.name}: changed"; else echo "picloud backup ${input.name}: ok"; fi`,
+        "",
+    ].join("\n");
+}
+
+/** Where the runner of a backup lives on the Pi. */
+export function backupRunnerPath(name: string): string {
+    backupUnits(name);
+    return `/usr/local/lib/picloud/backup-${name}.sh`;
+}
+
+/** One backup run: into a folder of its own, the oldest beyond `keep` removed, success recorded for Prometheus. */
+export function renderBackupRunner(input: BackupTimerInput): string {
+    return [
+        "#!/usr/bin/env bash",
+        `# picloud backup "${input.name}": one run into a folder of its own, the oldest beyond ${input.keep} removed, success recorded for Prometheus.`,
+        "set -euo pipefail",
+        `root=${shellQuote(input.directory)}`,
+        'BACKUP_DIR="$root/$(date -u +%Y%m%dT%H%M%SZ)"',
+        "export BACKUP_DIR",
+        'mkdir -p "$BACKUP_DIR"',
+        `if ! ( ${input.command} ); then rm -rf "$BACKUP_DIR"; echo "picloud backup ${input.name}: failed" >&2; exit 1; fi`,
+        `find "$root" -mindepth 1 -maxdepth 1 -type d | sort | head -n -${input.keep} | xargs -r rm -rf`,
+        `metrics=${shellQuote(`${input.textfileDir}/backup-${input.name}.prom`)}`,
+        'tmp="$metrics.$$"',
+        `printf '# HELP ${BACKUP_METRIC} When the backup last succeeded.\\n# TYPE ${BACKUP_METRIC} gauge\\n${BACKUP_METRIC}{backup="${input.name}"} %s\\n' "$(date +%s)" >"$tmp"`,
+        'mv -f "$tmp" "$metrics"',
+    ].join("\n");
+}
+
+/** Removes the backup's units and runner, and its metric; the backups themselves are kept. */
+export function backupTimerRemoveCommand(name: string, textfileDir: string): string {
+    const units = backupUnits(name);
+    return [
+        `sudo -n systemctl disable --now ${units.timer} 2>/dev/null || true`,
+        `sudo -n rm -f /etc/systemd/system/${units.timer} /etc/systemd/system/${units.service} ${backupRunnerPath(name)} ${shellQuote(`${textfileDir}/backup-${name}.prom`)}`,
+        "sudo -n systemctl daemon-reload",
+    ].join(" && ");
+}
