@@ -77,7 +77,7 @@ export function renderBackupRunner(input: BackupTimerInput): string {
         `# picloud backup "${input.name}": one run into a folder of its own, the oldest beyond ${input.keep} removed, success recorded for Prometheus.`,
         "set -euo pipefail",
         `root=${shellQuote(input.directory)}`,
-        'BACKUP_DIR="$root/$(date -u +%Y%m%dT%H%M%SZ)"',
+        'BACKUP_DIR="$root/$(date -u +%Y%m%dT%H%M%S.%NZ)"',
         "export BACKUP_DIR",
         'mkdir -p "$BACKUP_DIR"',
         `if ! ( ${input.command} ); then rm -rf "$BACKUP_DIR"; echo "picloud backup ${input.name}: failed" >&2; exit 1; fi`,
