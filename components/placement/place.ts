@@ -127,8 +127,9 @@ interface MutableUsage {
  * stack, meets the workload's constraints, is not taken by another of its replicas (with spread)
  * and has room; only then, or when a pin or `options.rebalance` says so, does it move. Pinned
  * replicas are placed first, kept ones next, then the rest, larger workloads first, each on the
- * eligible Pi with the most free memory (spreading load), ties broken by config order. Throws {@link PlacementError} naming the workload's config key and, for
- * capacity, every eligible Pi with its budget and what it holds.
+ * eligible Pi with the most free memory (spreading load), ties broken by config order. Throws
+ * {@link PlacementError} naming the workload's config key and, for capacity, every eligible Pi
+ * with its budget and what it holds.
  */
 export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, workloads: readonly WorkloadDemand[], options: PlaceOptions = {}): PlacementPlan {
     const usage: MutableUsage[] = pis.map((pi) => ({
@@ -183,10 +184,11 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
     }
 
     const rebalanced = (w: WorkloadDemand) => options.rebalance === "all" || (options.rebalance ?? []).includes(w.name);
-    const before = (w: WorkloadDemand): readonly string[] => (rebalanced(w) ? [] : (options.previous?.get(w.name) ?? []));
+    const was = (w: WorkloadDemand): readonly string[] => options.previous?.get(w.name) ?? [];
     const slots = new Map<string, (string | undefined)[]>(order.map((w) => [w.name, new Array<string | undefined>(w.replicas).fill(undefined)]));
-    /** Why a replica that had a Pi did not keep it. */
+    /** Why a replica that had a Pi did not keep it, decided where it is decided. */
     const moved = new Map<string, string>();
+    for (const w of order.filter(rebalanced)) was(w).forEach((_, replica) => moved.set(`${w.name}#${replica}`, "rebalance asked for"));
     const take = (w: WorkloadDemand, replica: number, target: MutableUsage) => {
         target.memoryUsedMb += w.memoryMb;
         target.cpusUsed += w.cpus;
@@ -199,19 +201,19 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
     for (const w of order.filter((w) => w.pinnedTo)) {
         for (let replica = 0; replica < w.replicas; replica++) {
             const target = pinnedTarget(w, replica, byName);
-            const was = before(w)[replica];
-            if (was !== undefined && was !== target.pi.name) moved.set(`${w.name}#${replica}`, w.pinnedBecause ?? `pinned to ${target.pi.name} by ${w.configKey}`);
+            const before = was(w)[replica];
+            if (before !== undefined && before !== target.pi.name) moved.set(`${w.name}#${replica}`, w.pinnedBecause ?? `pinned to ${target.pi.name} by ${w.configKey}`);
             take(w, replica, target);
         }
     }
     // Then every replica that can stay where it was.
-    for (const w of order.filter((w) => !w.pinnedTo)) {
+    for (const w of order.filter((w) => !w.pinnedTo && !rebalanced(w))) {
         const eligible = eligibleFor.get(w.name)!;
-        before(w).forEach((was, replica) => {
+        was(w).forEach((pi, replica) => {
             if (replica >= w.replicas) return;
-            const why = cannotStay(w, was, byName, eligible, slots.get(w.name)!);
+            const why = cannotStay(w, pi, byName, eligible, slots.get(w.name)!);
             if (why) moved.set(`${w.name}#${replica}`, why);
-            else take(w, replica, byName.get(was)!);
+            else take(w, replica, byName.get(pi)!);
         });
     }
     // Then the rest: new replicas, and those that could not stay.
@@ -238,7 +240,7 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
             cpusUsed: round(u.cpusUsed),
             replicas: [...u.replicas].sort((a, b) => a.workload.localeCompare(b.workload) || a.replica - b.replica),
         })),
-        changes: placementChanges(order, assignments, options, moved),
+        changes: placementChanges(order, assignments, options.previous ?? new Map(), moved),
     };
 }
 
@@ -272,23 +274,21 @@ function cannotStay(w: WorkloadDemand, was: string, byName: Map<string, MutableU
     return undefined;
 }
 
-function placementChanges(order: readonly WorkloadDemand[], assignments: ReadonlyMap<string, readonly string[]>, options: PlaceOptions, moved: ReadonlyMap<string, string>): PlacementChange[] {
+/** Every replica new, moved (with the reason `moved` gives) or gone against `previous`, workloads by name. */
+function placementChanges(order: readonly WorkloadDemand[], assignments: ReadonlyMap<string, readonly string[]>, previous: PreviousPlacement, moved: ReadonlyMap<string, string>): PlacementChange[] {
     const changes: PlacementChange[] = [];
-    const rebalancing = (name: string) => options.rebalance === "all" || (options.rebalance ?? []).includes(name);
     for (const w of [...order].sort((a, b) => a.name.localeCompare(b.name))) {
-        const was = options.previous?.get(w.name) ?? [];
+        const was = previous.get(w.name) ?? [];
         assignments.get(w.name)!.forEach((to, replica) => {
             const from = was[replica];
-            if (from === to) return;
-            const reason = from === undefined ? "new replica" : (moved.get(`${w.name}#${replica}`) ?? (rebalancing(w.name) ? "rebalance asked for" : "placed again"));
-            changes.push({ workload: w.name, replica, from, to, reason });
+            if (from !== to) changes.push({ workload: w.name, replica, from, to, reason: from === undefined ? "new replica" : moved.get(`${w.name}#${replica}`)! });
         });
         for (let replica = w.replicas; replica < was.length; replica++) {
             changes.push({ workload: w.name, replica, from: was[replica], reason: `${w.configKey} asks for ${w.replicas} replica${w.replicas === 1 ? "" : "s"}` });
         }
     }
     const known = new Set(order.map((w) => w.name));
-    for (const [workload, was] of [...(options.previous ?? new Map<string, readonly string[]>())].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [workload, was] of [...previous].sort(([a], [b]) => a.localeCompare(b))) {
         if (known.has(workload)) continue;
         was.forEach((from, replica) => changes.push({ workload, replica, from, reason: "the workload is no longer in the stack" }));
     }
