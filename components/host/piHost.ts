@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { PiConfig, StackConfig } from "../config/schema";
 import { contentHash } from "../renderers/contentHash";
 import { Connection, remoteCommand, runRootScript } from "./remoteFiles";
+import { ChildRecord } from "./childRecord";
 import { renamedOptions } from "./renames";
 import { renderFail2banJail, renderSshAuditPolicy, renderSshdHardening, renderSysctlHardening } from "../renderers/hardening";
 import {
@@ -80,7 +81,9 @@ export class PiHost extends pulumi.ComponentResource {
 
     constructor(name: string, args: PiHostArgs, opts?: pulumi.ComponentResourceOptions) {
         // Renamed (`renamedFrom`): everything it made under its old name carries over.
-        super("picloud:host:PiHost", name, {}, args.pi.renamedFrom === undefined ? opts : renamedOptions([{ from: args.pi.renamedFrom, to: name }], opts));
+        const children = new ChildRecord();
+        super("picloud:host:PiHost", name, {}, children.options(args.pi.renamedFrom === undefined ? opts : renamedOptions([{ from: args.pi.renamedFrom, to: name }], opts)));
+        children.ownedBy(this);
         const { pi } = args;
         this.pi = pi;
         this.connection = piConnection(pi, args.privateKey);
@@ -130,7 +133,8 @@ export class PiHost extends pulumi.ComponentResource {
             );
         }
 
-        this.runs = [`${name}-booted`, `${name}-bootstrap-script`, `${name}-bootstrap`, `${name}-ready`, ...(args.firewall === undefined ? [] : [`${name}-firewall-script`, `${name}-firewall`, `${name}-firewall-confirmed`])];
+        // What it runs itself, not what the runtime adds under it later (Docker's provider, images).
+        this.runs = children.names;
         // The firewall is a script of its own; as an output it can be reviewed on its own.
         this.registerOutputs({ bootstrapHash: this.bootstrapHash, firewall: args.firewall });
     }

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ATTACHMENT_TYPE, MonitoringSpec, monitoringGaps } from "./contract";
+import { ChildRecord } from "../host/childRecord";
 import { Connection, remoteCommand, shipFile } from "../host/remoteFiles";
 import { shellQuote } from "../renderers/shellSteps";
 import { renderFileSd, renderGrafanaDashboard, renderRuleFile } from "./renderers";
@@ -221,19 +222,13 @@ export function attachMonitoring(
 export abstract class MonitoredComponent extends pulumi.ComponentResource {
     /** This component's monitoring, once attached. */
     monitoring?: Attachment;
-    private readonly runs: string[];
+    private readonly children: ChildRecord;
 
     constructor(type: string, protected readonly componentName: string, opts?: pulumi.ComponentResourceOptions) {
-        const runs: string[] = [];
-        const self: { component?: pulumi.Resource } = {};
-        // Children inherit this transformation: only the component's own custom children are recorded.
-        const record: pulumi.ResourceTransformation = (args) => {
-            if (args.opts.parent === self.component && args.resource instanceof pulumi.CustomResource) runs.push(args.name);
-            return undefined;
-        };
-        super(type, componentName, {}, { ...opts, transformations: [...(opts?.transformations ?? []), record] });
-        self.component = this;
-        this.runs = runs;
+        const children = new ChildRecord();
+        super(type, componentName, {}, children.options(opts));
+        children.ownedBy(this);
+        this.children = children;
     }
 
     /**
@@ -242,7 +237,7 @@ export abstract class MonitoredComponent extends pulumi.ComponentResource {
      */
     protected attach(spec: MonitoringSpec, endpoint: MonitoringEndpoint | undefined, renamedFrom?: string): Attachment {
         if (this.monitoring) throw new Error(`${this.componentName}: its monitoring is attached already`);
-        this.monitoring = attachMonitoring(this, this.componentName, spec, endpoint, this.runs, renamedFrom);
+        this.monitoring = attachMonitoring(this, this.componentName, spec, endpoint, this.children.names, renamedFrom);
         return this.monitoring;
     }
 
