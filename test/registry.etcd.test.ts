@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReplicaIdentity } from "../components/runtime/workload";
 import { replicaIdentities } from "../components/runtime/workload";
-import { ETCD_WORKLOAD, etcdMemberFlags } from "../components/tiers/serviceRegistry/specs";
+import { ETCD_WORKLOAD, etcdMemberFlags, etcdWorkload } from "../components/tiers/serviceRegistry/specs";
 import { exampleStack } from "./support/exampleStacks";
 import { NetnsLab, waitFor } from "./support/netnsLab";
 import { must, run } from "./support/processes";
@@ -24,7 +24,7 @@ const lab = new NetnsLab("picloud-etcd");
 const dev = exampleStack("dev");
 const options = dev.config.tiers.registry!;
 const address = new Map(dev.config.pis.map((p) => [p.name, p.address]));
-const members: ReplicaIdentity[] = replicaIdentities({ name: ETCD_WORKLOAD, data: { containerPath: "" } }, dev.plan.placement.assignments.get(ETCD_WORKLOAD)!, (pi) => address.get(pi)!);
+const members: ReplicaIdentity[] = replicaIdentities(etcdWorkload(options, dev.config.pis), dev.plan.placement.assignments.get(ETCD_WORKLOAD)!, (pi) => address.get(pi)!);
 const prefixLength = Number(dev.config.network!.subnet.split("/")[1]);
 
 interface Member {

@@ -1,6 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { configKey } from "../config/errors";
 import type { StackConfig } from "../config/schema";
+import type { RegistryConfig } from "../config/tiers";
 import type { PiHost } from "../host/piHost";
 import type { DeclaredBackend, DeclaredSpec, Flow } from "../network/flows";
 import type { PlacementPlan, PreviousPlacement, WorkloadDemand } from "../placement/place";
@@ -117,11 +118,11 @@ const registryTier: TierDefinition = {
     workloads: (config) => (config.tiers.registry ? [etcdWorkload(config.tiers.registry, config.pis)] : []),
     monitoringSpecs: ({ config, placement }) => {
         const options = config.tiers.registry;
-        return options ? [{ spec: registrySpec(options, etcdIdentities(placement, config)), declaredBy: "picloud:tiers.registry.metricsPort" }] : [];
+        return options ? [{ spec: registrySpec(options, etcdIdentities(options, placement, config)), declaredBy: "picloud:tiers.registry.metricsPort" }] : [];
     },
     flows: ({ config, placement }) => {
         const options = config.tiers.registry;
-        return options ? registryFlows(options, etcdIdentities(placement, config)) : [];
+        return options ? registryFlows(options, etcdIdentities(options, placement, config)) : [];
     },
     create: ({ config, args, hosts, parent }) => {
         const options = config.tiers.registry;
@@ -129,10 +130,10 @@ const registryTier: TierDefinition = {
     },
 };
 
-/** Who etcd's members are, from placement. */
-function etcdIdentities(placement: PlacementPlan, config: StackConfig) {
+/** Who etcd's members are, from placement, as the runtime will make them. */
+function etcdIdentities(options: RegistryConfig, placement: PlacementPlan, config: StackConfig) {
     const address = new Map(config.pis.map((p) => [p.name, p.address]));
-    return replicaIdentities({ name: ETCD_WORKLOAD, data: { containerPath: "" } }, placement.assignments.get(ETCD_WORKLOAD) ?? [], (pi) => address.get(pi)!);
+    return replicaIdentities(etcdWorkload(options, config.pis), placement.assignments.get(ETCD_WORKLOAD) ?? [], (pi) => address.get(pi)!);
 }
 
 const appsTier: TierDefinition = {
