@@ -88,6 +88,11 @@ export const URL_PATH_PATTERN = /^\/[^\s#"'\\]*$/;
 /** A hostname such as shop.example.org. */
 export const hostname = () => z.string(expected("a hostname such as shop.example.org")).regex(HOSTNAME_PATTERN, expected("a hostname such as shop.example.org"));
 
+/** A route's path prefix as matched: without trailing slashes, so "/api/" and "/api" are one prefix and "/" is "" (everything). */
+export function routePrefix(pathPrefix: string | undefined): string | undefined {
+    return pathPrefix?.replace(/\/+$/, "");
+}
+
 /** An absolute URL path such as /api. */
 export const urlPath = () =>
     z.string(expected("an absolute path such as /api (no whitespace, '#', quotes or backslashes)")).regex(URL_PATH_PATTERN, expected("an absolute path such as /api (no whitespace, '#', quotes or backslashes)"));

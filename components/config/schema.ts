@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ConfigProblem, PicloudConfigError, configKey, describeValue } from "./errors";
-import { dnsLabel, expected, intIn, ipv4, labels, strictObject } from "./fields";
+import { dnsLabel, expected, intIn, ipv4, labels, routePrefix, strictObject } from "./fields";
 import { FUNCTION_ROUTE_PREFIXES, loadBalancerTopology, tiersSchema } from "./tiers";
 
 /** Pi models picloud supports, and the memory sizes (MB) each is sold with. */
@@ -441,19 +441,19 @@ function loadBalancerProblems(config: z.output<typeof stackSchema>, knownPi: (pa
             } else catchAll = name;
             continue;
         }
-        if (app.route.host === undefined && app.route.pathPrefix?.replace(/\/+$/, "") === "") {
+        if (app.route.host === undefined && routePrefix(app.route.pathPrefix) === "") {
             problems.push({
                 key: configKey(["tiers", "apps", name, "route", "pathPrefix"]),
                 message: `expected a path below "/", got ${describeValue(app.route.pathPrefix)}, which matches every request; to make the app take what no route matches, leave its route out`,
             });
             continue;
         }
-        const signature = `${app.route.host?.toLowerCase() ?? "*"} ${app.route.pathPrefix?.replace(/\/+$/, "") || "*"}`;
+        const signature = `${app.route.host?.toLowerCase() ?? "*"} ${routePrefix(app.route.pathPrefix) || "*"}`;
         const same = routes.get(signature);
         if (same !== undefined) {
             problems.push({ key: configKey(["tiers", "apps", name, "route"]), message: `expected a route of its own, got the same as app ${describeValue(same)}, which would take all its requests` });
         } else routes.set(signature, name);
-        const prefix = app.route.pathPrefix?.replace(/\/+$/, "");
+        const prefix = routePrefix(app.route.pathPrefix);
         if (config.tiers.functions && prefix !== undefined && FUNCTION_ROUTE_PREFIXES.some((f) => prefix === f || prefix.startsWith(`${f}/`) || f.startsWith(`${prefix}/`) || prefix === "")) {
             problems.push({
                 key: configKey(["tiers", "apps", name, "route", "pathPrefix"]),

@@ -5,7 +5,7 @@
  * `pulumi preview` with a message naming the culprit instead of a daemon refusing to start.
  */
 import { isIPv4 } from "node:net";
-import { HOSTNAME_PATTERN as HOST, URL_PATH_PATTERN as PATH } from "../../config/fields";
+import { HOSTNAME_PATTERN as HOST, URL_PATH_PATTERN as PATH, routePrefix } from "../../config/fields";
 
 /** One upstream server of a backend. */
 export interface HaproxyServer {
@@ -127,7 +127,7 @@ function routeAcls(index: number, r: HaproxyRoute): { acls: string[]; condition:
     if (r.pathPrefix !== undefined) {
         if (!PATH.test(r.pathPrefix)) throw new Error(`route ${index} (backend "${r.backend}"): pathPrefix must be an absolute path without whitespace, '#', quotes or backslashes, got "${r.pathPrefix}"`);
         const acl = `route${index}_path`;
-        const prefix = r.pathPrefix.replace(/\/+$/, "");
+        const prefix = routePrefix(r.pathPrefix)!;
         if (prefix === "") {
             acls.push(`acl ${acl} path_beg /`);
         } else {

@@ -3,6 +3,7 @@
  * and the placement plan: the HAProxy workload, its haproxy.cfg input, each Pi's keepalived.conf,
  * and the tier's monitoring.
  */
+import { routePrefix } from "../../config/fields";
 import type { PiConfig } from "../../config/schema";
 import { LoadBalancerConfig, loadBalancerTopology } from "../../config/tiers";
 import { AlertRule, MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
@@ -61,7 +62,7 @@ export interface EdgeBackend {
  * prefix first, so `/api/v2` is reached before `/api`.
  */
 export function byPrecedence(routes: readonly HaproxyRoute[]): HaproxyRoute[] {
-    const depth = (r: HaproxyRoute) => (r.pathPrefix ?? "").replace(/\/+$/, "").length;
+    const depth = (r: HaproxyRoute) => routePrefix(r.pathPrefix)?.length ?? 0;
     return [...routes].sort((a, b) => Number(b.host !== undefined) - Number(a.host !== undefined) || depth(b) - depth(a));
 }
 
