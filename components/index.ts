@@ -9,8 +9,16 @@ export { PicloudConfigError, configKey } from "./config/errors";
 export type { ConfigProblem } from "./config/errors";
 export { parseStackConfig, PI_MEMORY_SIZES_MB, DEFAULT_OS_RESERVE_MB, inSubnet } from "./config/schema";
 export type { StackConfig, PiConfig, PiModel, RawStackConfig } from "./config/schema";
-export type { AppConfig, PlacementConstraints, HealthcheckConfig, MonitoringConfig, LoadBalancerConfig, FunctionsConfig, FunctionConfig, RegistryConfig } from "./config/tiers";
-export { loadBalancerSchema, functionsSchema, appSchema, registrySchema, loadBalancerTopology } from "./config/tiers";
+export type { PlacementConstraints, HealthcheckConfig } from "./config/workload";
+export type { AppConfig } from "./tiers/apps/config";
+export type { FunctionsConfig, FunctionConfig } from "./tiers/functions/config";
+export type { LoadBalancerConfig } from "./tiers/loadBalancer/config";
+export type { MonitoringConfig } from "./tiers/monitoring/config";
+export type { RegistryConfig } from "./tiers/serviceRegistry/config";
+export { appSchema } from "./tiers/apps/config";
+export { functionsSchema } from "./tiers/functions/config";
+export { loadBalancerSchema, loadBalancerTopology } from "./tiers/loadBalancer/config";
+export { registrySchema } from "./tiers/serviceRegistry/config";
 
 export { placeReplicas, PlacementError } from "./placement/place";
 export type { PlacementPlan, PiUsage, PlacedReplica, WorkloadDemand, PlaceOptions, PlacementChange, PreviousPlacement, QuorumGroup } from "./placement/place";

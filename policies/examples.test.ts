@@ -35,7 +35,7 @@ describe("the policy pack over the example stacks' plans", () => {
     it("finds dev's service installs (bootstrap, firewall, faasd, keepalived) among its workloads, each covered by its own component", async () => {
         const resources = await plannedResources("dev");
         const installs = resources.filter((r) => r.type === REMOTE_COMMAND_TYPE && ["create", "stdin"].some((k) => typeof r.inputs[k] === "string" && INSTALLS_A_SERVICE.test(r.inputs[k] as string)));
-        expect(installs.map((r) => r.name)).toEqual(expect.arrayContaining(["dev-1-bootstrap-script", "dev-1-firewall-script", "functions-faasd-script", "loadbalancer-dev-1-keepalived-script"]));
+        expect(installs.map((r) => r.name)).toEqual(expect.arrayContaining(["picloud-dev-1-bootstrap-script", "picloud-dev-1-firewall-script", "picloud-functions-faasd-script", "picloud-loadbalancer-dev-1-keepalived-script"]));
         for (const install of installs) {
             const attachment = resources.find((a) => a.parent === install.parent && a.type === ATTACHMENT_TYPE);
             expect(attachment?.inputs.covers, install.name).toContain(install.name);

@@ -30,7 +30,15 @@ function importsOf(file: string): string[] {
     return [...text.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+"([^"]+)"/gms), ...text.matchAll(/^\s*import\s+"([^"]+)"/gm)].map((m) => m[1]);
 }
 
-const layerOf = (file: string): string | undefined => path.relative(COMPONENTS, file).split(path.sep)[0];
+/**
+ * A file's layer: its folder's, except a tier's part of the config schema (`tiers/<tier>/config.ts`),
+ * which sits in its tier's folder but belongs to the config layer that assembles the stack's schema.
+ */
+const TIER_CONFIG = /^tiers\/[^/]+\/config(\.ts)?$/;
+const layerOf = (file: string): string | undefined => {
+    const rel = path.relative(COMPONENTS, file).split(path.sep).join("/");
+    return TIER_CONFIG.test(rel) ? "config" : rel.split("/")[0];
+};
 
 /** Every import of `components/` that runs upward, or out of `components/`, as "from → to". */
 export function layerViolations(files: readonly string[]): string[] {
@@ -48,7 +56,7 @@ export function layerViolations(files: readonly string[]): string[] {
                 if (!(from === "plan" && rel.startsWith(path.join("..", "policies")))) problems.push(`${where} (outside components/)`);
                 continue;
             }
-            const to = rel.split(path.sep)[0];
+            const to = layerOf(target)!;
             const toRank = LAYERS.indexOf(to as (typeof LAYERS)[number]);
             if (toRank > rank) problems.push(`${where} (${from} imports ${to}, a layer above it)`);
         }
@@ -76,6 +84,17 @@ describe("the layers of components/", () => {
             expect(layerViolations([probe])).toEqual(["network/layers-probe.ts → ../tiers/registry (network imports tiers, a layer above it)"]);
         } finally {
             fs.rmSync(probe);
+        }
+        // A tier's part of the schema is config: it may not reach its own tier's components.
+        const tierProbe = path.join(COMPONENTS, "tiers", "apps", "config.ts");
+        expect(layerViolations([tierProbe])).toEqual([]);
+        const dir = fs.mkdtempSync(path.join(COMPONENTS, "tiers", "probe-"));
+        const configProbe = path.join(dir, "config.ts");
+        fs.writeFileSync(configProbe, 'import type { TierDefinition } from "../registry";\nexport type T = TierDefinition;\n');
+        try {
+            expect(layerViolations([configProbe])).toEqual([`${path.relative(COMPONENTS, configProbe)} → ../registry (config imports tiers, a layer above it)`]);
+        } finally {
+            fs.rmSync(dir, { recursive: true });
         }
     });
 

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
-import { loadBalancerSchema } from "../components/config/tiers";
+import { loadBalancerSchema } from "../components/tiers/loadBalancer/config";
 import { runPlan } from "../components/plan/plan";
 import { appBackend } from "../components/tiers/apps/appServers";
 import { HAPROXY_HEALTH_PATH, HAPROXY_HTTP_FRONTEND, HAPROXY_METRICS_PATH, renderHaproxyConfig } from "../components/tiers/loadBalancer/renderers";

@@ -6,7 +6,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { appSchema, tiersSchema } from "../components/config/tiers";
+import { tiersSchema } from "../components/config/tiers";
+import { appSchema } from "../components/tiers/apps/config";
 import { TIERS } from "../components/tiers/registry";
 
 const readme = fs.readFileSync(path.resolve(__dirname, "..", "README.md"), "utf8");

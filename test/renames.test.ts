@@ -40,20 +40,22 @@ describe("renaming an app with renamedFrom", () => {
         expect(plan.lock.replicas["app-web"]).toEqual(lock.replicas["app-hello"]);
         expect(plan.lock.replicas["app-hello"]).toBeUndefined();
         expect(plan.placementChanges.map((c) => c.reason)).toEqual(lock.replicas["app-hello"].map(() => "renamed from app-hello"));
-        expect(named("web").aliases).toEqual(["hello"]);
+        // Its old name, and its name before names were scoped by the cloud's (the engine gives
+        // each child its parent's aliases too, so a child named after its parent needs none more).
+        expect([...named("picloud-web").aliases!].sort()).toEqual(["hello", "picloud-hello", "web"]);
         lock.replicas["app-hello"].forEach((pi, i) => {
-            const container = named(`app-web-${i}`);
-            expect(container.aliases).toEqual([`app-hello-${i}`]);
+            const container = named(`picloud-web-app-web-${i}`);
+            expect([...container.aliases!].sort()).toEqual([`app-hello-${i}`, `app-web-${i}`, `picloud-hello-app-hello-${i}`]);
             expect(container.deleteBeforeReplace).toBe(true);
-            expect(container.provider).toContain(`::${pi}-docker::`);
+            expect(container.provider).toContain(`::picloud-${pi}-docker::`);
         });
-        expect(named("web-monitoring").aliases).toEqual(["hello-monitoring"]);
-        expect(named("web-monitoring-file-sd").aliases).toEqual(["hello-monitoring-file-sd"]);
+        expect(named("picloud-web-monitoring").aliases).toEqual(["picloud-hello-monitoring"]);
+        expect(named("picloud-web-monitoring-file-sd").aliases).toEqual(["picloud-hello-monitoring-file-sd"]);
     });
 
     it("writes its monitoring files under the new name and removes the old ones", async () => {
         const { named } = await planned(rename);
-        const ship = named("web-monitoring-file-sd").inputs.create as string;
+        const ship = named("picloud-web-monitoring-file-sd").inputs.create as string;
         expect(ship).toContain("/srv/picloud/monitoring/prometheus/file_sd/apps-web.json");
         expect(ship).toMatch(/mv -f "\$t" "\$f"; rm -f '\/srv\/picloud\/monitoring\/prometheus\/file_sd\/apps-hello\.json'$/);
     });
@@ -64,7 +66,7 @@ describe("renaming an app with renamedFrom", () => {
             apps.web = apps.hello;
             delete apps.hello;
         });
-        expect(named("web").aliases).toEqual([]);
+        expect(named("picloud-web").aliases).toEqual(["web"]);
         expect(plan.placementChanges.filter((c) => c.workload === "app-hello").every((c) => c.to === undefined)).toBe(true);
         expect(plan.placementChanges.filter((c) => c.workload === "app-web").every((c) => c.reason === "new replica")).toBe(true);
     });
@@ -81,11 +83,11 @@ describe("renaming a Pi with renamedFrom", () => {
         expect(onIt.length).toBeGreaterThan(0);
         expect(plan.placementChanges.map((c) => `${c.workload}#${c.replica}: ${c.reason}`)).toEqual(onIt.map((r) => `${r}: Pi dev-3 renamed to dev-9`));
         expect(plan.placementChanges.every((c) => c.from === "dev-3" && c.to === "dev-9")).toBe(true);
-        expect(named("dev-9").aliases).toEqual(["dev-3"]);
+        expect([...named("picloud-dev-9").aliases!].sort()).toEqual(["dev-3", "dev-9", "picloud-dev-3"]);
         for (const step of ["booted", "bootstrap-script", "bootstrap", "ready", "firewall-script", "firewall", "firewall-confirmed", "docker", "monitoring"]) {
-            expect(named(`dev-9-${step}`).aliases).toEqual([`dev-3-${step}`]);
+            expect(named(`picloud-dev-9-${step}`).aliases).toEqual([`picloud-dev-3-${step}`]);
         }
-        expect(named("dev-9-monitoring-rules").inputs.create).toMatch(/rm -f '\/srv\/picloud\/monitoring\/prometheus\/rules\/host-dev-3\.yml'$/);
+        expect(named("picloud-dev-9-monitoring-rules").inputs.create).toMatch(/rm -f '\/srv\/picloud\/monitoring\/prometheus\/rules\/host-dev-3\.yml'$/);
     });
 
     it("refuses a renamedFrom that is the name of a Pi of the stack", async () => {

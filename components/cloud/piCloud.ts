@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/schema";
 import { PiHost } from "../host/piHost";
+import { scoped } from "../host/renames";
 import { planNetwork } from "./network";
 import { renderNftables } from "../network/nftables";
 import { PlacementLock, lockOf, previousPlacement } from "../placement/lock";
@@ -122,27 +123,21 @@ export class PiCloud extends pulumi.ComponentResource {
 
         // Every Pi's firewall opens exactly the flows the stack's tiers declare.
         const network = planNetwork(config, plan, { mgmtNetwork: config.network?.mgmt });
+        // Children are named after the cloud (`<cloud>-<pi>`, `<cloud>-monitoring`, …) so two
+        // PiClouds in one program never share a URN; each keeps its earlier name as an alias.
+        const scope = (child: string) => scoped(name, child, { parent: this } as pulumi.ComponentResourceOptions);
         this.hosts = new Map(
-            config.pis.map((pi) => [
-                pi.name,
-                new PiHost(
-                    pi.name,
-                    {
-                        pi,
-                        privateKey,
-                        bootstrap: config.bootstrap,
-                        firewall: renderNftables(pi.name, network),
-                    },
-                    { parent: this },
-                ),
-            ]),
+            config.pis.map((pi) => {
+                const host = scope(pi.name);
+                return [pi.name, new PiHost(host.name, { pi, privateKey, bootstrap: config.bootstrap, firewall: renderNftables(pi.name, network) }, host.opts)];
+            }),
         );
         const base = { runtime: new DockerRuntime(this.hosts, { identityFile: config.sshIdentityFile }), placement: plan.placement, pis: config.pis };
         const cloudName = args.cloudName ?? pulumi.getStack();
         const components: TierComponent[] = [];
         let monitoring: Monitoring | undefined;
         for (const tier of TIERS) {
-            const made = tier.create({ config, secrets: args.secrets, args: { ...base, monitoring: monitoring?.endpoint }, hosts: this.hosts, parent: this, created: components, cloudName });
+            const made = tier.create({ config, secrets: args.secrets, args: { ...base, monitoring: monitoring?.endpoint }, hosts: this.hosts, scope, created: components, cloudName });
             components.push(...made);
             const tierMonitoring = made.find((c): c is Monitoring => c instanceof Monitoring);
             if (tierMonitoring) {

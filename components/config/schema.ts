@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { ConfigProblem, PicloudConfigError, configKey, describeValue } from "./errors";
 import { dnsLabel, expected, intIn, ipv4, labels, routePrefix, strictObject } from "./fields";
-import { FUNCTION_ROUTE_PREFIXES, loadBalancerTopology, tiersSchema } from "./tiers";
+import { FUNCTION_ROUTE_PREFIXES } from "../tiers/functions/config";
+import { loadBalancerTopology } from "../tiers/loadBalancer/config";
+import { tiersSchema } from "./tiers";
 
 /** Pi models picloud supports, and the memory sizes (MB) each is sold with. */
 export const PI_MEMORY_SIZES_MB = {

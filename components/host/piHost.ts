@@ -4,7 +4,7 @@ import type { PiConfig, StackConfig } from "../config/schema";
 import { contentHash } from "../renderers/contentHash";
 import { Connection, remoteCommand, runRootScript } from "./remoteFiles";
 import { ChildRecord } from "./childRecord";
-import { renamedOptions } from "./renames";
+import { componentRenames, renamedOptions } from "./renames";
 import { renderFail2banJail, renderSshAuditPolicy, renderSshdHardening, renderSysctlHardening } from "../renderers/hardening";
 import {
     FIREWALL_REMOVE_COMMAND,
@@ -79,13 +79,17 @@ export class PiHost extends pulumi.ComponentResource {
     /** Names of the commands it runs on the Pi (services among them: Docker, fail2ban, the firewall), for its monitoring to cover. */
     readonly runs: readonly string[];
 
+    /** Its resource name: what its children's names start with (the Pi's name, scoped by its parent's). */
+    readonly resourceName: string;
+
     constructor(name: string, args: PiHostArgs, opts?: pulumi.ComponentResourceOptions) {
         // Renamed (`renamedFrom`): everything it made under its old name carries over.
         const children = new ChildRecord();
-        super("picloud:host:PiHost", name, {}, children.options(args.pi.renamedFrom === undefined ? opts : renamedOptions([{ from: args.pi.renamedFrom, to: name }], opts)));
+        super("picloud:host:PiHost", name, {}, children.options(renamedOptions(componentRenames(name, args.pi.name, args.pi.renamedFrom), opts)));
         children.ownedBy(this);
         const { pi } = args;
         this.pi = pi;
+        this.resourceName = name;
         this.connection = piConnection(pi, args.privateKey);
 
         const booted = remoteCommand(`${name}-booted`, { connection: this.connection, create: renderReadinessScript() }, { parent: this });
@@ -136,6 +140,6 @@ export class PiHost extends pulumi.ComponentResource {
         // What it runs itself, not what the runtime adds under it later (Docker's provider, images).
         this.runs = children.names;
         // The firewall is a script of its own; as an output it can be reviewed on its own.
-        this.registerOutputs({ bootstrapHash: this.bootstrapHash, firewall: args.firewall });
+        this.registerOutputs({ pi: pi.name, bootstrapHash: this.bootstrapHash, firewall: args.firewall });
     }
 }

@@ -1,6 +1,6 @@
 import { PicloudConfigError } from "../config/errors";
 import type { PiConfig } from "../config/schema";
-import type { PlacementConstraints } from "../config/tiers";
+import type { PlacementConstraints } from "../config/workload";
 
 /** What placement needs to know about a workload. */
 export interface WorkloadDemand {

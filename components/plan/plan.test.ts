@@ -23,7 +23,8 @@ describe("offline plan of the example stacks", () => {
             if (!plan.ok) throw new Error(plan.error);
 
             const hosts = plan.resources.filter((r) => r.type === "picloud:host:PiHost");
-            expect(hosts.map((h) => h.name).sort()).toEqual(Object.keys(plan.outputs.pis).sort());
+            // Named after the cloud, so two PiClouds in one program never share a URN.
+            expect(hosts.map((h) => h.name).sort()).toEqual(Object.keys(plan.outputs.pis).map((pi) => `picloud-${pi}`).sort());
             expect(hosts).toHaveLength(pis);
 
             // Every container runs under its tier component and through the Docker provider of
@@ -35,7 +36,7 @@ describe("offline plan of the example stacks", () => {
                 expect(["picloud:apps:AppServers", "picloud:monitoring:Monitoring", "picloud:loadbalancer:LoadBalancer", "picloud:registry:ServiceRegistry"]).toContain(byUrn.get(c.parent)?.type);
                 const provider = byUrn.get(c.provider.split("::").slice(0, -1).join("::"));
                 expect(provider?.type).toBe("pulumi:providers:docker");
-                const piOfProvider = byUrn.get(provider!.parent)!.name;
+                const piOfProvider = byUrn.get(provider!.parent)!.name.replace(/^picloud-/, "");
                 expect(plan.outputs.placement[piOfProvider].replicas).toContain(c.inputs.name);
             }
 
@@ -71,12 +72,12 @@ describe("offline plan of the example stacks", () => {
         if (!plan.ok) throw new Error(plan.error);
         const text = formatPlan(plan);
         expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
-        expect(text).toMatch(/picloud:host:PiHost "dev-2": pulumi:providers:docker, 7× command:remote:Command, 5× docker:index\/remoteImage:RemoteImage/);
-        expect(text).toMatch(/picloud:registry:ServiceRegistry "registry": 5× command:remote:Command, 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "registry-monitoring"/);
-        expect(text).toMatch(/picloud:apps:AppServers "hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "hello-monitoring"/);
+        expect(text).toMatch(/picloud:host:PiHost "picloud-dev-2": pulumi:providers:docker, 7× command:remote:Command, 5× docker:index\/remoteImage:RemoteImage/);
+        expect(text).toMatch(/picloud:registry:ServiceRegistry "picloud-registry": 5× command:remote:Command, 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-registry-monitoring"/);
+        expect(text).toMatch(/picloud:apps:AppServers "picloud-hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-hello-monitoring"/);
         expect(text).toMatch(/dev-2 +1040\/3584 MB \(29%\) +2\.7\/4 +app-hello-\d, cadvisor-1, etcd-\d, faasd-0, haproxy-\d, node-exporter-1/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.
-        expect(text).toMatch(/picloud:apps:AppServers "hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +app=hello,tier=apps/);
+        expect(text).toMatch(/picloud:apps:AppServers "picloud-hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +app=hello,tier=apps/);
         expect(text).toContain("dev-1: tiers left with no replica: monitoring");
         // faasd is a single-host system: its Pi is the one place functions run.
         expect(text).toContain("dev-2: tiers left with no replica: functions");

@@ -195,7 +195,7 @@ function renderedFiles(resources: readonly RecordedResource[], pis: Readonly<Rec
     // Files shipped inside the bootstrap that a reviewer wants to see on their own: the firewall.
     for (const host of resources.filter((r) => r.type === "picloud:host:PiHost")) {
         const firewall = host.outputs?.firewall;
-        if (typeof firewall === "string") files.push({ path: path.join(host.name, NFTABLES_FILES.ruleset.replace(/^\/+/, "")), text: firewall });
+        if (typeof firewall === "string") files.push({ path: path.join(String(host.outputs?.pi), NFTABLES_FILES.ruleset.replace(/^\/+/, "")), text: firewall });
     }
     return files.sort((a, b) => a.path.localeCompare(b.path));
 }

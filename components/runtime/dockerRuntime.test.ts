@@ -81,7 +81,7 @@ describe("DockerRuntime", () => {
         const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64, fail2banIgnore: [] };
         const hosts = new Map([["a", pi("a", "10.0.0.1")], ["b", pi("b", "10.0.0.2")]].map(([n, p]) => [n as string, new PiHost(n as string, { pi: p as PiConfig, privateKey: "k", bootstrap })]));
         const runtime = new DockerRuntime(hosts, { identityFile: "/home/op/.ssh/picloud" });
-        const owner = new pulumi.ComponentResource("picloud:test:Owner", "owner");
+        const owner = { resource: new pulumi.ComponentResource("picloud:test:Owner", "owner"), name: "owner" };
         runtime.deploy(workload, ["a", "b"], owner);
         runtime.deploy({ ...workload, name: "web2", ports: [] }, ["a"], owner);
         await run.settle();
@@ -90,12 +90,14 @@ describe("DockerRuntime", () => {
         expect(of("docker:index/remoteImage:RemoteImage")).toHaveLength(2);
         expect(of("docker:index/network:Network").map((r) => r.name).sort()).toEqual(["a-net-app", "b-net-app"]);
         const containers = of("docker:index/container:Container");
-        expect(containers.map((c) => c.name).sort()).toEqual(["web-0", "web-1", "web2-0"]);
+        // Named after their owner, with the unscoped name of earlier releases as an alias.
+        expect(containers.map((c) => c.name).sort()).toEqual(["owner-web-0", "owner-web-1", "owner-web2-0"]);
+        expect(containers.map((c) => c.aliases).sort()).toEqual([["web-0"], ["web-1"], ["web2-0"]]);
         const ownerUrn = run.resources.find((r) => r.name === "owner")!.urn;
         const providerUrn = (host: string) => run.resources.find((r) => r.name === `${host}-docker`)!.urn;
         for (const c of containers) expect(c.parent).toBe(ownerUrn);
-        expect(containers.find((c) => c.name === "web-1")!.provider.startsWith(providerUrn("b"))).toBe(true);
-        expect(containers.find((c) => c.name === "web2-0")!.provider.startsWith(providerUrn("a"))).toBe(true);
+        expect(containers.find((c) => c.name === "owner-web-1")!.provider.startsWith(providerUrn("b"))).toBe(true);
+        expect(containers.find((c) => c.name === "owner-web2-0")!.provider.startsWith(providerUrn("a"))).toBe(true);
         expect(() => runtime.deploy(workload, ["zzz"], owner)).toThrow(/placed on unknown Pi "zzz"/);
     });
 
@@ -104,7 +106,7 @@ describe("DockerRuntime", () => {
         const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64, fail2banIgnore: [] };
         const a = { ...pi("a", "10.0.0.1"), sshPort: 2222 };
         const runtime = new DockerRuntime(new Map([["a", new PiHost("a", { pi: a, privateKey: "k", bootstrap })]]));
-        const owner = new pulumi.ComponentResource("picloud:test:Owner", "owner");
+        const owner = { resource: new pulumi.ComponentResource("picloud:test:Owner", "owner"), name: "owner" };
         runtime.deploy(workload, ["a"], owner);
         runtime.deploy({ ...workload, name: "web2", ports: [] }, ["a"], owner);
         await run.settle();

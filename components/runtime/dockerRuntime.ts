@@ -5,16 +5,23 @@ import type { PiHost } from "../host/piHost";
 import { contentHash } from "../renderers/contentHash";
 import { knownHostsLine } from "../renderers/knownHosts";
 import { remoteCommand } from "../host/remoteFiles";
+import { scoped } from "../host/renames";
 import { shellQuote } from "../renderers/shellSteps";
 import { ReplicaIdentity, ReplicaSettings, Workload, replicaDataPath, replicaIdentities } from "./workload";
 
 /** Turns workloads into running replicas on the Pis placement chose. */
 export interface WorkloadRuntime {
     /**
-     * Deploys replica n of `workload` on Pi `placedOn[n]`, as children of `parent` (the component
-     * that owns the workload, so monitoring and policy see who runs what).
+     * Deploys replica n of `workload` on Pi `placedOn[n]`, as children of `owner` (the component
+     * that owns the workload, so monitoring and policy see who runs what), named after it.
      */
-    deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource, dependsOn?: readonly pulumi.Resource[]): DeployedReplica[];
+    deploy(workload: Workload, placedOn: readonly string[], owner: RuntimeOwner, dependsOn?: readonly pulumi.Resource[]): DeployedReplica[];
+}
+
+/** The component a workload's replicas are children of, and its name, which theirs start with. */
+export interface RuntimeOwner {
+    readonly resource: pulumi.Resource;
+    readonly name: string;
 }
 
 /** One running replica. */
@@ -84,7 +91,7 @@ export class DockerRuntime implements WorkloadRuntime {
         let provider = this.providers.get(host.pi.name);
         if (!provider) {
             provider = new docker.Provider(
-                `${host.pi.name}-docker`,
+                `${host.resourceName}-docker`,
                 { host: dockerHost(host.pi), sshOpts: dockerSshOptions(host.pi, this.options.identityFile) },
                 { parent: host },
             );
@@ -93,7 +100,7 @@ export class DockerRuntime implements WorkloadRuntime {
         return provider;
     }
 
-    deploy(workload: Workload, placedOn: readonly string[], parent: pulumi.Resource, dependsOn: readonly pulumi.Resource[] = []): DeployedReplica[] {
+    deploy(workload: Workload, placedOn: readonly string[], owner: RuntimeOwner, dependsOn: readonly pulumi.Resource[] = []): DeployedReplica[] {
         const deployed: DeployedReplica[] = [];
         const hostOf = (piName: string) => {
             const host = this.hosts.get(piName);
@@ -107,17 +114,18 @@ export class DockerRuntime implements WorkloadRuntime {
             const image = this.image(host, workload.image);
             const networks = (workload.networks ?? []).map((n) => this.network(host, n));
             const identity = members[replica];
-            const data = identity.dataPath ? [this.dataFolder(host, workload, identity, parent)] : [];
+            const data = identity.dataPath ? [this.dataFolder(host, workload, identity, owner)] : [];
             const previous = rollsOneAtATime(workload) ? deployed.at(-1)?.resource : undefined;
+            const named = scoped(owner.name, `${workload.name}-${replica}`, { parent: owner.resource } as pulumi.CustomResourceOptions);
             const resource = new docker.Container(
-                `${workload.name}-${replica}`,
+                named.name,
                 {
                     ...containerArgs(workload, replica, piName, workload.perReplica?.(identity, members)),
                     image: image.imageId,
                     networksAdvanced: networks.map((n) => ({ name: n.name })),
                 },
                 {
-                    parent,
+                    ...named.opts,
                     provider,
                     dependsOn: [host.ready, ...dependsOn, ...data, ...(previous ? [previous] : [])],
                     // The replacement has the same name and host ports, so the old container must
@@ -135,17 +143,18 @@ export class DockerRuntime implements WorkloadRuntime {
      * the image runs as. It outlives the container: only a workload whose `data.keep` is false
      * takes it away when the replica leaves the stack.
      */
-    private dataFolder(host: PiHost, w: Workload, identity: ReplicaIdentity, parent: pulumi.Resource): pulumi.Resource {
-        const owner = w.data?.owner ?? { uid: 0, gid: 0 };
+    private dataFolder(host: PiHost, w: Workload, identity: ReplicaIdentity, owner: RuntimeOwner): pulumi.Resource {
+        const user = w.data?.owner ?? { uid: 0, gid: 0 };
         const path = identity.dataPath!;
+        const named = scoped(owner.name, `${w.name}-${identity.index}-data`, { parent: owner.resource, dependsOn: [host.ready] } as pulumi.CustomResourceOptions);
         return remoteCommand(
-            `${w.name}-${identity.index}-data`,
+            named.name,
             {
                 connection: host.connection,
-                create: `sudo -n install -d -o ${owner.uid} -g ${owner.gid} -m 0700 ${shellQuote(path)}`,
+                create: `sudo -n install -d -o ${user.uid} -g ${user.gid} -m 0700 ${shellQuote(path)}`,
                 delete: w.data?.keep === false ? `sudo -n rm -rf --one-file-system ${shellQuote(path)}` : undefined,
             },
-            { parent, dependsOn: [host.ready] },
+            named.opts,
         );
     }
 
@@ -155,7 +164,7 @@ export class DockerRuntime implements WorkloadRuntime {
         if (!image) {
             const digest = contentHash(ref).slice(0, 12);
             image = new docker.RemoteImage(
-                `${host.pi.name}-image-${digest}`,
+                `${host.resourceName}-image-${digest}`,
                 { name: ref, keepLocally: true, platform: "linux/arm64" },
                 { parent: host, provider: this.provider(host), dependsOn: [host.ready] },
             );
@@ -169,7 +178,7 @@ export class DockerRuntime implements WorkloadRuntime {
         let network = this.networks.get(key);
         if (!network) {
             network = new docker.Network(
-                `${host.pi.name}-net-${name}`,
+                `${host.resourceName}-net-${name}`,
                 { name },
                 { parent: host, provider: this.provider(host), dependsOn: [host.ready] },
             );

@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { HealthcheckConfig, PlacementConstraints } from "../config/tiers";
+import type { HealthcheckConfig, PlacementConstraints } from "../config/workload";
 import type { QuorumGroup, WorkloadDemand } from "../placement/place";
 
 /** Where a stateful replica keeps its data on its Pi: on the SSD when the Pi boots from one. */

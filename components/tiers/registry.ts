@@ -1,7 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { configKey } from "../config/errors";
 import type { StackConfig } from "../config/schema";
-import type { RegistryConfig } from "../config/tiers";
+import type { RegistryConfig } from "./serviceRegistry/config";
 import type { PiHost } from "../host/piHost";
 import type { DeclaredBackend, DeclaredSpec, Flow } from "../network/flows";
 import type { PlacementPlan, PreviousPlacement, WorkloadDemand } from "../placement/place";
@@ -31,7 +31,8 @@ export interface TierContext {
     readonly args: TierArgs;
     /** Hosts by Pi name, for tiers that configure a Pi itself over SSH. */
     readonly hosts: ReadonlyMap<string, PiHost>;
-    readonly parent: pulumi.Resource;
+    /** A child of the cloud: its name scoped by the cloud's (see `scoped`), and options that put it there. */
+    scope(name: string): { name: string; opts: pulumi.ComponentResourceOptions };
     /** The components of the tiers composed before this one. */
     readonly created: readonly TierComponent[];
     /** The stack's name, for alerts. */
@@ -76,7 +77,7 @@ export interface TierDefinition {
     workloadRenames?(config: StackConfig): Rename[];
     /** Container bridges it creates on Pis, besides Docker's. */
     containerBridges?(config: StackConfig): string[];
-    /** The tier's components, as children of `context.parent`. */
+    /** The tier's components, each made with `context.scope`. */
     create(context: TierContext): TierComponent[];
 }
 
@@ -108,9 +109,10 @@ const monitoringTier: TierDefinition = {
         });
         return [...scrapeFlows(specs, home, config.pis), ui("grafana", "Grafana"), ui("prometheus", "Prometheus UI"), ui("alertmanager", "Alertmanager UI")];
     },
-    create: ({ config, secrets, args, hosts, parent, cloudName }) => [
-        new Monitoring("monitoring", { ...args, options: config.tiers.monitoring, hosts, secrets, cloudName }, { parent }),
-    ],
+    create: ({ config, secrets, args, hosts, scope, cloudName }) => {
+        const { name, opts } = scope("monitoring");
+        return [new Monitoring(name, { ...args, options: config.tiers.monitoring, hosts, secrets, cloudName }, opts)];
+    },
 };
 
 const registryTier: TierDefinition = {
@@ -124,9 +126,11 @@ const registryTier: TierDefinition = {
         const options = config.tiers.registry;
         return options ? registryFlows(options, etcdIdentities(options, placement, config)) : [];
     },
-    create: ({ config, args, hosts, parent }) => {
+    create: ({ config, args, hosts, scope }) => {
         const options = config.tiers.registry;
-        return options ? [new ServiceRegistry("registry", { ...args, options, hosts }, { parent })] : [];
+        if (!options) return [];
+        const { name, opts } = scope("registry");
+        return [new ServiceRegistry(name, { ...args, options, hosts }, opts)];
     },
 };
 
@@ -150,10 +154,11 @@ const appsTier: TierDefinition = {
         Object.entries(config.tiers.apps ?? {}).flatMap(([name, app]) =>
             app.hostPort === undefined ? [] : [{ backend: appBackend(name, app, { placement, pis: config.pis }), declaredBy: `picloud:tiers.apps.${name}.hostPort` }],
         ),
-    create: ({ config, secrets, args, parent }) =>
-        Object.entries(config.tiers.apps ?? {}).map(
-            ([name, app]) => new AppServers(name, { ...args, app, secrets, loadBalanced: config.tiers.loadBalancer !== undefined }, { parent }),
-        ),
+    create: ({ config, secrets, args, scope }) =>
+        Object.entries(config.tiers.apps ?? {}).map(([appName, app]) => {
+            const { name, opts } = scope(appName);
+            return new AppServers(name, { ...args, appName, app, secrets, loadBalanced: config.tiers.loadBalancer !== undefined }, opts);
+        }),
 };
 
 const functionsTier: TierDefinition = {
@@ -181,10 +186,11 @@ const functionsTier: TierDefinition = {
         ];
     },
     containerBridges: (config) => (config.tiers.functions ? [FAASD_NETWORK.bridge] : []),
-    create: ({ config, args, hosts, parent }) => {
+    create: ({ config, args, hosts, scope }) => {
         const options = config.tiers.functions;
         if (!options) return [];
-        return [new Functions("functions", { ...args, options, hosts, loadBalanced: config.tiers.loadBalancer !== undefined }, { parent })];
+        const { name, opts } = scope("functions");
+        return [new Functions(name, { ...args, options, hosts, loadBalanced: config.tiers.loadBalancer !== undefined }, opts)];
     },
 };
 
@@ -214,11 +220,12 @@ const loadBalancerTier: TierDefinition = {
         }
         return flows;
     },
-    create: ({ config, secrets, args, hosts, parent, created }) => {
+    create: ({ config, secrets, args, hosts, scope, created }) => {
         const options = config.tiers.loadBalancer;
         if (!options) return [];
         const backends = created.flatMap((c) => (c as Partial<EdgeComponent>).edge ?? []);
-        return [new LoadBalancer("loadbalancer", { ...args, options, backends, hosts, secrets, subnet: config.network?.subnet }, { parent })];
+        const { name, opts } = scope("loadbalancer");
+        return [new LoadBalancer(name, { ...args, options, backends, hosts, secrets, subnet: config.network?.subnet }, opts)];
     },
 };
 

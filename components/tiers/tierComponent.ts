@@ -35,7 +35,7 @@ export abstract class TierComponent extends MonitoredComponent {
             if (!placedOn) {
                 throw new Error(`${w.configKey}: workload "${w.name}" has no placement; add it to the workloads given to placeReplicas`);
             }
-            replicas[w.name] = args.runtime.deploy(w, placedOn, this, dependsOn);
+            replicas[w.name] = args.runtime.deploy(w, placedOn, { resource: this, name: this.componentName }, dependsOn);
         }
         Object.assign(this.replicas, replicas);
     }

@@ -294,6 +294,22 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         expect(await must(e1, `ls ${RULES}`)).toContain(`${hostSpec(pis[1]).component}.yml`);
     });
 
+    it("f3) children named after their cloud (picloud-<pi>, picloud-monitoring), in one up: every resource carries over by alias, nothing created, deleted or replaced", async () => {
+        const before = ((await engine.stack.exportStack()).deployment as { resources: { urn: string }[] }).resources.length;
+        spec = { ...spec, scopedNames: true };
+        const result = await up(spec);
+        expect(changes(result)).not.toHaveProperty("create");
+        expect(changes(result)).not.toHaveProperty("delete");
+        expect(changes(result)).not.toHaveProperty("replace");
+        const state = (await engine.stack.exportStack()).deployment as { resources: { urn: string; type: string }[] };
+        expect(state.resources).toHaveLength(before);
+        const names = state.resources.filter((r) => r.type.startsWith("command:") || r.type === "picloud:host:PiHost").map((r) => r.urn.split("::").at(-1)!);
+        expect(names.filter((n) => !n.startsWith("picloud-") && !n.startsWith("probe-"))).toEqual([]);
+        expect(names).toEqual(expect.arrayContaining(["picloud-e1-bootstrap", "picloud-e2b-firewall-confirmed", "picloud-monitoring-prometheus-config", "picloud-e1-monitoring-rules"]));
+        // The aliases stay in the program; the next up finds nothing to do.
+        await up(spec, { expectNoChanges: true });
+    });
+
     it("g) a Pi removed from the stack: its firewall and scripts leave it, its monitoring leaves the monitoring Pi", async () => {
         expect(await ruleGroups()).toContain(hostSpec(pis[2]).component);
         const kept = pis.filter((p) => p.name !== "e3");

@@ -13,6 +13,7 @@ import { planCloud } from "../../components/cloud/piCloud";
 import type { PiConfig, StackConfig } from "../../components/config/schema";
 import { parseStackConfig } from "../../components/config/schema";
 import { PiHost } from "../../components/host/piHost";
+import { scoped } from "../../components/host/renames";
 import type { NetworkPlan } from "../../components/network/flows";
 import { renderNftables } from "../../components/network/nftables";
 import type { WorkloadRuntime } from "../../components/runtime/dockerRuntime";
@@ -36,6 +37,11 @@ export interface EngineSpec {
     readonly firewallRollbackSeconds: number;
     /** Grafana's admin password: given, not generated (@pulumi/random is a bridged provider this machine cannot build). */
     readonly grafanaAdminPassword: string;
+    /**
+     * Children named as PiCloud names them now (`picloud-<pi>`, `picloud-monitoring`), through the
+     * same `scoped`; without it, as releases before that named them (`<pi>`, `monitoring`).
+     */
+    readonly scopedNames?: boolean;
 }
 
 /** Registers no container: Docker resources are the mock runtime's business (see above). */
@@ -74,19 +80,22 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
         });
         const privateKey = pulumi.secret(spec.privateKey);
         const plan = planCloud(config, { sshPrivateKey: privateKey });
+        // What PiCloud is to its hosts and tiers (the real one's Docker runtime cannot run here).
+        const cloud = new pulumi.ComponentResource("picloud:cloud:PiCloud", "picloud");
+        const child = (name: string) => (spec.scopedNames ? scoped("picloud", name, { parent: cloud }) : { name, opts: { parent: cloud } });
         const hosts = new Map(
-            config.pis.map((pi) => [
-                pi.name,
-                new PiHost(pi.name, {
-                    pi,
-                    privateKey,
-                    bootstrap: config.bootstrap,
-                    firewall: renderNftables(pi.name, spec.network),
-                    firewallRollbackSeconds: spec.firewallRollbackSeconds,
-                }),
-            ]),
+            config.pis.map((pi) => {
+                const { name, opts } = child(pi.name);
+                const host = new PiHost(
+                    name,
+                    { pi, privateKey, bootstrap: config.bootstrap, firewall: renderNftables(pi.name, spec.network), firewallRollbackSeconds: spec.firewallRollbackSeconds },
+                    opts,
+                );
+                return [pi.name, host];
+            }),
         );
-        const monitoring = new Monitoring("monitoring", {
+        const tier = child("monitoring");
+        const monitoring = new Monitoring(tier.name, {
             runtime: noContainers,
             placement: plan.placement,
             pis: config.pis,
@@ -95,7 +104,7 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
             secrets: {},
             cloudName: "engine",
             grafanaAdminPassword: pulumi.secret(spec.grafanaAdminPassword),
-        });
+        }, tier.opts);
         for (const host of hosts.values()) {
             if (host.pi.name !== spec.unmonitored) attachHostMonitoring(host, monitoring.endpoint);
         }

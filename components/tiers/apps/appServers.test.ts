@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { appSchema } from "../../config/tiers";
+import { appSchema } from "./config";
 import { appPlacement } from "./appServers";
 
 const app = (placement?: Record<string, unknown>) =>

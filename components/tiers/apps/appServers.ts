@@ -1,14 +1,17 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { PiConfig } from "../../config/schema";
-import type { AppConfig, PlacementConstraints } from "../../config/tiers";
+import type { PlacementConstraints } from "../../config/workload";
+import type { AppConfig } from "./config";
 import { MonitoringSpec, alertPrefix, targetDownRule } from "../../monitoring/contract";
 import type { Workload, WorkloadPort } from "../../runtime/workload";
-import { renamedOptions } from "../../host/renames";
+import { componentRenames, renamedOptions } from "../../host/renames";
 import { EdgeBackend, backendGoldenSignals } from "../loadBalancer/specs";
 import { TierArgs, TierComponent, replicaEndpoints } from "../tierComponent";
 
 /** Arguments of {@link AppServers}. */
 export interface AppServersArgs extends TierArgs {
+    /** The app's key under `picloud:tiers.apps`; default the component's name. */
+    readonly appName?: string;
     /** The app's options, as under `picloud:tiers.apps.<name>`. */
     readonly app: AppConfig;
     /** Values of the secrets the app's secretEnv names, by config key. */
@@ -174,11 +177,13 @@ export class AppServers extends TierComponent {
     /** The app's backend and route for a LoadBalancer; undefined when it publishes no hostPort. */
     readonly edge?: EdgeBackend;
 
-    constructor(name: string, args: AppServersArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(resourceName: string, args: AppServersArgs, opts?: pulumi.ComponentResourceOptions) {
+        const name = args.appName ?? resourceName;
         const was = args.app.renamedFrom;
         // Renamed (`renamedFrom`): the component, its containers and its monitoring carry over,
         // so each replica is replaced in place (its old container stopped first) rather than started beside it.
-        super("picloud:apps:AppServers", name, was === undefined ? opts : renamedOptions([{ from: was, to: name }, { from: appWorkloadName(was), to: appWorkloadName(name) }], opts));
+        const renames = was === undefined ? [] : [...componentRenames(resourceName, name, was), { from: appWorkloadName(was), to: appWorkloadName(name) }];
+        super("picloud:apps:AppServers", resourceName, renamedOptions(renames, opts));
         this.workload = appWorkload(name, args.app, args.secrets, args.pis);
         this.edge = args.app.hostPort === undefined ? undefined : appBackend(name, args.app, args);
         this.runWorkloads([this.workload], args);

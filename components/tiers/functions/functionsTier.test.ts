@@ -29,14 +29,14 @@ describe("Functions on the dev stack", () => {
     it("installs faasd over SSH on the Pi placement chose, once that Pi is bootstrapped, with the admin password on stdin", () => {
         const plan = plans.dev;
         const pi = faasdPiOf(plan);
-        const install = named(plan, "functions-faasd");
+        const install = named(plan, "picloud-functions-faasd");
         expect(install.inputs.create).toMatch(new RegExp(`\\n${renderRunScriptCommand(scriptPath(FAASD_PATHS.installScriptName))}$`));
         expect(install.inputs.update).toBe(install.inputs.create);
         expect((install.inputs.connection as { host: string }).host).toBe(plan.outputs.pis[pi]);
         expect(install.secretInputs).toContain("stdin");
         expect(String(install.inputs.delete)).toContain("systemctl disable --now faasd faasd-provider");
-        const ready = named(plan, `${pi}-firewall-confirmed`);
-        expect(named(plan, "functions-faasd-script").dependencies).toContain(ready.urn);
+        const ready = named(plan, `picloud-${pi}-firewall-confirmed`);
+        expect(named(plan, "picloud-functions-faasd-script").dependencies).toContain(ready.urn);
         const script = plan.files.find((f) => f.path === `${pi}${scriptPath(FAASD_PATHS.installScriptName)}`)!.text;
         expect(script).toMatch(/^#!\/usr\/bin\/env bash/);
         expect(script).toContain("readonly GATEWAY_PORT='8180'");
@@ -44,8 +44,8 @@ describe("Functions on the dev stack", () => {
 
     it("deploys each declared function through the gateway after faasd, and removes it through the gateway", () => {
         const plan = plans.dev;
-        const run = named(plan, "functions-whoami");
-        const install = named(plan, "functions-faasd");
+        const run = named(plan, "picloud-functions-whoami");
+        const install = named(plan, "picloud-functions-faasd");
         expect(run.dependencies).toContain(install.urn);
         expect(run.inputs.create).toMatch(new RegExp(`\\n${renderRunScriptCommand(scriptPath("function-whoami.sh"))}$`));
         expect(String(run.inputs.delete)).toMatch(/^sudo -n bash -s <<'PICLOUD_SCRIPT'\n#!\/usr\/bin\/env bash\n[\s\S]*DELETE \/system\/functions[\s\S]*\nPICLOUD_SCRIPT$/);
@@ -68,7 +68,7 @@ describe("Functions on the dev stack", () => {
     it("scrapes the gateway's metrics and alerts on failing and slow invocations", () => {
         const plan = plans.dev;
         const pi = faasdPiOf(plan);
-        const attachment = plan.resources.find((r) => r.type === "picloud:monitoring:Attachment" && r.name === "functions-monitoring")!;
+        const attachment = plan.resources.find((r) => r.type === "picloud:monitoring:Attachment" && r.name === "picloud-functions-monitoring")!;
         const coverage = attachment.outputs?.coverage as { jobs: string[]; alerts: string[] };
         expect(coverage.jobs).toEqual(["functions-gateway"]);
         expect(coverage.alerts).toEqual(
@@ -82,6 +82,6 @@ describe("Functions on the dev stack", () => {
 describe("Functions on prod", () => {
     it("runs faasd on the Pi the config names", () => {
         expect(faasdPiOf(plans.prod)).toBe("app-2");
-        expect((named(plans.prod, "functions-faasd").inputs.connection as { host: string }).host).toBe("10.20.0.22");
+        expect((named(plans.prod, "picloud-functions-faasd").inputs.connection as { host: string }).host).toBe("10.20.0.22");
     });
 });

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { FunctionsConfig } from "../../config/tiers";
+import type { FunctionsConfig } from "./config";
 import type { PiHost } from "../../host/piHost";
 import { runRootScript } from "../../host/remoteFiles";
 import type { EdgeBackend } from "../loadBalancer/specs";

@@ -3,7 +3,7 @@
  * of its options: faasd's footprint on its Pi, the gateway as a backend, and how it is watched.
  */
 import type { PiConfig } from "../../config/schema";
-import { FUNCTION_ROUTE_PREFIXES, FunctionsConfig } from "../../config/tiers";
+import { FUNCTION_ROUTE_PREFIXES, FunctionsConfig } from "./config";
 import { MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
 import type { WorkloadDemand } from "../../placement/place";
 import type { PlacementPlan } from "../../placement/place";

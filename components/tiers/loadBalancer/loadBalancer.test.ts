@@ -30,12 +30,13 @@ const named = (plan: Planned, name: string) => {
     return r;
 };
 const containers = (plan: Planned, prefix: string) =>
-    plan.resources.filter((r) => r.type === "docker:index/container:Container" && r.name.startsWith(prefix)).sort((a, b) => a.name.localeCompare(b.name));
+    plan.resources.filter((r) => r.type === "docker:index/container:Container" && String(r.inputs.name).startsWith(prefix)).sort((a, b) => a.name.localeCompare(b.name));
 const dependsOn = (r: RecordedResource, on: RecordedResource) => r.dependencies.includes(on.urn);
 const hostOfProvider = (plan: Planned, r: RecordedResource) => {
     const urns = byUrn(plan);
     const provider = urns.get(r.provider.split("::").slice(0, -1).join("::"))!;
-    return urns.get(provider.parent)!.name;
+    // The PiHost is named after the cloud: picloud-<pi>.
+    return urns.get(provider.parent)!.name.replace(/^picloud-/, "");
 };
 
 describe("LoadBalancer on the dev stack (two edge Pis, a virtual IP)", () => {
@@ -73,12 +74,12 @@ describe("LoadBalancer on the dev stack (two edge Pis, a virtual IP)", () => {
             expect(script).toContain(`    priority ${priority}`);
             expect(script).toMatch(new RegExp(`unicast_peer \\{\\n\\s+${peer.replace(/\./g, "\\.")}\\n`));
             expect(script).toContain("192.168.10.10/24 dev eth0");
-            const run = named(plan, `loadbalancer-${pi}-keepalived`);
+            const run = named(plan, `picloud-loadbalancer-${pi}-keepalived`);
             expect(run.inputs.create).toMatch(new RegExp(`\\n${renderRunScriptCommand(scriptPath(KEEPALIVED_SCRIPT_NAME))}$`));
             expect(String(run.inputs.delete)).toContain("systemctl disable --now keepalived");
             const haproxy = containers(plan, "haproxy-").find((c) => hostOfProvider(plan, c) === pi)!;
             expect(dependsOn(run, haproxy)).toBe(true);
-            expect(dependsOn(run, named(plan, `loadbalancer-${pi}-keepalived-script`))).toBe(true);
+            expect(dependsOn(run, named(plan, `picloud-loadbalancer-${pi}-keepalived-script`))).toBe(true);
         }
     });
 
@@ -86,8 +87,8 @@ describe("LoadBalancer on the dev stack (two edge Pis, a virtual IP)", () => {
         const plan = plans.dev;
         for (const c of containers(plan, "haproxy-")) {
             const pi = hostOfProvider(plan, c);
-            const reload = named(plan, `loadbalancer-${pi}-reload`);
-            const copy = named(plan, `loadbalancer-${pi}-haproxy-config`);
+            const reload = named(plan, `picloud-loadbalancer-${pi}-reload`);
+            const copy = named(plan, `picloud-loadbalancer-${pi}-haproxy-config`);
             // Run again, as an Update, with every change of the file it reloads.
             expect(reload.inputs.create).toBe(
                 withRerunKey(`docker exec ${c.inputs.name} haproxy -c -q -f /usr/local/etc/haproxy/haproxy.cfg && docker kill --signal USR2 ${c.inputs.name} >/dev/null`, [
@@ -109,7 +110,7 @@ describe("LoadBalancer on the dev stack (two edge Pis, a virtual IP)", () => {
         expect(coverage.alerts).toEqual(
             expect.arrayContaining(["LoadbalancerTargetDown", "LoadBalancerVirtualIpUnheld", "LoadBalancerVirtualIpHeldTwice", "LoadBalancerVirtualIpMoved"]),
         );
-        const app = plan.resources.find((r) => r.type === "picloud:monitoring:Attachment" && r.name === "hello-monitoring")!;
+        const app = plan.resources.find((r) => r.type === "picloud:monitoring:Attachment" && r.name === "picloud-hello-monitoring")!;
         expect((app.outputs?.coverage as { alerts: string[] }).alerts).toEqual(
             expect.arrayContaining(["AppsHelloNoHealthyServer", "AppsHelloErrorRateHigh", "AppsHelloLatencyHigh", "AppsHelloSaturated"]),
         );
@@ -156,13 +157,13 @@ describe("LoadBalancer on lab (one Pi) and prod (TLS)", () => {
         expect(cfg).toContain("bind :443 ssl crt /usr/local/etc/haproxy/certs/edge.pem alpn h2,http/1.1");
         expect(cfg).toContain("http-request redirect scheme https code 301 unless { ssl_fc }");
         for (const pi of ["edge-1", "edge-2"]) {
-            const cert = named(plan, `loadbalancer-${pi}-certificate`);
+            const cert = named(plan, `picloud-loadbalancer-${pi}-certificate`);
             expect(cert.inputs.create).toBe(renderShipCommand({ path: "/srv/picloud/loadbalancer/haproxy/certs/edge.pem", mode: "0600", owner: "root" }));
             expect(cert.inputs.update).toBe(cert.inputs.create);
             expect(cert.inputs.triggers).toBeUndefined();
             expect(cert.inputs.logging).toBe("none");
             expect(cert.secretInputs).toContain("stdin");
-            expect(dependsOn(named(plan, `loadbalancer-${pi}-reload`), cert)).toBe(true);
+            expect(dependsOn(named(plan, `picloud-loadbalancer-${pi}-reload`), cert)).toBe(true);
         }
         expect(plan.files.map((f) => f.path)).not.toContain("edge-1/srv/picloud/loadbalancer/haproxy/certs/edge.pem");
         const haproxy = containers(plan, "haproxy-");

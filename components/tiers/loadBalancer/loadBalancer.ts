@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PicloudConfigError, SECRET_PLACEHOLDER } from "../../config/errors";
-import type { LoadBalancerConfig } from "../../config/tiers";
+import type { LoadBalancerConfig } from "./config";
 import type { PiHost } from "../../host/piHost";
 import { remoteCommand, runRootScript, shipFile, shipSecret } from "../../host/remoteFiles";
 import { NODE_EXPORTER_TEXTFILE_DIR } from "../monitoring/specs";

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { exampleStack } from "../../../test/support/exampleStacks";
 import { validator } from "../../../test/support/validators";
-import { loadBalancerSchema } from "../../config/tiers";
+import { loadBalancerSchema } from "./config";
 import type { AlertRule, MonitoringSpec, ScrapeTarget } from "../../monitoring/contract";
 import { renderRuleFile } from "../../monitoring/renderers";
 import { appMonitoringSpec } from "../apps/appServers";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadBalancerSchema } from "../../config/tiers";
+import { loadBalancerSchema } from "./config";
 import { renderHaproxyConfig } from "./renderers";
 import { EdgeBackend, byPrecedence, haproxyInput } from "./specs";
 

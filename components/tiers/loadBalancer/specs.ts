@@ -5,7 +5,7 @@
  */
 import { routePrefix } from "../../config/fields";
 import type { PiConfig } from "../../config/schema";
-import { LoadBalancerConfig, loadBalancerTopology } from "../../config/tiers";
+import { LoadBalancerConfig, loadBalancerTopology } from "./config";
 import { AlertRule, MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
 import type { PlacementPlan } from "../../placement/place";
 import type { Workload } from "../../runtime/workload";

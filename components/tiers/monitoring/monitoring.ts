@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { MonitoringConfig } from "../../config/tiers";
+import type { MonitoringConfig } from "./config";
 import type { PiHost } from "../../host/piHost";
 import { remoteCommand, shipFile, shipSecret } from "../../host/remoteFiles";
 import { Attachment, MonitoringEndpoint, MonitoringEndpointOutput, attachMonitoring, prometheusReloadCommand, serviceReloadCommand } from "../../monitoring/attachment";
@@ -28,7 +28,7 @@ export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
  */
 export function attachHostMonitoring(host: PiHost, endpoint: MonitoringEndpoint | undefined): Attachment {
     const was = host.pi.renamedFrom === undefined ? undefined : hostSpec({ ...host.pi, name: host.pi.renamedFrom }).component;
-    return attachMonitoring(host, host.pi.name, hostSpec(host.pi), endpoint, host.runs, was);
+    return attachMonitoring(host, host.resourceName, hostSpec(host.pi), endpoint, host.runs, was);
 }
 
 /** Prometheus's reload on the monitoring Pi, tolerant of a Prometheus not started yet (it reads its files when it starts). */

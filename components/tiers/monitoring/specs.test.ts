@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PiConfig } from "../../config/schema";
-import type { MonitoringConfig } from "../../config/tiers";
+import type { MonitoringConfig } from "./config";
 import { monitoringGaps } from "../../monitoring/contract";
 import { hostSpec, monitoringPi, monitoringTierSpec, monitoringWorkloads, retentionSizeMb } from "./specs";
 

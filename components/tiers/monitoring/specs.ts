@@ -1,5 +1,5 @@
 import type { PiConfig } from "../../config/schema";
-import type { MonitoringConfig } from "../../config/tiers";
+import type { MonitoringConfig } from "./config";
 import { MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
 import type { PlacementPlan } from "../../placement/place";
 import type { Workload } from "../../runtime/workload";

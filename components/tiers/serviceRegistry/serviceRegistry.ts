@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { RegistryConfig } from "../../config/tiers";
+import type { RegistryConfig } from "./config";
 import type { PiHost } from "../../host/piHost";
 import { runRootScript } from "../../host/remoteFiles";
 import { backupTimerRemoveCommand, renderBackupTimerScript } from "../../renderers/backupTimer";

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { shellcheck } from "../../../test/support/scripts";
 import { validator } from "../../../test/support/validators";
 import type { PiConfig } from "../../config/schema";
-import { registrySchema } from "../../config/tiers";
+import { registrySchema } from "./config";
 import { AlertRule, monitoringGaps } from "../../monitoring/contract";
 import { renderRuleFile } from "../../monitoring/renderers";
 import { BACKUP_METRIC, renderBackupRunner, renderBackupTimerScript } from "../../renderers/backupTimer";

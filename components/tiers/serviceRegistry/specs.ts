@@ -3,7 +3,7 @@
  * flows and its backups. The component (`serviceRegistry.ts`) deploys what this declares.
  */
 import type { PiConfig } from "../../config/schema";
-import type { RegistryConfig } from "../../config/tiers";
+import type { RegistryConfig } from "./config";
 import { MonitoringSpec, backupAgeRule, targetDownRule } from "../../monitoring/contract";
 import type { Flow } from "../../network/flows";
 import { majority } from "../../placement/place";

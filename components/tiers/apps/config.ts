@@ -1,0 +1,60 @@
+import { z } from "zod";
+import { cores, dnsLabel, envMap, expected, hostname, intIn, pinnedImage, port, secretName, strictObject, urlPath } from "../../config/fields";
+import { healthcheckSchema, placementSchema } from "../../config/workload";
+
+/** The app-server tier's part of the config: `picloud:tiers.apps.<name>`. Pure: the config layer reads it (see test/layers.test.ts). */
+
+/** One application served by the app-server tier. */
+export const appSchema = strictObject(
+    {
+        /** The application image, pinned by digest. */
+        image: pinnedImage(),
+        /** Replicas; default 2. */
+        replicas: intIn(1, 64).default(2),
+        /** Put each replica on a different Pi; default true. */
+        spread: z.boolean(expected("true or false")).default(true),
+        /** Memory limit per replica, MB. */
+        memoryMb: intIn(16, 16384, " of MB"),
+        /** CPU limit per replica in cores; default 0.5. */
+        cpus: cores(0.05, 4).default(0.5),
+        /** Port the application listens on inside its container. */
+        port: port(),
+        /** Port published on each Pi that runs a replica; default: not published. */
+        hostPort: port().optional(),
+        /** Plain environment. */
+        env: envMap(z.string(expected("a string value")), "a map of variable to value").default({}),
+        /** Secret environment: variable name → name of a `picloud:` config key set with --secret. */
+        secretEnv: envMap(secretName(), "a map of variable to secret config key").default({}),
+        healthcheck: healthcheckSchema.optional(),
+        /** The app's name before a rename: its replicas, routes and monitoring carry over in one `pulumi up`. */
+        renamedFrom: dnsLabel("the app's earlier name").optional(),
+        /** Where the app serves Prometheus metrics (required: nothing runs unmonitored); published on each replica's Pi. */
+        metrics: strictObject({ port: port(), path: z.string().regex(/^\//, expected("a path starting with '/'")).default("/metrics") }, "a metrics endpoint"),
+        placement: placementSchema.default({}),
+        /**
+         * Which requests the load balancer sends to the app: a Host header, a path prefix, or both.
+         * Without a route the app takes every request no other route matches (one such app at most).
+         */
+        route: strictObject({ host: hostname().optional(), pathPrefix: urlPath().optional() }, "a route")
+            .refine((r) => r.host !== undefined || r.pathPrefix !== undefined, expected("a route with a host, a pathPrefix or both"))
+            .optional(),
+        /** Path the load balancer health-checks on every replica (anything but a 200 takes it out); default "/". */
+        healthPath: urlPath().default("/"),
+        /** Requests each replica is sent at once; more wait at the load balancer (its saturation signal); default 100. */
+        maxConcurrentRequests: intIn(1, 100_000).default(100),
+        /** Golden-signal alert thresholds, measured at the load balancer. */
+        slo: strictObject(
+            {
+                /** Share of responses that may be 5xx over 5 minutes; default 0.05. */
+                maxErrorRatio: z.number(expected("a ratio from 0.001 to 1")).min(0.001, expected("a ratio from 0.001 to 1")).max(1, expected("a ratio from 0.001 to 1")).default(0.05),
+                /** Average response time the app may take, ms; default 500. */
+                maxLatencyMs: intIn(1, 600_000, " of ms").default(500),
+            },
+            "service level objectives",
+        ).prefault({}),
+    },
+    "an app",
+);
+
+/** Validated options of one app. */
+export type AppConfig = z.output<typeof appSchema>;
