@@ -14,7 +14,7 @@ const COMPONENTS = path.resolve(__dirname, "..", "components");
 /** Bottom to top. */
 const LAYERS = ["config", "placement", "renderers", "network", "host", "runtime", "monitoring", "tiers", "cloud", "plan"] as const;
 const PURE_LAYERS = new Set(["config", "placement", "renderers", "network"]);
-const PURE_FILES = /^(monitoring\/(contract|renderers)\.ts|tiers\/[^/]+\/(specs|renderers|metrics|versions|images|keepalived|tls)\.ts)$/;
+const PURE_FILES = /^(monitoring\/(contract|renderers)\.ts|tiers\/[^/]+\/(specs|renderers|metrics|versions|images|keepalived|tls|dns)\.ts)$/;
 
 function sources(dir: string): string[] {
     return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

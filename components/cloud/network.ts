@@ -29,11 +29,12 @@ export interface NetworkOptions {
     readonly extraFlows?: readonly Flow[];
 }
 
-/** Every monitoring spec and load-balancer backend the stack's tiers declare. */
+/** Every monitoring spec, load-balancer backend and registry name the stack's tiers declare. */
 export function stackDeclarations(stack: PlacedStack): StackDeclarations {
     return {
         specs: TIERS.flatMap((tier) => tier.monitoringSpecs?.(stack) ?? []),
         backends: TIERS.flatMap((tier) => tier.backends?.(stack) ?? []),
+        names: TIERS.flatMap((tier) => tier.dnsNames?.(stack) ?? []),
     };
 }
 

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/schema";
 import { PiHost } from "../host/piHost";
 import { scoped } from "../host/renames";
-import { planNetwork } from "./network";
+import { planNetwork, stackDeclarations } from "./network";
 import { renderNftables } from "../network/nftables";
 import { PlacementLock, lockOf, previousPlacement } from "../placement/lock";
 import { PlacementChange, PlacementPlan, PreviousPlacement, placeReplicas } from "../placement/place";
@@ -134,10 +134,11 @@ export class PiCloud extends pulumi.ComponentResource {
         );
         const base = { runtime: new DockerRuntime(this.hosts, { identityFile: config.sshIdentityFile }), placement: plan.placement, pis: config.pis };
         const cloudName = args.cloudName ?? pulumi.getStack();
+        const declared = stackDeclarations({ config, placement: plan.placement });
         const components: TierComponent[] = [];
         let monitoring: Monitoring | undefined;
         for (const tier of TIERS) {
-            const made = tier.create({ config, secrets: args.secrets, args: { ...base, monitoring: monitoring?.endpoint }, hosts: this.hosts, scope, created: components, cloudName });
+            const made = tier.create({ config, secrets: args.secrets, args: { ...base, monitoring: monitoring?.endpoint }, hosts: this.hosts, scope, created: components, cloudName, declared });
             components.push(...made);
             const tierMonitoring = made.find((c): c is Monitoring => c instanceof Monitoring);
             if (tierMonitoring) {

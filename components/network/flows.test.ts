@@ -55,9 +55,11 @@ describe("the dev stack's flows", () => {
     const { network } = networkOf("dev");
     const mgmt = "mgmt (192.168.10.0/24)";
 
-    it("dev-3 (an app replica and an etcd member) accepts exactly SSH and etcd's client port from mgmt, the other members on the peer port, the load balancers on the app port and Prometheus on dev-1", () => {
+    it("dev-3 (an app replica and an etcd member) accepts exactly SSH, DNS and etcd's client port from mgmt, the other members on the peer port, the load balancers on the app port and Prometheus on dev-1", () => {
+        // DNS from itself (its containers) too; every Pi has a member, so none forwards the zone to it.
+        const dns = [mgmt, "dev-3"].flatMap((from) => [`tcp/53 <- ${from}`, `udp/53 <- ${from}`]);
         expect(inbound(network, "dev-3")).toEqual(
-            [`tcp/22 <- ${mgmt}`, `tcp/2379 <- ${mgmt}`, "tcp/2380 <- dev-1", "tcp/2380 <- dev-2", "tcp/2381 <- dev-1", "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1"].sort(),
+            [`tcp/22 <- ${mgmt}`, `tcp/2379 <- ${mgmt}`, "tcp/2380 <- dev-1", "tcp/2380 <- dev-2", "tcp/2381 <- dev-1", "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9153 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1", ...dns].sort(),
         );
     });
 
@@ -128,6 +130,7 @@ describe("the dev stack's flows", () => {
                 "picloud:tiers.loadBalancer.virtualIp",
                 "picloud:tiers.monitoring",
                 "picloud:tiers.registry.clientPort",
+                "picloud:tiers.registry.dns",
                 "picloud:tiers.registry.metricsPort",
                 "picloud:tiers.registry.peerPort",
             ].sort(),
@@ -167,9 +170,10 @@ describe("the prod stack's flows", () => {
         expect(network.flows.filter((f) => f.protocol === "vrrp").map((f) => f.to).sort()).toEqual(["edge-1", "edge-2"]);
     });
 
-    it("data-2 (an etcd member) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, and Prometheus", () => {
+    it("data-2 (an etcd member) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, Prometheus, and DNS from mgmt and the Pis without a member", () => {
+        const dns = ["mgmt (10.20.0.0/24)", "app-2", "edge-1", "edge-2", "data-2"].flatMap((from) => [`tcp/53 <- ${from}`, `udp/53 <- ${from}`]);
         expect(inbound(network, "data-2")).toEqual(
-            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", "tcp/2381 <- data-1", "tcp/9100 <- data-1", "tcp/9338 <- data-1"].sort(),
+            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", "tcp/2381 <- data-1", "tcp/9100 <- data-1", "tcp/9153 <- data-1", "tcp/9338 <- data-1", ...dns].sort(),
         );
     });
 });
@@ -196,7 +200,7 @@ describe.each(stacks)("the %s stack's flows and what listens", (stack) => {
     /** Every TCP port something listens on, by Pi: published or host-network workload ports, faasd's, sshd's. */
     const listening = new Map(config.pis.map((p) => [p.name, new Set<number>([sshd.get(p.name)!])]));
     for (const w of plan.workloads) {
-        for (const p of plan.placement.assignments.get(w.name) ?? []) for (const port of w.ports ?? []) if (port.host !== undefined) listening.get(p)!.add(port.host);
+        for (const p of plan.placement.assignments.get(w.name) ?? []) for (const port of w.ports ?? []) if (port.host !== undefined && !port.loopback) listening.get(p)!.add(port.host);
     }
     if (config.tiers.functions) for (const port of faasdHostPorts(faasdInput(config.tiers.functions))) listening.get(faasdPi(plan.placement, config.pis).name)!.add(port);
 

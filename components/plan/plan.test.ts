@@ -72,10 +72,10 @@ describe("offline plan of the example stacks", () => {
         if (!plan.ok) throw new Error(plan.error);
         const text = formatPlan(plan);
         expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
-        expect(text).toMatch(/picloud:host:PiHost "picloud-dev-2": pulumi:providers:docker, 7× command:remote:Command, 5× docker:index\/remoteImage:RemoteImage/);
-        expect(text).toMatch(/picloud:registry:ServiceRegistry "picloud-registry": 5× command:remote:Command, 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-registry-monitoring"/);
+        expect(text).toMatch(/picloud:host:PiHost "picloud-dev-2": pulumi:providers:docker, 7× command:remote:Command, 6× docker:index\/remoteImage:RemoteImage/);
+        expect(text).toMatch(/picloud:registry:ServiceRegistry "picloud-registry": 10× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-registry-monitoring"/);
         expect(text).toMatch(/picloud:apps:AppServers "picloud-hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-hello-monitoring"/);
-        expect(text).toMatch(/dev-2 +1040\/3584 MB \(29%\) +2\.7\/4 +app-hello-\d, cadvisor-1, etcd-\d, faasd-0, haproxy-\d, node-exporter-1/);
+        expect(text).toMatch(/dev-2 +1104\/3584 MB \(31%\) +2\.8\/4 +app-hello-\d, cadvisor-1, coredns-1, etcd-\d, faasd-0, haproxy-\d, node-exporter-1/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.
         expect(text).toMatch(/picloud:apps:AppServers "picloud-hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +app=hello,tier=apps/);
         expect(text).toContain("dev-1: tiers left with no replica: monitoring");
@@ -95,8 +95,8 @@ describe("offline plan failures", () => {
         expect(plan.ok).toBe(false);
         if (plan.ok) return;
         expect(plan.error).toContain('picloud:tiers.apps.big: replica 1 of 1 of "app-big" (1000 MB, 0.25 CPU) does not fit');
-        expect(plan.error).toMatch(/dev-1: budget 3584 MB .* used 3508 MB .* by prometheus#0 512 MB, .*app-hello#\d 2500 MB; needs 1000 MB, 76 MB free/);
-        expect(plan.error).toMatch(/dev-2: budget 3584 MB .* used 2676 MB .*; needs 1000 MB, 908 MB free/);
+        expect(plan.error).toMatch(/dev-1: budget 3584 MB .* used 3572 MB .* by prometheus#0 512 MB, .*coredns#0 64 MB, .*app-hello#\d 2500 MB; needs 1000 MB, 12 MB free/);
+        expect(plan.error).toMatch(/dev-2: budget 3584 MB .* used 2740 MB .*; needs 1000 MB, 844 MB free/);
     });
 
     it("fails on invalid config with the program's message", async () => {

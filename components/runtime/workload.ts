@@ -30,6 +30,8 @@ export interface WorkloadPort {
     readonly protocol?: "tcp" | "udp";
     /** The config key that chose the host port, for errors (default: the workload's own key). */
     readonly configKey?: string;
+    /** Bound to the Pi's loopback only (host networking): reserved on the Pi, reached by nothing beyond it, so no flow opens it. */
+    readonly loopback?: boolean;
 }
 
 /** A volume mounted into a workload. */
@@ -117,6 +119,10 @@ export interface Workload {
 /** The part of a workload that placement reasons about. */
 export function demandOf(w: Workload): WorkloadDemand {
     const replicas = w.pinnedTo?.length ?? w.replicas ?? 1;
+    // One port number over both UDP and TCP (DNS) is one claim on the Pi; the same one twice is a clash.
+    const published = (w.ports ?? []).filter(
+        (p, i, all) => p.host !== undefined && !all.slice(0, i).some((q) => q.host === p.host && (q.protocol ?? "tcp") !== (p.protocol ?? "tcp")),
+    );
     return {
         name: w.name,
         component: w.component,
@@ -125,8 +131,8 @@ export function demandOf(w: Workload): WorkloadDemand {
         spread: w.spread ?? replicas > 1,
         memoryMb: w.memoryMb,
         cpus: w.cpus,
-        hostPorts: (w.ports ?? []).flatMap((p) => (p.host === undefined ? [] : [p.host])),
-        portKeys: (w.ports ?? []).flatMap((p) => (p.host === undefined ? [] : [p.configKey])),
+        hostPorts: published.map((p) => p.host!),
+        portKeys: published.map((p) => p.configKey),
         constraints: w.placement ?? {},
         pinnedTo: w.pinnedTo,
         pinnedBecause: w.pinnedBecause,

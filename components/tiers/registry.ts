@@ -8,13 +8,14 @@ import type { PlacementPlan, PreviousPlacement, WorkloadDemand } from "../placem
 import { Workload, replicaIdentities } from "../runtime/workload";
 import { ServiceRegistry } from "./serviceRegistry/serviceRegistry";
 import { ETCD_WORKLOAD, etcdWorkload, registryFlows, registrySpec } from "./serviceRegistry/specs";
+import { DnsName, corednsWorkload, dnsFlows, dnsZone } from "./serviceRegistry/dns";
 import type { Rename } from "../host/renames";
 import { AppServers, appBackend, appMonitoringSpec, appWorkload, appWorkloadName } from "./apps/appServers";
 import { Functions } from "./functions/functionsTier";
 import { FAASD_NETWORK } from "./functions/renderers";
 import { faasdDemand, faasdPi, functionsBackend, functionsSpec } from "./functions/specs";
 import { LoadBalancer } from "./loadBalancer/loadBalancer";
-import { EdgeBackend, loadBalancerPis, loadBalancerSpec, loadBalancerWorkload } from "./loadBalancer/specs";
+import { EdgeBackend, loadBalancerAddresses, loadBalancerPis, loadBalancerSpec, loadBalancerWorkload } from "./loadBalancer/specs";
 import { Monitoring } from "./monitoring/monitoring";
 import { MONITORING_PORTS, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./monitoring/specs";
 import { scrapeFlows, backendFlows } from "../network/flows";
@@ -35,8 +36,10 @@ export interface TierContext {
     scope(name: string): { name: string; opts: pulumi.ComponentResourceOptions };
     /** The components of the tiers composed before this one. */
     readonly created: readonly TierComponent[];
-    /** The stack's name, for alerts. */
+    /** The stack's name, for alerts and the registry's default zone. */
     readonly cloudName: string;
+    /** What every tier declares, across the stack. */
+    readonly declared: StackDeclarations;
 }
 
 /** A stack after placement: what a tier's flows, monitoring and backends are read from. */
@@ -51,6 +54,8 @@ export interface StackDeclarations {
     readonly specs: readonly DeclaredSpec[];
     /** Every backend the load balancer fronts. */
     readonly backends: readonly DeclaredBackend[];
+    /** Every name the service registry answers. */
+    readonly names: readonly DnsName[];
 }
 
 /**
@@ -71,6 +76,8 @@ export interface TierDefinition {
     monitoringSpecs?(stack: PlacedStack): DeclaredSpec[];
     /** The backends it puts behind the load balancer. */
     backends?(stack: PlacedStack): DeclaredBackend[];
+    /** The names it answers to in the service registry's zone: every replica of what it runs. */
+    dnsNames?(stack: PlacedStack): DnsName[];
     /** The flows it needs between Pis and from outside, beyond SSH. */
     flows?(stack: PlacedStack, declared: StackDeclarations): Flow[];
     /** Workloads renamed by the config (`renamedFrom`): their replicas keep their Pis under the new name. */
@@ -109,6 +116,10 @@ const monitoringTier: TierDefinition = {
         });
         return [...scrapeFlows(specs, home, config.pis), ui("grafana", "Grafana"), ui("prometheus", "Prometheus UI"), ui("alertmanager", "Alertmanager UI")];
     },
+    dnsNames: ({ config, placement }) => {
+        const home = monitoringHome(placement, config.pis).address;
+        return (["prometheus", "alertmanager", "grafana"] as const).map((service) => ({ name: `${service}.monitoring`, addresses: [home], declaredBy: "picloud:tiers.monitoring" }));
+    },
     create: ({ config, secrets, args, hosts, scope, cloudName }) => {
         const { name, opts } = scope("monitoring");
         return [new Monitoring(name, { ...args, options: config.tiers.monitoring, hosts, secrets, cloudName }, opts)];
@@ -117,22 +128,35 @@ const monitoringTier: TierDefinition = {
 
 const registryTier: TierDefinition = {
     key: "registry",
-    workloads: (config) => (config.tiers.registry ? [etcdWorkload(config.tiers.registry, config.pis)] : []),
+    workloads: (config) => (config.tiers.registry ? [etcdWorkload(config.tiers.registry, config.pis), corednsWorkload(config.tiers.registry, config.pis)] : []),
     monitoringSpecs: ({ config, placement }) => {
         const options = config.tiers.registry;
-        return options ? [{ spec: registrySpec(options, etcdIdentities(options, placement, config)), declaredBy: "picloud:tiers.registry.metricsPort" }] : [];
+        return options ? [{ spec: registrySpec(options, etcdIdentities(options, placement, config), config.pis), declaredBy: "picloud:tiers.registry.metricsPort" }] : [];
     },
     flows: ({ config, placement }) => {
         const options = config.tiers.registry;
-        return options ? registryFlows(options, etcdIdentities(options, placement, config)) : [];
+        if (!options) return [];
+        const members = etcdIdentities(options, placement, config);
+        return [...registryFlows(options, members), ...dnsFlows(config.pis, members)];
     },
-    create: ({ config, args, hosts, scope }) => {
+    // The members, and every Pi by its name.
+    dnsNames: ({ config, placement }) => {
+        const options = config.tiers.registry;
+        if (!options) return [];
+        return [
+            { name: "etcd.registry", addresses: etcdIdentities(options, placement, config).map((m) => m.address), declaredBy: KEY_REGISTRY },
+            ...config.pis.map((pi, i) => ({ name: `${pi.name}.pi`, addresses: [pi.address], declaredBy: configKey(["pis", i]) })),
+        ];
+    },
+    create: ({ config, args, hosts, scope, cloudName, declared }) => {
         const options = config.tiers.registry;
         if (!options) return [];
         const { name, opts } = scope("registry");
-        return [new ServiceRegistry(name, { ...args, options, hosts }, opts)];
+        return [new ServiceRegistry(name, { ...args, options, hosts, zone: dnsZone(options, cloudName), names: declared.names }, opts)];
     },
 };
+
+const KEY_REGISTRY = "picloud:tiers.registry";
 
 /** Who etcd's members are, from placement, as the runtime will make them. */
 function etcdIdentities(options: RegistryConfig, placement: PlacementPlan, config: StackConfig) {
@@ -150,6 +174,14 @@ const appsTier: TierDefinition = {
         })),
     workloadRenames: (config) =>
         Object.entries(config.tiers.apps ?? {}).flatMap(([name, app]) => (app.renamedFrom === undefined ? [] : [{ from: appWorkloadName(app.renamedFrom), to: appWorkloadName(name) }])),
+    dnsNames: ({ config, placement }) => {
+        const address = new Map(config.pis.map((p) => [p.name, p.address]));
+        return Object.keys(config.tiers.apps ?? {}).map((name) => ({
+            name: `${name}.apps`,
+            addresses: (placement.assignments.get(appWorkloadName(name)) ?? []).map((pi) => address.get(pi)!),
+            declaredBy: `picloud:tiers.apps.${name}`,
+        }));
+    },
     backends: ({ config, placement }) =>
         Object.entries(config.tiers.apps ?? {}).flatMap(([name, app]) =>
             app.hostPort === undefined ? [] : [{ backend: appBackend(name, app, { placement, pis: config.pis }), declaredBy: `picloud:tiers.apps.${name}.hostPort` }],
@@ -185,6 +217,7 @@ const functionsTier: TierDefinition = {
             { from: { pi: faasd }, to: faasd, protocol: "tcp", port: options.providerPort, purpose: "faasd gateway to faasd-provider", declaredBy: "picloud:tiers.functions.providerPort" },
         ];
     },
+    dnsNames: ({ config, placement }) => (config.tiers.functions ? [{ name: "gateway.functions", addresses: [faasdPi(placement, config.pis).address], declaredBy: "picloud:tiers.functions" }] : []),
     containerBridges: (config) => (config.tiers.functions ? [FAASD_NETWORK.bridge] : []),
     create: ({ config, args, hosts, scope }) => {
         const options = config.tiers.functions;
@@ -219,6 +252,17 @@ const loadBalancerTier: TierDefinition = {
             }
         }
         return flows;
+    },
+    // `lb` is where clients connect (the virtual IP, else the load-balancer Pis): names of
+    // failover primaries point there too, where HAProxy health-checks the role.
+    dnsNames: ({ config, placement }) => {
+        const lb = config.tiers.loadBalancer;
+        if (!lb) return [];
+        const lbPis = loadBalancerPis(placement, config.pis).map((p) => p.address);
+        return [
+            { name: "lb", addresses: loadBalancerAddresses(lb, lbPis), declaredBy: "picloud:tiers.loadBalancer" },
+            { name: "haproxy.loadbalancer", addresses: lbPis, declaredBy: "picloud:tiers.loadBalancer" },
+        ];
     },
     create: ({ config, secrets, args, hosts, scope, created }) => {
         const options = config.tiers.loadBalancer;

@@ -9,6 +9,7 @@
 #    `dpkg -x` into <repo>/.cache/validators/bin, never installed: installing would start
 #    services this machine must not run.
 #  - etcd and etcdctl likewise, from etcd-server and etcd-client.
+#  - dig (dnsutils) with apt; CoreDNS built from its Go module (build-coredns.sh, cached by version).
 #  - sshd, ssh-audit and fail2ban: install-hardening-validators.sh.
 # Idempotent and quick when everything is there. Installing needs root and Debian's mirrors.
 set -euo pipefail
@@ -19,13 +20,13 @@ source "$here/apt-download.sh"
 repo="$(cd "$here/../.." && pwd)"
 bin_dir="${PICLOUD_VALIDATORS_DIR:-$repo/.cache/validators/bin}"
 
-mapfile -t packages < <(missing_commands shellcheck:shellcheck nft:nftables haproxy:haproxy keepalived:keepalived)
+mapfile -t packages < <(missing_commands shellcheck:shellcheck nft:nftables haproxy:haproxy keepalived:keepalived dig:dnsutils)
 if [ "${#packages[@]}" -gt 0 ]; then
     echo "install-validators: installing ${packages[*]} from Debian (services kept from starting)" >&2
     apt_install_without_services "${packages[@]}"
 fi
 mkdir -p "$bin_dir"
-for b in haproxy keepalived; do
+for b in haproxy keepalived dig; do
     [ -x "$bin_dir/$b" ] || ln -sf "$(command -v "$b")" "$bin_dir/$b"
 done
 
@@ -61,4 +62,5 @@ if [ ! -x "$bin_dir/etcd" ] || [ ! -x "$bin_dir/etcdctl" ]; then
     )
 fi
 
+bash "$here/build-coredns.sh"
 bash "$here/install-hardening-validators.sh"

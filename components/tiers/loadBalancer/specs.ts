@@ -125,6 +125,11 @@ export function loadBalancerPis(plan: PlacementPlan, pis: readonly PiConfig[]): 
     return (plan.assignments.get(HAPROXY_WORKLOAD) ?? []).map((name) => byName.get(name)!);
 }
 
+/** Where clients connect: the virtual IP when the two load-balancer Pis share one, else the Pis' own addresses. */
+export function loadBalancerAddresses(lb: LoadBalancerConfig, lbPiAddresses: readonly string[]): string[] {
+    return lb.virtualIp !== undefined && lbPiAddresses.length === 2 ? [lb.virtualIp] : [...lbPiAddresses];
+}
+
 /**
  * keepalived.conf's input for each load-balancer Pi, or none without a virtual IP. The first Pi
  * is preferred (priority 150 over 100) so the address has a predictable home.

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cores, expected, intIn, port, strictObject } from "../../config/fields";
+import { cores, expected, intIn, ipv4, port, strictObject } from "../../config/fields";
 
 /** The service registry's part of the config: `picloud:tiers.registry`. Pure: the config layer reads it (see test/layers.test.ts). */
 
@@ -18,6 +18,29 @@ export const registrySchema = strictObject(
         peerPort: port().default(2380),
         /** Metrics port (plain HTTP, for Prometheus); default 2381. */
         metricsPort: port().default(2381),
+        /** Plain-HTTP client port on each member's loopback only, for its Pi's own CoreDNS and picloud's steps on that Pi; default 2382. */
+        localClientPort: port().default(2382),
+        /** CoreDNS on every Pi: the zone's names from etcd, everything else forwarded. */
+        dns: strictObject(
+            {
+                /** The zone picloud answers for; default `<stack>.internal`. Its names in etcd are picloud's: it writes and removes them. */
+                zone: z
+                    .string(expected("a DNS zone such as dev.internal"))
+                    .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/, expected("a DNS zone of lowercase labels such as dev.internal"))
+                    .optional(),
+                /** Seconds a client may keep an answer; default 30. */
+                ttlSeconds: intIn(5, 3600, " of seconds").default(30),
+                /** DNS servers the rest is forwarded to; default each Pi's own (its /etc/resolv.conf). */
+                forwardTo: z.array(ipv4(), expected("a list of DNS server IPv4 addresses")).min(1, expected("at least one DNS server")).optional(),
+                /** Port of CoreDNS's Prometheus metrics on each Pi; default 9153. */
+                metricsPort: port().default(9153),
+                /** Memory limit of each CoreDNS, MB; default 64. */
+                memoryMb: intIn(32, 1024, " of MB").default(64),
+                /** CPU limit of each CoreDNS, cores; default 0.1. */
+                cpus: cores(0.05, 2).default(0.1),
+            },
+            "the registry's DNS",
+        ).prefault({}),
         /** Snapshots: when (a systemd OnCalendar expression such as "daily" or "*-*-* 03:00"), how many to keep, and the age that alerts. */
         backup: strictObject(
             {

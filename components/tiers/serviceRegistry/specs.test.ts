@@ -11,6 +11,7 @@ import { AlertRule, monitoringGaps } from "../../monitoring/contract";
 import { renderRuleFile } from "../../monitoring/renderers";
 import { BACKUP_METRIC, renderBackupRunner, renderBackupTimerScript } from "../../renderers/backupTimer";
 import { replicaIdentities } from "../../runtime/workload";
+import { DNS_JOB } from "./dns";
 import { ETCD_JOB, etcdMemberFlags, etcdMembers, etcdSnapshotCommand, etcdWorkload, registryFlows, registrySpec } from "./specs";
 
 const pi = (name: string, n: number, storage: "sd" | "ssd" = "ssd"): PiConfig => ({
@@ -18,7 +19,8 @@ const pi = (name: string, n: number, storage: "sd" | "ssd" = "ssd"): PiConfig =>
 });
 const options = registrySchema.parse({});
 const members = replicaIdentities({ name: "etcd", data: { containerPath: "/var/lib/etcd" } }, ["a", "b", "c"], (p) => ({ a: "192.168.10.1", b: "192.168.10.2", c: "192.168.10.3" })[p]!);
-const spec = registrySpec(options, members);
+const pis = [pi("a", 1), pi("b", 2), pi("c", 3), pi("d", 4, "sd")];
+const spec = registrySpec(options, members, pis);
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -51,7 +53,12 @@ describe("the registry's declaration", () => {
     it("is monitored completely: scrape targets on the metrics port, target-down, etcd's golden signals and backup age", () => {
         expect(monitoringGaps(spec)).toEqual([]);
         expect(spec.scrapeTargets[0].targets).toEqual(["192.168.10.1:2381", "192.168.10.2:2381", "192.168.10.3:2381"]);
-        expect(spec.alertRules.map((r) => r.alert)).toEqual(["RegistryEtcdTargetDown", "EtcdNoLeader", "EtcdInsufficientMembers", "EtcdFrequentLeaderChanges", "EtcdSlowFsync", "EtcdBackupTooOld"]);
+        expect(spec.alertRules.map((r) => r.alert)).toEqual([
+            "RegistryEtcdTargetDown", "EtcdNoLeader", "EtcdInsufficientMembers", "EtcdFrequentLeaderChanges", "EtcdSlowFsync", "EtcdBackupTooOld",
+            "RegistryDnsTargetDown", "CoreDNSErrorsHigh", "CoreDNSLatencyHigh", "CoreDNSForwardUnhealthy", "CoreDNSPanics",
+        ]);
+        // CoreDNS on every Pi, members or not.
+        expect(spec.scrapeTargets[1]).toMatchObject({ job: DNS_JOB, targets: ["192.168.10.1:9153", "192.168.10.2:9153", "192.168.10.3:9153", "192.168.10.4:9153"] });
     });
 
     it("backs up with a timer script that passes shellcheck and snapshots the first member's own container", () => {
@@ -134,6 +141,46 @@ describe("the registry's alerts, run by promtool test rules", () => {
                 alert_rule_test: [
                     { alertname: r.alert, eval_time: "25h", exp_alerts: [] },
                     { alertname: r.alert, eval_time: "27h", exp_alerts: [{ exp_labels: labels(r, { backup: "etcd" }), exp_annotations: { summary: r.summary, description: r.description } }] },
+                ],
+            },
+        ]);
+        expect(result.status, result.out).toBe(0);
+    });
+
+    const dnsSeries = (metric: string, i: number, extra = "") => `${metric}{job="${DNS_JOB}",instance="${spec.scrapeTargets[1].targets[i]}",tier="registry",component="registry"${extra}}`;
+
+    it("CoreDNSErrorsHigh fires for the Pi whose answers fail, not for one answering well", () => {
+        const r = rule("CoreDNSErrorsHigh");
+        const instance = spec.scrapeTargets[1].targets[1];
+        const result = promtool([
+            {
+                interval: "1m",
+                input_series: [
+                    // Pi 0: 100 answers a minute, none failing; Pi 1: 100 a minute, 10 of them SERVFAIL.
+                    { series: dnsSeries("coredns_dns_responses_total", 0, ',rcode="NOERROR"'), values: "0+100x30" },
+                    { series: dnsSeries("coredns_dns_responses_total", 1, ',rcode="NOERROR"'), values: "0+90x30" },
+                    { series: dnsSeries("coredns_dns_responses_total", 1, ',rcode="SERVFAIL"'), values: "0+10x30" },
+                ],
+                alert_rule_test: [
+                    { alertname: r.alert, eval_time: "8m", exp_alerts: [] },
+                    { alertname: r.alert, eval_time: "20m", exp_alerts: [{ exp_labels: labels(r, { instance }), exp_annotations: { summary: `CoreDNS on ${instance} fails more than 3% of queries`, description: r.description } }] },
+                ],
+            },
+        ]);
+        expect(result.status, result.out).toBe(0);
+    });
+
+    it("CoreDNSForwardUnhealthy fires while every upstream fails its health check, and stops after", () => {
+        const r = rule("CoreDNSForwardUnhealthy");
+        const instance = spec.scrapeTargets[1].targets[3];
+        const result = promtool([
+            {
+                interval: "1m",
+                input_series: [{ series: dnsSeries("coredns_forward_healthcheck_broken_total", 3), values: "0 0 1 2 3 4 5 6 7 8 9 10 10x20" }],
+                alert_rule_test: [
+                    { alertname: r.alert, eval_time: "3m", exp_alerts: [] },
+                    { alertname: r.alert, eval_time: "9m", exp_alerts: [{ exp_labels: labels(r, { job: DNS_JOB, instance, tier: "registry", component: "registry" }), exp_annotations: { summary: `CoreDNS on ${instance} has no healthy upstream`, description: r.description } }] },
+                    { alertname: r.alert, eval_time: "25m", exp_alerts: [] },
                 ],
             },
         ]);

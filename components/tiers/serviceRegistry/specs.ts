@@ -8,6 +8,7 @@ import { MonitoringSpec, backupAgeRule, targetDownRule } from "../../monitoring/
 import type { Flow } from "../../network/flows";
 import { majority } from "../../placement/place";
 import type { ReplicaIdentity, Workload } from "../../runtime/workload";
+import { dnsSpecParts } from "./dns";
 
 /** etcd 3.5, multi-arch (arm64), pinned by digest. */
 export const ETCD_IMAGE = "quay.io/coreos/etcd:v3.5.17@sha256:a055da833a7c013b836ed0822e8ec1f99b059658be255ad8d0fcd31b635ae3d6";
@@ -37,7 +38,8 @@ export function etcdMemberFlags(self: ReplicaIdentity, members: readonly Replica
         `--data-dir=${dataDir}`,
         `--listen-peer-urls=https://0.0.0.0:${options.peerPort}`,
         `--initial-advertise-peer-urls=${peerUrl(self)}`,
-        `--listen-client-urls=https://0.0.0.0:${options.clientPort}`,
+        // TLS on the LAN; plain HTTP on loopback only, for the Pi's own CoreDNS and picloud's steps there.
+        `--listen-client-urls=https://0.0.0.0:${options.clientPort},http://127.0.0.1:${options.localClientPort}`,
         `--advertise-client-urls=https://${self.address}:${options.clientPort}`,
         `--listen-metrics-urls=http://0.0.0.0:${options.metricsPort}`,
         `--initial-cluster=${members.map((m) => `${memberName(m)}=${peerUrl(m)}`).join(",")}`,
@@ -75,6 +77,7 @@ export function etcdWorkload(options: RegistryConfig, pis: readonly PiConfig[]):
             { container: options.clientPort, host: options.clientPort, configKey: `${KEY}.clientPort` },
             { container: options.peerPort, host: options.peerPort, configKey: `${KEY}.peerPort` },
             { container: options.metricsPort, host: options.metricsPort, configKey: `${KEY}.metricsPort` },
+            { container: options.localClientPort, host: options.localClientPort, configKey: `${KEY}.localClientPort`, loopback: true },
         ],
         data: { containerPath: ETCD_DATA_IN_CONTAINER },
         perReplica: (self, all) => ({ command: etcdMemberFlags(self, all, options) }),
@@ -86,13 +89,14 @@ export function etcdWorkload(options: RegistryConfig, pis: readonly PiConfig[]):
     };
 }
 
-/** How the registry is watched: etcd's golden signals (after etcd's own alert rules) and its backups. */
-export function registrySpec(options: RegistryConfig, members: readonly ReplicaIdentity[]): MonitoringSpec {
+/** How the registry is watched: etcd's golden signals (after etcd's own alert rules), its backups, and every Pi's CoreDNS. */
+export function registrySpec(options: RegistryConfig, members: readonly ReplicaIdentity[], pis: readonly PiConfig[]): MonitoringSpec {
     const sel = `job="${ETCD_JOB}"`;
     const target = { job: ETCD_JOB, targets: members.map((m) => `${m.address}:${options.metricsPort}`), labels: { tier: "registry" } };
+    const dns = dnsSpecParts(options, pis);
     return {
         component: "registry",
-        scrapeTargets: [target],
+        scrapeTargets: [target, ...dns.scrapeTargets],
         alertRules: [
             targetDownRule(target),
             {
@@ -128,6 +132,7 @@ export function registrySpec(options: RegistryConfig, members: readonly ReplicaI
                 description: "The 99th percentile of WAL fsyncs is above 500 ms: the disk cannot keep up, and leader elections follow. etcd wants an SSD.",
             },
             backupAgeRule("etcd", options.backup.maxAgeHours),
+            ...dns.alertRules,
         ],
         dashboard: {
             uid: "picloud-registry",
@@ -137,6 +142,7 @@ export function registrySpec(options: RegistryConfig, members: readonly ReplicaI
                 { title: "Leader changes (15 m)", expr: `increase(etcd_server_leader_changes_seen_total{${sel}}[15m])` },
                 { title: "WAL fsync p99", expr: `histogram_quantile(0.99, sum by (instance, le) (rate(etcd_disk_wal_fsync_duration_seconds_bucket{${sel}}[5m])))`, unit: "s" },
                 { title: "Database size", expr: `etcd_mvcc_db_total_size_in_bytes{${sel}}`, unit: "bytes" },
+                ...dns.panels,
             ],
         },
         logLabels: { tier: "registry" },
@@ -153,6 +159,11 @@ export function registryFlows(options: RegistryConfig, members: readonly Replica
         flows.push({ from: { zone: "mgmt" }, to: to.pi, protocol: "tcp", port: options.clientPort, purpose: "operator to etcd", declaredBy: `${KEY}.clientPort` });
     }
     return flows;
+}
+
+/** etcdctl in member `self`'s own container, over its loopback listener. */
+export function memberEtcdctl(self: ReplicaIdentity, options: RegistryConfig): string[] {
+    return ["docker", "exec", memberName(self), "etcdctl", `--endpoints=http://127.0.0.1:${options.localClientPort}`];
 }
 
 /** The snapshot one backup run takes, from member `self`'s own container, into `$BACKUP_DIR`. */
