@@ -2,16 +2,18 @@
  * The service registry for real: three etcd members, each in a network namespace of its own on a
  * bridge (a Pi each), started with exactly the flags picloud renders for the dev stack's members
  * (their data folder aside), TLS between peers and clients included. Debian's etcd 3.4 stands in
- * for the image's 3.5: the flags are the same. With one member killed, writes go on; with two,
- * they stop; the time a write takes to succeed after the first kill is printed, not asserted.
+ * for the image's 3.5: the flags are the same. A leader hands its leadership over as a leader-last
+ * update does; a member killed for good is replaced on a new host through its join step; with one
+ * member killed, writes go on; with two, they stop. The time a write takes to succeed after the
+ * first kill is printed, not asserted.
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReplicaIdentity } from "../components/runtime/workload";
-import { replicaIdentities } from "../components/runtime/workload";
-import { ETCD_WORKLOAD, etcdMemberFlags, etcdWorkload } from "../components/tiers/serviceRegistry/specs";
+import { handOffTarget, replicaIdentities } from "../components/runtime/workload";
+import { ETCD_WORKLOAD, etcdMemberFlags, etcdWorkload, renderEtcdHandOff } from "../components/tiers/serviceRegistry/specs";
 import { exampleStack } from "./support/exampleStacks";
 import { NetnsLab, waitFor } from "./support/netnsLab";
 import { must, run } from "./support/processes";
@@ -92,6 +94,73 @@ describe("etcd with picloud's flags, three members on three namespaced Pis", () 
         const found = (JSON.parse(list.stdout) as { members: { name: string; peerURLs: string[] }[] }).members.map((m) => `${m.name} ${m.peerURLs.join(",")}`).sort();
         expect(found).toEqual(members.map((m) => `etcd-${m.index} https://${m.address}:${options.peerPort}`).sort());
     });
+
+    it("hands leadership over before a leader changes (leader-last), and leaves it be on a follower", async () => {
+        const leaderNow = () => {
+            const status = JSON.parse(etcdctl(nodes[0], "endpoint", "status", "--cluster", "-w", "json").stdout) as { Endpoint: string; Status: { header: { member_id: number }; leader: number } }[];
+            const leaderId = status[0].Status.leader;
+            return nodes.find((n) => status.some((s) => s.Status.header.member_id === leaderId && s.Endpoint.includes(n.identity.address)))!;
+        };
+        const handOff = (n: Member) => {
+            const script = path.join(n.dir, "hand-off.sh");
+            const w = etcdWorkload(options, dev.config.pis);
+            expect(w.updateStrategy).toBe("leader-last");
+            // The script the runtime runs before the member changes, reaching the member over its loopback listener.
+            const text = renderEtcdHandOff({ self: `etcd-${n.identity.index}`, to: handOffTarget(n.identity, members), etcdctl: [validator("etcdctl"), `--endpoints=http://127.0.0.1:${options.localClientPort}`], running: "true" });
+            writeFileSync(script, text);
+            return run("ip", ["netns", "exec", n.ns, "bash", script]);
+        };
+        const before = leaderNow();
+        const follower = nodes.find((n) => n !== before)!;
+        const quiet = handOff(follower);
+        expect(quiet.status, quiet.stderr).toBe(0);
+        expect(quiet.stdout).toContain("does not lead");
+        expect(leaderNow()).toBe(before);
+
+        const moved = handOff(before);
+        expect(moved.status, moved.stderr).toBe(0);
+        expect(moved.stdout).toContain("handed its leadership to member");
+        const target = nodes[handOffTarget(before.identity, members)!.index];
+        await waitFor("the leadership is where the hand-off sent it", 10_000, () => leaderNow() === target);
+        // Writes go on right away: a hand-off is no election.
+        expect(write(target, "/picloud/after-hand-off").status).toBe(0);
+    });
+
+    it("lets a member whose Pi is gone be replaced on a new Pi: the join step removes the old member and adds the new, which starts as existing", async () => {
+        const gone = nodes[2];
+        await lab.stop(gone.process, "SIGKILL");
+        // The new Pi: another address on the LAN, the same member index.
+        const replacement: ReplicaIdentity = { ...gone.identity, pi: "dev-9", address: "192.168.10.50", joins: true };
+        const now = members.map((m) => (m.index === gone.identity.index ? replacement : m));
+        const fresh: Member = { identity: replacement, ns: `${PREFIX}new`, dir: path.join(lab.work, "member-new") };
+        lab.addNamespace(fresh.ns);
+        must("ip", ["-n", SWITCH, "link", "add", "portnew", "type", "veth", "peer", "name", "eth0", "netns", fresh.ns]);
+        must("ip", ["-n", SWITCH, "link", "set", "portnew", "master", "br0", "up"]);
+        must("ip", ["-n", fresh.ns, "addr", "add", `${replacement.address}/${prefixLength}`, "dev", "eth0"]);
+        must("ip", ["-n", fresh.ns, "link", "set", "eth0", "up"]);
+        mkdirSync(fresh.dir, { recursive: true });
+
+        // The runtime runs the workload's own join step through a member that stays.
+        const w = etcdWorkload(options, dev.config.pis);
+        const via = nodes[0];
+        const script = w.join!(replacement, now, via.identity).replace(/'docker' 'exec' 'etcd-\d+' 'etcdctl'/, `'${validator("etcdctl")}'`);
+        writeFileSync(path.join(fresh.dir, "join.sh"), script);
+        const joined = run("ip", ["netns", "exec", via.ns, "bash", path.join(fresh.dir, "join.sh")]);
+        expect(joined.status, joined.stderr).toBe(0);
+        expect(joined.stdout).toContain(`removed the member etcd-${replacement.index} was before`);
+        expect(joined.stdout).toContain(`added etcd-${replacement.index} at https://${replacement.address}:${options.peerPort}`);
+
+        const flags = etcdMemberFlags(replacement, now, options, path.join(fresh.dir, "data"));
+        expect(flags).toContain("--initial-cluster-state=existing");
+        fresh.process = lab.start(fresh.ns, path.join(fresh.dir, "etcd.log"), [validator("etcd"), ...flags]);
+        await waitFor("the new member serves a write", 60_000, () => write(fresh, "/picloud/joined").status === 0, { intervalMs: 500, context: () => tail(path.join(fresh.dir, "etcd.log")) });
+        const list = JSON.parse(etcdctl(fresh, "member", "list", "-w", "json").stdout) as { members: { name: string; peerURLs: string[] }[] };
+        expect(list.members.map((m) => `${m.name} ${m.peerURLs.join(",")}`).sort()).toEqual(now.map((m) => `etcd-${m.index} https://${m.address}:${options.peerPort}`).sort());
+        // Run again (an up that changes nothing for it), it changes nothing.
+        const again = run("ip", ["netns", "exec", via.ns, "bash", path.join(fresh.dir, "join.sh")]);
+        expect(again.stdout).toContain("is a member at");
+        nodes[2] = fresh;
+    }, 120_000);
 
     it("goes on taking writes with its leader killed, and stops with two members gone", async () => {
         // The leader, as the members report it: the hardest member to lose.

@@ -5,7 +5,7 @@ import { scoped } from "../host/renames";
 import { planNetwork, stackDeclarations } from "./network";
 import { renderNftables } from "../network/nftables";
 import { PlacementLock, lockOf, previousPlacement } from "../placement/lock";
-import { PlacementChange, PlacementPlan, PreviousPlacement, placeReplicas } from "../placement/place";
+import { PlacementChange, PlacementError, PlacementPlan, PreviousPlacement, majority, placeReplicas } from "../placement/place";
 import { PiLossImpact, analyseSinglePiLoss } from "../placement/resilience";
 import { DockerRuntime } from "../runtime/dockerRuntime";
 import { Workload, demandOf } from "../runtime/workload";
@@ -35,6 +35,8 @@ export interface CloudPlan {
     readonly lock: PlacementLock;
     /** What changed against the lock placement started from: new, moved and removed replicas, with reasons. */
     readonly changes: readonly PlacementChange[];
+    /** Quorum group → the Pis its cluster was formed on, for groups with a member elsewhere now (it joins). */
+    readonly founders: ReadonlyMap<string, readonly string[]>;
 }
 
 /** Where placement starts from. */
@@ -51,7 +53,7 @@ export interface PlacementInput {
  * PlacementError naming the workload's config key.
  */
 export function planCloud(config: StackConfig, secrets: SecretValues, input: PlacementInput = {}): CloudPlan {
-    const renamed = input.lock ? renamedPlacement(previousPlacement(input.lock), config) : undefined;
+    const renamed = input.lock ? renamedPlacement(previousPlacement(input.lock), config, input.lock.founders) : undefined;
     const previous = renamed?.placement;
     const workloads = TIERS.flatMap((tier) => tier.workloads(config, secrets, previous));
     const hostDemands = TIERS.flatMap((tier) => tier.hostDemands?.(config) ?? []);
@@ -60,24 +62,71 @@ export function planCloud(config: StackConfig, secrets: SecretValues, input: Pla
     const lockedNames = new Set(counted.map((w) => w.name));
     const placement = placeReplicas(config.pis, config.osReserveMb, [...workloads.map(demandOf), ...hostDemands], { previous, rebalance: input.rebalance });
     const analysed: PlacementPlan = { ...placement, assignments: new Map(counted.map((w) => [w.name, placement.assignments.get(w.name)!])) };
+    const founders = clusterFounders(workloads, placement.assignments, previous, renamed?.founders);
     return {
         workloads,
         placement,
+        founders,
         singlePiLoss: analyseSinglePiLoss(
             analysed,
             new Map(counted.map((w) => [w.name, w.component])),
             workloads.flatMap((w) => (w.quorum ? [{ workload: w.name, ...w.quorum }] : [])),
         ),
-        lock: lockOf(placement.assignments, [...lockedNames]),
+        lock: lockOf(placement.assignments, [...lockedNames], founders),
         changes: [...(renamed?.changes ?? []), ...placement.changes.filter((c) => lockedNames.has(c.workload) || !c.to)],
     };
 }
 
 /**
- * The lock's placement under today's names: a Pi's or a workload's `renamedFrom` carries its
- * entries over, so a rename moves nothing; each carried replica is listed as a change.
+ * Where each quorum group's cluster was formed, for the groups that have a member anywhere else
+ * now: such a member joins the running cluster rather than forming one. A group placed for the
+ * first time, or whose every member is gone (its data with them), forms a new cluster. Throws a
+ * PlacementError when the members that stay could not let a member join: fewer than a majority of
+ * the running cluster, or a cluster that would shrink (etcd cannot drop members it cannot reach).
  */
-function renamedPlacement(previous: PreviousPlacement, config: StackConfig): { placement: PreviousPlacement; changes: PlacementChange[] } {
+function clusterFounders(
+    workloads: readonly Workload[],
+    assignments: ReadonlyMap<string, readonly string[]>,
+    previous: PreviousPlacement | undefined,
+    previousFounders: ReadonlyMap<string, readonly string[]> | undefined,
+): Map<string, readonly string[]> {
+    const founders = new Map<string, readonly string[]>();
+    for (const w of workloads.filter((x) => x.quorum)) {
+        const was = previous?.get(w.name);
+        const now = assignments.get(w.name) ?? [];
+        if (!was || was.length === 0) continue;
+        if (now.length < was.length) {
+            throw new PlacementError(
+                `${w.configKey}.replicas`,
+                `quorum group "${w.quorum!.name}" would shrink from ${was.length} members to ${now.length}: its running cluster would keep counting the ${was.length - now.length} it loses and lose its quorum; expected the Pis to keep ${was.length} members (${was.join(", ")})`,
+            );
+        }
+        const stayed = was.filter((pi, i) => now[i] === pi).length;
+        // Every member gone, and its data with it: what is placed now forms a new cluster.
+        if (stayed === 0) continue;
+        if (stayed < majority(was.length)) {
+            const moved = was.flatMap((pi, i) => (now[i] === pi ? [] : [`#${i} ${pi} → ${now[i]}`]));
+            throw new PlacementError(
+                `${w.configKey}.replicas`,
+                `quorum group "${w.quorum!.name}" would replace ${moved.length} of its ${was.length} members at once (${moved.join(", ")}): the ${stayed} that stay are no majority and cannot let new members join; expected at most ${was.length - majority(was.length)} member(s) moved per pulumi up`,
+            );
+        }
+        const formedOn = previousFounders?.get(w.name) ?? was;
+        if (now.some((pi, i) => formedOn[i] !== pi)) founders.set(w.name, formedOn);
+    }
+    return founders;
+}
+
+/**
+ * The lock's placement under today's names: a Pi's or a workload's `renamedFrom` carries its
+ * entries over, so a rename moves nothing; each carried replica is listed as a change. Founders
+ * are carried over alike.
+ */
+function renamedPlacement(
+    previous: PreviousPlacement,
+    config: StackConfig,
+    previousFounders: Readonly<Record<string, readonly string[]>> = {},
+): { placement: PreviousPlacement; changes: PlacementChange[]; founders: Map<string, readonly string[]> } {
     const piNames = new Map(config.pis.flatMap((pi) => (pi.renamedFrom === undefined ? [] : [[pi.renamedFrom, pi.name] as const])));
     const workloadNames = new Map(TIERS.flatMap((tier) => tier.workloadRenames?.(config) ?? []).map((r) => [r.from, r.to] as const));
     const changes: PlacementChange[] = [];
@@ -92,7 +141,8 @@ function renamedPlacement(previous: PreviousPlacement, config: StackConfig): { p
         });
         placement.set(name, now);
     }
-    return { placement, changes };
+    const founders = new Map(Object.entries(previousFounders).map(([w, pis]) => [workloadNames.get(w) ?? w, pis.map((pi) => piNames.get(pi) ?? pi)] as const));
+    return { placement, changes, founders };
 }
 
 /**
@@ -132,7 +182,7 @@ export class PiCloud extends pulumi.ComponentResource {
                 return [pi.name, new PiHost(host.name, { pi, privateKey, bootstrap: config.bootstrap, firewall: renderNftables(pi.name, network) }, host.opts)];
             }),
         );
-        const base = { runtime: new DockerRuntime(this.hosts, { identityFile: config.sshIdentityFile }), placement: plan.placement, pis: config.pis };
+        const base = { runtime: new DockerRuntime(this.hosts, { identityFile: config.sshIdentityFile }), placement: plan.placement, founders: plan.founders, pis: config.pis };
         const cloudName = args.cloudName ?? pulumi.getStack();
         const declared = stackDeclarations({ config, placement: plan.placement });
         const components: TierComponent[] = [];

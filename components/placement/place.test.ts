@@ -194,6 +194,14 @@ describe("placeReplicas with a previous placement (sticky)", () => {
         const all = placeReplicas(wider, 512, stack, { previous: prev, rebalance: "all" });
         expect([...all.assignments]).toEqual([...placeReplicas(wider, 512, stack).assignments]);
     });
+
+    it("leaves a quorum group's members where they are on a rebalance of everything; naming it moves them", () => {
+        const etcd = work("etcd", { replicas: 3, spread: true, memoryMb: 256, quorum: { name: "etcd", quorum: 2 } });
+        const prev = new Map([["etcd", ["a", "b", "c"]]]);
+        const wider = [pi("d", { memoryMb: 8192 }), pi("e", { memoryMb: 8192 }), ...pis];
+        expect(placeReplicas(wider, 512, [etcd], { previous: prev, rebalance: "all" }).assignments.get("etcd")).toEqual(["a", "b", "c"]);
+        expect(placeReplicas(wider, 512, [etcd], { previous: prev, rebalance: ["etcd"] }).changes.length).toBeGreaterThan(0);
+    });
 });
 
 describe("analyseSinglePiLoss", () => {

@@ -183,7 +183,8 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
         eligibleFor.set(w.name, eligible);
     }
 
-    const rebalanced = (w: WorkloadDemand) => options.rebalance === "all" || (options.rebalance ?? []).includes(w.name);
+    // A quorum group's members carry its data and join one at a time: only a rebalance that names it moves them.
+    const rebalanced = (w: WorkloadDemand) => (options.rebalance === "all" && !w.quorum) || (options.rebalance ?? []).includes(w.name);
     const was = (w: WorkloadDemand): readonly string[] => options.previous?.get(w.name) ?? [];
     const slots = new Map<string, (string | undefined)[]>(order.map((w) => [w.name, new Array<string | undefined>(w.replicas).fill(undefined)]));
     /** Why a replica that had a Pi did not keep it, decided where it is decided. */

@@ -73,7 +73,7 @@ describe("offline plan of the example stacks", () => {
         const text = formatPlan(plan);
         expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
         expect(text).toMatch(/picloud:host:PiHost "picloud-dev-2": pulumi:providers:docker, 7× command:remote:Command, 6× docker:index\/remoteImage:RemoteImage/);
-        expect(text).toMatch(/picloud:registry:ServiceRegistry "picloud-registry": 10× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-registry-monitoring"/);
+        expect(text).toMatch(/picloud:registry:ServiceRegistry "picloud-registry": 13× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-registry-monitoring"/);
         expect(text).toMatch(/picloud:apps:AppServers "picloud-hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-hello-monitoring"/);
         expect(text).toMatch(/dev-2 +1104\/3584 MB \(31%\) +2\.8\/4 +app-hello-\d, cadvisor-1, coredns-1, etcd-\d, faasd-0, haproxy-\d, node-exporter-1/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.

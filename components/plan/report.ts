@@ -15,6 +15,10 @@ export function formatPlan(plan: PlanSuccess, outDir?: string): string {
     lines.push("Workloads per Pi (memory and CPU limits against what each Pi has after the OS reserve)", ...piTable(plan), "");
     lines.push("Placement changes (against the stack's placement lock; pulumi up makes only these)");
     lines.push(...(plan.placementChanges.length ? describeChanges(plan.placementChanges).map((l) => `  ${l}`) : ["  none: every replica stays on its Pi"]), "");
+    const joining = Object.entries(plan.lock.founders ?? {}).flatMap(([w, formed]) =>
+        (plan.lock.replicas[w] ?? []).flatMap((pi, i) => (formed[i] === pi ? [] : [`  ${w}#${i} on ${pi} joins the running cluster (formed on ${formed[i] ?? "fewer members"}): a join step adds it first`])),
+    );
+    if (joining.length) lines.push("Cluster members that join (away from where their cluster was formed)", ...joining, "");
     lines.push("Monitoring coverage", ...coverageTable(plan.resources), "");
     lines.push("Lose any one Pi");
     for (const [pi, lost] of Object.entries(plan.outputs.singlePiLoss)) {

@@ -119,6 +119,55 @@ describe("DockerRuntime", () => {
     });
 });
 
+describe("DockerRuntime, leader-last", () => {
+    const pi = (name: string, address: string): PiConfig => ({
+        name, address, sshUser: "pi", sshPort: 22, model: "pi4", memoryMb: 4096, cpus: 4, storage: "sd", labels: {},
+        hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIASjxOTX4160vIyXmNHWZEQrRmaTEjgOfbSKNHYQH6R0",
+    });
+
+    it("runs each replica's hand-off before its container, after the replica before it, again whenever its settings change", async () => {
+        const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64, fail2banIgnore: [] };
+        const clustered = (image: string): Workload => ({
+            ...workload,
+            name: "kv",
+            image,
+            replicas: 3,
+            updateStrategy: "leader-last",
+            leaderHandOff: (self, members) => `hand-off kv-${self.index} to ${members.length - 1}`,
+        });
+        const deployed = async (image: string) => {
+            const run = await installMockRuntime({ project: "picloud", stack: "t", config: {}, secretKeys: [] });
+            const hosts = new Map(["a", "b", "c"].map((n, i) => [n, new PiHost(n, { pi: pi(n, `10.0.0.${i + 1}`), privateKey: "k", bootstrap })]));
+            new DockerRuntime(hosts).deploy(clustered(image), ["a", "b", "c"], { resource: new pulumi.ComponentResource("picloud:test:Owner", "owner"), name: "owner" });
+            await run.settle();
+            return run.resources;
+        };
+        const resources = await deployed("repo/kv:1@sha256:" + "a".repeat(64));
+        const urn = (name: string) => resources.find((r) => r.name === name)!.urn;
+        const byName = (name: string) => resources.find((r) => r.name === name)!;
+        for (const n of [0, 1, 2]) {
+            const handOff = byName(`owner-kv-${n}-hand-off`);
+            expect(handOff.inputs.create).toContain(`hand-off kv-${n} to 2`);
+            expect(byName(`owner-kv-${n}`).dependencies).toContain(handOff.urn);
+            if (n > 0) expect(handOff.dependencies).toContain(urn(`owner-kv-${n - 1}`));
+        }
+        // A new image changes every hand-off's command (its rerun key), so each runs again first.
+        const changed = await deployed("repo/kv:2@sha256:" + "b".repeat(64));
+        for (const n of [0, 1, 2]) {
+            expect(changed.find((r) => r.name === `owner-kv-${n}-hand-off`)!.inputs.create).not.toBe(byName(`owner-kv-${n}-hand-off`).inputs.create);
+        }
+    });
+
+    it("refuses leader-last without a hand-off", async () => {
+        await installMockRuntime({ project: "picloud", stack: "t", config: {}, secretKeys: [] });
+        const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64, fail2banIgnore: [] };
+        const runtime = new DockerRuntime(new Map([["a", new PiHost("a", { pi: pi("a", "10.0.0.1"), privateKey: "k", bootstrap })]]));
+        expect(() => runtime.deploy({ ...workload, updateStrategy: "leader-last" }, ["a"], { resource: new pulumi.ComponentResource("picloud:test:Owner", "o"), name: "o" })).toThrow(
+            'workload "web" updates leader-last but declares no leaderHandOff',
+        );
+    });
+});
+
 describe("dockerSshOptions", () => {
     const a = { address: "10.0.0.1", sshPort: 2222, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIASjxOTX4160vIyXmNHWZEQrRmaTEjgOfbSKNHYQH6R0 pi@a" };
 

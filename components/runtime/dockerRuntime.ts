@@ -15,7 +15,7 @@ export interface WorkloadRuntime {
      * Deploys replica n of `workload` on Pi `placedOn[n]`, as children of `owner` (the component
      * that owns the workload, so monitoring and policy see who runs what), named after it.
      */
-    deploy(workload: Workload, placedOn: readonly string[], owner: RuntimeOwner, dependsOn?: readonly pulumi.Resource[]): DeployedReplica[];
+    deploy(workload: Workload, placedOn: readonly string[], owner: RuntimeOwner, dependsOn?: readonly pulumi.Resource[], founders?: readonly string[]): DeployedReplica[];
 }
 
 /** The component a workload's replicas are children of, and its name, which theirs start with. */
@@ -100,14 +100,16 @@ export class DockerRuntime implements WorkloadRuntime {
         return provider;
     }
 
-    deploy(workload: Workload, placedOn: readonly string[], owner: RuntimeOwner, dependsOn: readonly pulumi.Resource[] = []): DeployedReplica[] {
+    deploy(workload: Workload, placedOn: readonly string[], owner: RuntimeOwner, dependsOn: readonly pulumi.Resource[] = [], founders?: readonly string[]): DeployedReplica[] {
         const deployed: DeployedReplica[] = [];
         const hostOf = (piName: string) => {
             const host = this.hosts.get(piName);
             if (!host) throw new Error(`${workload.configKey}: workload "${workload.name}" was placed on unknown Pi "${piName}"`);
             return host;
         };
-        const members = replicaIdentities(workload, placedOn, (pi) => hostOf(pi).pi.address);
+        const members = replicaIdentities(workload, placedOn, (pi) => hostOf(pi).pi.address, founders);
+        // A joining member is let in by one that stays.
+        const via = members.find((m) => !m.joins);
         placedOn.forEach((piName, replica) => {
             const host = hostOf(piName);
             const provider = this.provider(host);
@@ -117,17 +119,20 @@ export class DockerRuntime implements WorkloadRuntime {
             const data = identity.dataPath ? [this.dataFolder(host, workload, identity, owner)] : [];
             const previous = rollsOneAtATime(workload) ? deployed.at(-1)?.resource : undefined;
             const named = scoped(owner.name, `${workload.name}-${replica}`, { parent: owner.resource } as pulumi.CustomResourceOptions);
+            const own = workload.perReplica?.(identity, members);
+            const handOff = this.handOff(host, workload, identity, members, own, named.name, owner, [...data, ...(previous ? [previous] : [])]);
+            const join = identity.joins ? [this.joinStep(workload, identity, members, via, named.name, owner, previous)] : [];
             const resource = new docker.Container(
                 named.name,
                 {
-                    ...containerArgs(workload, replica, piName, workload.perReplica?.(identity, members)),
+                    ...containerArgs(workload, replica, piName, own),
                     image: image.imageId,
                     networksAdvanced: networks.map((n) => ({ name: n.name })),
                 },
                 {
                     ...named.opts,
                     provider,
-                    dependsOn: [host.ready, ...dependsOn, ...data, ...(previous ? [previous] : [])],
+                    dependsOn: [host.ready, ...dependsOn, ...data, ...(previous ? [previous] : []), ...handOff, ...join],
                     // The replacement has the same name and host ports, so the old container must
                     // go first; the chain above makes that one replica at a time.
                     deleteBeforeReplace: true,
@@ -155,6 +160,57 @@ export class DockerRuntime implements WorkloadRuntime {
                 delete: w.data?.keep === false ? `sudo -n rm -rf --one-file-system ${shellQuote(path)}` : undefined,
             },
             named.opts,
+        );
+    }
+
+    /**
+     * Under "leader-last", the replica's hand-off: run on its Pi before every change to its
+     * container (its settings are the command's rerun key, so it runs whenever they change, and
+     * the container waits for it), after the replica before it is back.
+     */
+    private handOff(
+        host: PiHost,
+        w: Workload,
+        identity: ReplicaIdentity,
+        members: readonly ReplicaIdentity[],
+        own: ReplicaSettings | undefined,
+        replicaName: string,
+        owner: RuntimeOwner,
+        after: readonly pulumi.Resource[],
+    ): pulumi.Resource[] {
+        if (w.updateStrategy !== "leader-last") return [];
+        if (!w.leaderHandOff) throw new Error(`${w.configKey}: workload "${w.name}" updates leader-last but declares no leaderHandOff`);
+        const settings = contentHash(JSON.stringify({ image: w.image, command: own?.command ?? w.command ?? null, env: { ...w.env, ...own?.env }, memoryMb: w.memoryMb, cpus: w.cpus, ports: w.ports ?? [], volumes: w.volumes ?? [], healthcheck: w.healthcheck ?? null }));
+        return [
+            remoteCommand(
+                `${replicaName}-hand-off`,
+                { connection: host.connection, create: w.leaderHandOff(identity, members), rerunWhen: [settings] },
+                { parent: owner.resource, dependsOn: [host.ready, ...after] },
+            ),
+        ];
+    }
+
+    /**
+     * A joining member's join step, on the Pi of a member that stays, after the replica before it
+     * is up (members join one at a time, each keeping the cluster's quorum). It does not wait for
+     * the staying member's container, which is already running (a join happens on a later up).
+     */
+    private joinStep(
+        w: Workload,
+        identity: ReplicaIdentity,
+        members: readonly ReplicaIdentity[],
+        via: ReplicaIdentity | undefined,
+        replicaName: string,
+        owner: RuntimeOwner,
+        previous: pulumi.Resource | undefined,
+    ): pulumi.Resource {
+        if (!w.join) throw new Error(`${w.configKey}: replica ${identity.index} of "${w.name}" joins its cluster but the workload declares no join step`);
+        if (!via) throw new Error(`${w.configKey}: every replica of "${w.name}" would join its cluster: none stays to let them in`);
+        const host = this.hosts.get(via.pi)!;
+        return remoteCommand(
+            `${replicaName}-join`,
+            { connection: host.connection, create: w.join(identity, members, via) },
+            { parent: owner.resource, dependsOn: [host.ready, ...(previous ? [previous] : [])] },
         );
     }
 

@@ -12,6 +12,8 @@ export interface ReplicaIdentity {
     readonly address: string;
     /** Its data folder on the Pi, when the workload has a data volume. */
     readonly dataPath?: string;
+    /** It runs away from the Pi its cluster was formed on (a replaced or added member): it joins the running cluster. */
+    readonly joins?: boolean;
 }
 
 /** What a replica's own settings add to the workload's: computed from who it is and who its peers are. */
@@ -86,9 +88,24 @@ export interface Workload {
     readonly perReplica?: (self: ReplicaIdentity, members: readonly ReplicaIdentity[]) => ReplicaSettings;
     /**
      * How a change reaches the replicas: "one-at-a-time" (default: replica n only once n - 1 is back
-     * and healthy) or "recreate" (all at once, for what cannot run two versions side by side).
+     * and healthy), "leader-last" (one at a time too, and a replica that leads its cluster first
+     * hands leadership to a peer that is not about to restart: see {@link leaderHandOff}), or
+     * "recreate" (all at once, for what cannot run two versions side by side).
      */
-    readonly updateStrategy?: "one-at-a-time" | "recreate";
+    readonly updateStrategy?: "one-at-a-time" | "leader-last" | "recreate";
+    /**
+     * With "leader-last": the script, run on the replica's Pi before every change to it, that hands
+     * its leadership to a peer when it leads (and does nothing when it does not, or does not run).
+     * Replicas change in index order, so the peer should be one already changed (a lower index),
+     * or, for the first, the one changed last.
+     */
+    readonly leaderHandOff?: (self: ReplicaIdentity, members: readonly ReplicaIdentity[]) => string;
+    /**
+     * The join step of a member that {@link ReplicaIdentity.joins}: a script run on the Pi of `via`,
+     * a member that stays, before the joining member starts (e.g. `etcdctl member remove` of the
+     * member it replaces and `member add` of itself). Idempotent: it runs again when its inputs change.
+     */
+    readonly join?: (self: ReplicaIdentity, members: readonly ReplicaIdentity[], via: ReplicaIdentity) => string;
     /** Its replicas form a quorum group: each on a Pi of its own, and placement checks what losing one Pi does to it. */
     readonly quorum?: QuorumGroup;
     /** It fsyncs on every write: SSD Pis only, unless the config allows SD cards (`allowSdCardKey`). */
@@ -114,6 +131,15 @@ export interface Workload {
     readonly metrics?: { readonly port: number; readonly path: string };
     /** Labels attached to the workload's log stream. */
     readonly logLabels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The peer a replica hands its leadership to before it changes, under "leader-last": one already
+ * changed when there is one (the first), else the one changed last. Undefined for a lone replica.
+ */
+export function handOffTarget(self: ReplicaIdentity, members: readonly ReplicaIdentity[]): ReplicaIdentity | undefined {
+    if (members.length < 2) return undefined;
+    return self.index > 0 ? members[0] : members[members.length - 1];
 }
 
 /** The part of a workload that placement reasons about. */
@@ -147,6 +173,18 @@ export function replicaDataPath(workload: string, index: number): string {
 }
 
 /** Every replica's identity, in replica order, from where placement put them. */
-export function replicaIdentities(w: Pick<Workload, "name" | "data">, placedOn: readonly string[], addressOf: (pi: string) => string): ReplicaIdentity[] {
-    return placedOn.map((pi, index) => ({ index, pi, address: addressOf(pi), dataPath: w.data ? replicaDataPath(w.name, index) : undefined }));
+export function replicaIdentities(
+    w: Pick<Workload, "name" | "data">,
+    placedOn: readonly string[],
+    addressOf: (pi: string) => string,
+    /** Where its cluster was formed, when a member runs elsewhere now (`CloudPlan.founders`). */
+    founders?: readonly string[],
+): ReplicaIdentity[] {
+    return placedOn.map((pi, index) => ({
+        index,
+        pi,
+        address: addressOf(pi),
+        dataPath: w.data ? replicaDataPath(w.name, index) : undefined,
+        ...(founders && founders[index] !== pi ? { joins: true } : {}),
+    }));
 }

@@ -13,6 +13,8 @@ export interface TierArgs {
     readonly placement: PlacementPlan;
     /** The Pis, for addresses of scrape targets. */
     readonly pis: readonly PiConfig[];
+    /** Quorum group → the Pis its cluster was formed on, where a member runs elsewhere now (it joins the cluster). */
+    readonly founders?: ReadonlyMap<string, readonly string[]>;
     /** Where monitoring declarations are delivered; without one they are recorded only. */
     readonly monitoring?: MonitoringEndpoint;
 }
@@ -35,7 +37,7 @@ export abstract class TierComponent extends MonitoredComponent {
             if (!placedOn) {
                 throw new Error(`${w.configKey}: workload "${w.name}" has no placement; add it to the workloads given to placeReplicas`);
             }
-            replicas[w.name] = args.runtime.deploy(w, placedOn, { resource: this, name: this.componentName }, dependsOn);
+            replicas[w.name] = args.runtime.deploy(w, placedOn, { resource: this, name: this.componentName }, dependsOn, args.founders?.get(w.name));
         }
         Object.assign(this.replicas, replicas);
     }

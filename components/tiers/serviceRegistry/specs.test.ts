@@ -61,6 +61,31 @@ describe("the registry's declaration", () => {
         expect(spec.scrapeTargets[1]).toMatchObject({ job: DNS_JOB, targets: ["192.168.10.1:9153", "192.168.10.2:9153", "192.168.10.3:9153", "192.168.10.4:9153"] });
     });
 
+    it("updates leader-last: each member's hand-off passes shellcheck and sends leadership to a member already updated, or the last", () => {
+        const w = etcdWorkload(options, pis.slice(0, 3));
+        expect(w.updateStrategy).toBe("leader-last");
+        const scripts = members.map((m) => w.leaderHandOff!(m, members));
+        for (const text of scripts) {
+            const result = shellcheck(text);
+            expect(result.status, result.output).toBe(0);
+        }
+        expect(scripts.map((t) => /^to='(.*)'$/m.exec(t)![1])).toEqual(["etcd-2", "etcd-0", "etcd-0"]);
+        expect(scripts[1]).toContain("'docker' 'exec' 'etcd-1' 'etcdctl' '--endpoints=http://127.0.0.1:2382'");
+    });
+
+    it("starts a member that joins as existing, after a join step through a member that stays that passes shellcheck", () => {
+        const w = etcdWorkload(options, pis.slice(0, 3));
+        const joining = { ...members[2], pi: "d", address: "192.168.10.4", joins: true };
+        const now = [members[0], members[1], joining];
+        expect(etcdMemberFlags(joining, now, options)).toContain("--initial-cluster-state=existing");
+        expect(etcdMemberFlags(members[0], now, options)).toContain("--initial-cluster-state=new");
+        const script = w.join!(joining, now, members[0]);
+        const result = shellcheck(script);
+        expect(result.status, result.output).toBe(0);
+        expect(script).toContain("url='https://192.168.10.4:2380'");
+        expect(script).toContain("'docker' 'exec' 'etcd-0' 'etcdctl'");
+    });
+
     it("backs up with a timer script that passes shellcheck and snapshots the first member's own container", () => {
         const input = { name: "etcd", onCalendar: "daily", command: etcdSnapshotCommand(members[0], options), directory: "/srv/picloud/backups/etcd", keep: 7, textfileDir: "/var/lib/picloud/textfile" };
         const script = renderBackupTimerScript(input);

@@ -7,7 +7,8 @@ import type { RegistryConfig } from "./config";
 import { MonitoringSpec, backupAgeRule, targetDownRule } from "../../monitoring/contract";
 import type { Flow } from "../../network/flows";
 import { majority } from "../../placement/place";
-import type { ReplicaIdentity, Workload } from "../../runtime/workload";
+import { ReplicaIdentity, Workload, handOffTarget } from "../../runtime/workload";
+import { shellQuote } from "../../renderers/shellSteps";
 import { dnsSpecParts } from "./dns";
 
 /** etcd 3.5, multi-arch (arm64), pinned by digest. */
@@ -43,7 +44,8 @@ export function etcdMemberFlags(self: ReplicaIdentity, members: readonly Replica
         `--advertise-client-urls=https://${self.address}:${options.clientPort}`,
         `--listen-metrics-urls=http://0.0.0.0:${options.metricsPort}`,
         `--initial-cluster=${members.map((m) => `${memberName(m)}=${peerUrl(m)}`).join(",")}`,
-        "--initial-cluster-state=new",
+        // A member away from the Pi the cluster was formed on joins it (its join step added it first).
+        `--initial-cluster-state=${self.joins ? "existing" : "new"}`,
         "--initial-cluster-token=picloud-registry",
         "--auto-tls",
         "--peer-auto-tls",
@@ -81,6 +83,12 @@ export function etcdWorkload(options: RegistryConfig, pis: readonly PiConfig[]):
         ],
         data: { containerPath: ETCD_DATA_IN_CONTAINER },
         perReplica: (self, all) => ({ command: etcdMemberFlags(self, all, options) }),
+        // A member that leads hands its leadership over before it restarts: no election, no
+        // election timeout without a leader, and at most two hand-offs for a whole update.
+        updateStrategy: "leader-last",
+        join: (self, _all, via) => renderEtcdJoin({ name: memberName(self), peerUrl: `https://${self.address}:${options.peerPort}`, etcdctl: memberEtcdctl(via, options) }),
+        leaderHandOff: (self, all) =>
+            renderEtcdHandOff({ self: memberName(self), to: handOffTarget(self, all), etcdctl: memberEtcdctl(self, options), running: `docker container inspect ${memberName(self)}` }),
         quorum: { name: "etcd", quorum: majority(members) },
         fsyncHeavy: { allowSdCard: options.allowSdCard, allowSdCardKey: `${KEY}.allowSdCard` },
         healthcheck: { command: ["etcdctl", `--endpoints=https://127.0.0.1:${options.clientPort}`, "--insecure-transport=false", "--insecure-skip-tls-verify", "endpoint", "health"], intervalSeconds: 10, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 30 },
@@ -159,6 +167,82 @@ export function registryFlows(options: RegistryConfig, members: readonly Replica
         flows.push({ from: { zone: "mgmt" }, to: to.pi, protocol: "tcp", port: options.clientPort, purpose: "operator to etcd", declaredBy: `${KEY}.clientPort` });
     }
     return flows;
+}
+
+/**
+ * The script that hands a member's leadership to member `to` when it leads, run on its Pi before
+ * it changes. It does nothing when the member does not run or answer (first deploy, a member
+ * down) or does not lead; when `to` is gone it hands to any other started member. `etcdctl`
+ * reaches the member itself; `running` succeeds when it runs.
+ */
+export function renderEtcdHandOff(input: { readonly self: string; readonly to?: ReplicaIdentity; readonly etcdctl: readonly string[]; readonly running: string }): string {
+    const target = input.to ? memberName(input.to) : "";
+    return [
+        "#!/usr/bin/env bash",
+        `# picloud: ${input.self} hands its leadership over before it changes (leader-last)`,
+        "set -euo pipefail",
+        `self=${shellQuote(input.self)}`,
+        `to=${shellQuote(target)}`,
+        `if ! ${input.running} >/dev/null 2>&1; then echo "picloud: $self does not run: nothing to hand over"; exit 0; fi`,
+        `etcdctl() { ${input.etcdctl.map(shellQuote).join(" ")} --command-timeout=10s "$@"; }`,
+        'if ! status=$(etcdctl endpoint status -w json 2>/dev/null); then echo "picloud: $self does not answer: nothing to hand over"; exit 0; fi',
+        // IDs compared as strings: they are unsigned 64-bit, beyond shell arithmetic.
+        `me=$(grep -o '"member_id":[0-9]*' <<<"$status" | head -n1 | cut -d: -f2)`,
+        `leader=$(grep -o '"leader":[0-9]*' <<<"$status" | head -n1 | cut -d: -f2)`,
+        'if [ -z "$me" ] || [ "$me" != "$leader" ]; then echo "picloud: $self does not lead"; exit 0; fi',
+        "members=$(etcdctl member list -w simple)",
+        `id=$(awk -F', ' -v n="$to" '$2 == "started" && $3 == n { print $1 }' <<<"$members")`,
+        `if [ -z "$id" ]; then id=$(awk -F', ' -v n="$self" '$2 == "started" && $3 != n { print $1; exit }' <<<"$members"); fi`,
+        'if [ -z "$id" ]; then echo "picloud: $self leads alone: nobody to hand over to"; exit 0; fi',
+        'etcdctl move-leader "$id" >/dev/null',
+        'echo "picloud: $self handed its leadership to member $id"',
+        "",
+    ].join("\n");
+}
+
+/**
+ * The join step of a member that joins the running cluster (it replaces one whose Pi is gone, or
+ * the cluster grows), run through a member that stays: once the cluster has a leader, it removes
+ * any member of the same name at another address and adds this one at its peer URL, unless a
+ * member is there already (added, or started). Idempotent.
+ */
+export function renderEtcdJoin(input: { readonly name: string; readonly peerUrl: string; readonly etcdctl: readonly string[]; readonly waitSeconds?: number }): string {
+    const tries = Math.ceil((input.waitSeconds ?? 120) / 2);
+    return [
+        "#!/usr/bin/env bash",
+        `# picloud: ${input.name} joins the running etcd cluster at ${input.peerUrl}`,
+        "set -euo pipefail",
+        `name=${shellQuote(input.name)}`,
+        `url=${shellQuote(input.peerUrl)}`,
+        `etcdctl() { ${input.etcdctl.map(shellQuote).join(" ")} --command-timeout=10s "$@"; }`,
+        `for i in $(seq 1 ${tries}); do`,
+        "    if members=$(etcdctl member list -w simple 2>/dev/null) && etcdctl get --keys-only --limit=1 /picloud >/dev/null 2>&1; then break; fi",
+        `    if [ "$i" -eq ${tries} ]; then echo "picloud: the etcd cluster has no leader after ${tries * 2} s: $name cannot join" >&2; exit 1; fi`,
+        "    sleep 2",
+        "done",
+        // `member list -w simple`: ID, status, name, peer URLs, client URLs, is learner.
+        // etcd refuses a membership change ("unhealthy cluster") until its leader has been in touch
+        // with the members it counts for a few seconds (after an election, say): retry.
+        "retry() {",
+        `    for j in $(seq 1 ${tries}); do`,
+        '        if out=$("$@" 2>&1 </dev/null); then return 0; fi',
+        `        if [ "$j" -eq ${tries} ]; then echo "picloud: $* failed: $out" >&2; return 1; fi`,
+        "        sleep 2",
+        "    done",
+        "}",
+        "while read -r id; do",
+        '    [ -n "$id" ] || continue',
+        '    retry etcdctl member remove "$id"',
+        '    echo "picloud: removed the member $name was before ($id)"',
+        `done < <(awk -F', ' -v n="$name" -v u="$url" '$3 == n && $4 != u { print $1 }' <<<"$members")`,
+        `if awk -F', ' -v u="$url" '$4 == u { found = 1 } END { exit !found }' <<<"$members"; then`,
+        '    echo "picloud: $name is a member at $url already"',
+        "else",
+        '    retry etcdctl member add "$name" --peer-urls="$url"',
+        '    echo "picloud: added $name at $url"',
+        "fi",
+        "",
+    ].join("\n");
 }
 
 /** etcdctl in member `self`'s own container, over its loopback listener. */
