@@ -6,7 +6,8 @@ const IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.1@sha256:862ca45e61b32392f7941a1
 
 /**
  * A stack document with `pis` Pis (Pi 4 and Pi 5, 8 GB, a third on SSD) and work that grows with
- * them: one app of two spread replicas per two Pis, so the plan's size is linear in the Pi count.
+ * them: one app of two spread replicas per two Pis, and the service registry (CoreDNS on every
+ * Pi), so the plan's size is linear in the Pi count.
  */
 export function syntheticStack(pis: number): { config: Record<string, unknown> } {
     const apps: Record<string, unknown> = {};
@@ -24,7 +25,9 @@ export function syntheticStack(pis: number): { config: Record<string, unknown> }
                 storage: i % 3 ? "sd" : "ssd",
             })),
             "picloud:sshPrivateKey": { secure: "v1:bench" },
-            "picloud:tiers": { apps },
+            // The service registry too, CoreDNS on every Pi and three etcd members at every size
+            // (SD cards allowed, as on dev), so a comparison of sizes scales the Pis, not the cluster.
+            "picloud:tiers": { apps, registry: { allowSdCard: true } },
         },
     };
 }

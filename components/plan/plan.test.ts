@@ -54,7 +54,7 @@ describe("offline plan of the example stacks", () => {
     it("counts the monitoring Pi's services, not its host agents, in the single-Pi loss", async () => {
         const plan = await runPlan({ stack: "lab", source: { file: stackFile("lab") } });
         if (!plan.ok) throw new Error(plan.error);
-        expect(plan.outputs.singlePiLoss).toEqual({ "lab-pi": ["apps", "functions", "loadbalancer", "monitoring"] });
+        expect(plan.outputs.singlePiLoss).toEqual({ "lab-pi": ["apps", "functions", "loadbalancer", "monitoring", "registry", "quorum etcd"] });
     });
 
     it("never writes a secret, not even its placeholder, into a rendered file", async () => {

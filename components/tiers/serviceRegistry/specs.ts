@@ -37,7 +37,8 @@ export function etcdMemberFlags(self: ReplicaIdentity, members: readonly Replica
     return [
         `--name=${memberName(self)}`,
         `--data-dir=${dataDir}`,
-        `--listen-peer-urls=https://0.0.0.0:${options.peerPort}`,
+        // A lone member has no peers: its peer port stays on loopback until the cluster grows.
+        `--listen-peer-urls=https://${members.length > 1 ? "0.0.0.0" : "127.0.0.1"}:${options.peerPort}`,
         `--initial-advertise-peer-urls=${peerUrl(self)}`,
         // TLS on the LAN; plain HTTP on loopback only, for the Pi's own CoreDNS and picloud's steps there.
         `--listen-client-urls=https://0.0.0.0:${options.clientPort},http://127.0.0.1:${options.localClientPort}`,
@@ -77,7 +78,7 @@ export function etcdWorkload(options: RegistryConfig, pis: readonly PiConfig[]):
         hostNetwork: true,
         ports: [
             { container: options.clientPort, host: options.clientPort, configKey: `${KEY}.clientPort` },
-            { container: options.peerPort, host: options.peerPort, configKey: `${KEY}.peerPort` },
+            { container: options.peerPort, host: options.peerPort, configKey: `${KEY}.peerPort`, loopback: members === 1 },
             { container: options.metricsPort, host: options.metricsPort, configKey: `${KEY}.metricsPort` },
             { container: options.localClientPort, host: options.localClientPort, configKey: `${KEY}.localClientPort`, loopback: true },
         ],
