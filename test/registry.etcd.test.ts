@@ -129,6 +129,12 @@ describe("etcd with picloud's flags, three members on three namespaced Pis", () 
     it("lets a member whose Pi is gone be replaced on a new Pi: the join step removes the old member and adds the new, which starts as existing", async () => {
         const gone = nodes[2];
         await lab.stop(gone.process, "SIGKILL");
+        // With a member down, the next member's hand-off (the gate of a leader-last update) holds it back.
+        const gate = path.join(nodes[0].dir, "gate.sh");
+        writeFileSync(gate, renderEtcdHandOff({ self: "etcd-0", to: members[1], etcdctl: [validator("etcdctl"), `--endpoints=http://127.0.0.1:${options.localClientPort}`], running: "true", waitSeconds: 4 }));
+        const held = run("ip", ["netns", "exec", nodes[0].ns, "bash", gate]);
+        expect(held.status).toBe(1);
+        expect(held.stderr).toContain("the etcd cluster is not healthy after 4 s: etcd-0 is left as it is, and the update stops here");
         // The new Pi: another address on the LAN, the same member index.
         const replacement: ReplicaIdentity = { ...gone.identity, pi: "dev-9", address: "192.168.10.50", joins: true };
         const now = members.map((m) => (m.index === gone.identity.index ? replacement : m));

@@ -151,6 +151,8 @@ describe("DockerRuntime, leader-last", () => {
             expect(byName(`owner-kv-${n}`).dependencies).toContain(handOff.urn);
             if (n > 0) expect(handOff.dependencies).toContain(urn(`owner-kv-${n - 1}`));
         }
+        // The containers do not wait for their own health (a member alone never is); the next hand-off waits for the cluster.
+        expect(byName("owner-kv-0").inputs.wait).toBe(false);
         // A new image changes every hand-off's command (its rerun key), so each runs again first.
         const changed = await deployed("repo/kv:2@sha256:" + "b".repeat(64));
         for (const n of [0, 1, 2]) {

@@ -248,7 +248,8 @@ export class DockerRuntime implements WorkloadRuntime {
  * Whether a workload's replicas are created and replaced one after the other. The engine only
  * starts on replica n once replica n-1's step has finished, and a replica with a healthcheck only
  * finishes once Docker reports it healthy (`wait`), so a rolling update never has more than one
- * replica down and stops at the first replica that does not come up healthy. Host agents (one per
+ * replica down and stops at the first replica that does not come up healthy (under leader-last,
+ * the next replica's hand-off waits for the whole cluster instead). Host agents (one per
  * Pi, dying with their Pi by design) roll out everywhere at once, or a hundred Pis would take a
  * hundred steps.
  */
@@ -307,9 +308,11 @@ export function containerArgs(w: Workload, replica: number, pi: string, own: Rep
         logDriver: "journald",
         logOpts: { tag: `${pi}/${w.name}-${replica}`, labels: Object.keys(labels).join(",") },
         // A replica counts as deployed only once Docker reports it healthy (or running, without a healthcheck).
-        wait: hc !== undefined,
+        // Under leader-last the next member's hand-off waits for the whole cluster instead: a cluster
+        // member alone is never healthy, so waiting for each would never finish a first deploy.
+        wait: hc !== undefined && w.updateStrategy !== "leader-last",
         // Long enough for the start period plus every retry: a slow starter is not a failed rollout.
-        waitTimeout: hc && hc.startPeriodSeconds + (hc.retries + 1) * (hc.intervalSeconds + hc.timeoutSeconds),
+        waitTimeout: hc && w.updateStrategy !== "leader-last" ? hc.startPeriodSeconds + (hc.retries + 1) * (hc.intervalSeconds + hc.timeoutSeconds) : undefined,
         mustRun: true,
     };
 }

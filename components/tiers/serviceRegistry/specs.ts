@@ -176,8 +176,9 @@ export function registryFlows(options: RegistryConfig, members: readonly Replica
  * down) or does not lead; when `to` is gone it hands to any other started member. `etcdctl`
  * reaches the member itself; `running` succeeds when it runs.
  */
-export function renderEtcdHandOff(input: { readonly self: string; readonly to?: ReplicaIdentity; readonly etcdctl: readonly string[]; readonly running: string }): string {
+export function renderEtcdHandOff(input: { readonly self: string; readonly to?: ReplicaIdentity; readonly etcdctl: readonly string[]; readonly running: string; readonly waitSeconds?: number }): string {
     const target = input.to ? memberName(input.to) : "";
+    const tries = Math.ceil((input.waitSeconds ?? 180) / 2);
     return [
         "#!/usr/bin/env bash",
         `# picloud: ${input.self} hands its leadership over before it changes (leader-last)`,
@@ -186,6 +187,14 @@ export function renderEtcdHandOff(input: { readonly self: string; readonly to?: 
         `to=${shellQuote(target)}`,
         `if ! ${input.running} >/dev/null 2>&1; then echo "picloud: $self does not run: nothing to hand over"; exit 0; fi`,
         `etcdctl() { ${input.etcdctl.map(shellQuote).join(" ")} --command-timeout=10s "$@"; }`,
+        // The gate of a rolling update: the member before has just changed; this one changes only
+        // once every member answers again (a member alone is never healthy, so containers do not
+        // wait for their own health: the first deploy would never finish).
+        `for i in $(seq 1 ${tries}); do`,
+        "    if etcdctl endpoint health --cluster --insecure-transport=false --insecure-skip-tls-verify >/dev/null 2>&1; then break; fi",
+        `    if [ "$i" -eq ${tries} ]; then echo "picloud: the etcd cluster is not healthy after ${tries * 2} s: $self is left as it is, and the update stops here" >&2; exit 1; fi`,
+        "    sleep 2",
+        "done",
         'if ! status=$(etcdctl endpoint status -w json 2>/dev/null); then echo "picloud: $self does not answer: nothing to hand over"; exit 0; fi',
         // IDs compared as strings: they are unsigned 64-bit, beyond shell arithmetic.
         `me=$(grep -o '"member_id":[0-9]*' <<<"$status" | head -n1 | cut -d: -f2)`,
