@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runPlan } from "../components/plan/plan";
 import { MONITORING_DIRS } from "../components/tiers/monitoring/specs";
 import { validator } from "./support/validators";
@@ -20,6 +20,9 @@ function run(tool: string, args: string[]): { status: number | null; output: str
  * tools. prometheus.yml names the folders as mounted in the container; they are pointed at the
  * plan's copy of the Pi's folder.
  */
+const made: string[] = [];
+afterAll(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 describe.each(["lab", "dev", "prod"])("monitoring files the %s plan renders", (stack) => {
     // The SDK's runtime is global: plans run one after another, each in its describe's beforeAll.
     let planned: Promise<{ plan: Extract<Awaited<ReturnType<typeof runPlan>>, { ok: true }>; onPi: (dir: string) => string }>;
@@ -29,6 +32,7 @@ describe.each(["lab", "dev", "prod"])("monitoring files the %s plan renders", (s
     });
     const planStack = async () => {
         const outDir = fs.mkdtempSync(path.join(os.tmpdir(), `picloud-artifacts-${stack}-`));
+        made.push(outDir);
         const plan = await runPlan({ stack, source: { file: path.join(root, "stacks", `Pulumi.${stack}.yaml`) }, outDir });
         if (!plan.ok) throw new Error(plan.error);
         const pis = Object.keys(plan.outputs.pis);

@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { validator } from "../../test/support/validators";
 import { type AlertRule, type MonitoringSpec, type ScrapeTarget, alertPrefix, monitoringGaps, targetDownRule } from "./contract";
@@ -27,7 +27,13 @@ function run(bin: "promtool" | "amtool", args: string[], cwd?: string): { status
     return { status: r.status, stdout: r.stdout, out: `${r.stdout}${r.stderr}` };
 }
 
-const tmp = (): string => mkdtempSync(path.join(tmpdir(), "picloud-monitoring-"));
+const made: string[] = [];
+const tmp = (): string => {
+    const dir = mkdtempSync(path.join(tmpdir(), "picloud-monitoring-"));
+    made.push(dir);
+    return dir;
+};
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function spec(component: string, targets: ScrapeTarget[], extraRules: AlertRule[] = []): MonitoringSpec {
     return {

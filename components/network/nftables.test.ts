@@ -4,10 +4,10 @@
  * read or touched; and loaded for real into such a namespace beside a stand-in of Docker's tables.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, mkdtempSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { exampleStack } from "../../test/support/exampleStacks";
 import { planNetwork } from "../cloud/network";
 import type { Flow, NetworkPlan } from "./flows";
@@ -29,6 +29,7 @@ function nft(): string {
 }
 
 const work = mkdtempSync(path.join(tmpdir(), "picloud-nft-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 let written = 0;
 function fileOf(text: string): string {
     const file = path.join(work, `ruleset-${written++}.nft`);

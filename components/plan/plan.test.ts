@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { GENERATED_PLACEHOLDER } from "./mockRuntime";
 import { picloudProgram } from "../cloud/program";
 import { installMockRuntime } from "./mockRuntime";
@@ -13,7 +13,13 @@ import { scriptPath } from "../renderers/remoteCommands";
 
 const root = path.resolve(__dirname, "..", "..");
 const stackFile = (stack: string) => path.join(root, "stacks", `Pulumi.${stack}.yaml`);
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "picloud-plan-"));
+const made: string[] = [];
+const tmp = () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "picloud-plan-"));
+    made.push(dir);
+    return dir;
+};
+afterAll(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 describe("offline plan of the example stacks", () => {
     for (const [stack, pis] of [["lab", 1], ["dev", 3], ["prod", 6]] as const) {

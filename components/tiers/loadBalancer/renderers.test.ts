@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { validator } from "../../../test/support/validators";
 import {
     HAPROXY_HTTP_FRONTEND,
@@ -14,7 +14,13 @@ import {
     renderKeepalivedConfig,
 } from "./renderers";
 
-const tmp = (): string => mkdtempSync(path.join(tmpdir(), "picloud-loadbalancer-"));
+const made: string[] = [];
+const tmp = (): string => {
+    const dir = mkdtempSync(path.join(tmpdir(), "picloud-loadbalancer-"));
+    made.push(dir);
+    return dir;
+};
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function run(file: string, args: string[]): { status: number | null; out: string } {
     const r = spawnSync(file, args, { encoding: "utf8", timeout: 30_000 });

@@ -2,10 +2,11 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { certificateBundleProblems } from "./tls";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "picloud-tls-"));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** A self-signed certificate and its key, made by openssl; `encrypt` protects the key with a passphrase. */
 function pair(name: string, encrypt = false): { cert: string; key: string } {
