@@ -83,15 +83,9 @@ const tail = (n: Node, file: string) => {
 
 beforeAll(async () => {
     expect(members).toHaveLength(3);
-    lab.addNamespace(SWITCH);
-    must("ip", ["-n", SWITCH, "link", "add", "br0", "type", "bridge"]);
-    must("ip", ["-n", SWITCH, "link", "set", "br0", "up"]);
+    lab.addSwitch(SWITCH);
     allNodes.forEach((n, i) => {
-        lab.addNamespace(n.ns);
-        must("ip", ["-n", SWITCH, "link", "add", `port${i}`, "type", "veth", "peer", "name", "eth0", "netns", n.ns]);
-        must("ip", ["-n", SWITCH, "link", "set", `port${i}`, "master", "br0", "up"]);
-        must("ip", ["-n", n.ns, "addr", "add", `${n.address}/${prefixLength}`, "dev", "eth0"]);
-        must("ip", ["-n", n.ns, "link", "set", "eth0", "up"]);
+        lab.addHost(n.ns, SWITCH, `port${i}`, `${n.address}/${prefixLength}`);
         mkdirSync(n.dir, { recursive: true });
     });
     memberNodes.forEach((n, i) => {

@@ -16,7 +16,7 @@ import { handOffTarget, replicaIdentities } from "../components/runtime/workload
 import { ETCD_WORKLOAD, etcdMemberFlags, etcdWorkload, renderEtcdHandOff } from "../components/tiers/serviceRegistry/specs";
 import { exampleStack } from "./support/exampleStacks";
 import { NetnsLab, waitFor } from "./support/netnsLab";
-import { must, run } from "./support/processes";
+import { run } from "./support/processes";
 import { validator } from "./support/validators";
 
 const PREFIX = `pct-etcd-${process.pid}-`;
@@ -64,15 +64,9 @@ const write = (via: Member, key: string) => etcdctl(via, "put", key, `written th
 
 beforeAll(async () => {
     expect(members).toHaveLength(3);
-    lab.addNamespace(SWITCH);
-    must("ip", ["-n", SWITCH, "link", "add", "br0", "type", "bridge"]);
-    must("ip", ["-n", SWITCH, "link", "set", "br0", "up"]);
+    lab.addSwitch(SWITCH);
     nodes.forEach((n, i) => {
-        lab.addNamespace(n.ns);
-        must("ip", ["-n", SWITCH, "link", "add", `port${i}`, "type", "veth", "peer", "name", "eth0", "netns", n.ns]);
-        must("ip", ["-n", SWITCH, "link", "set", `port${i}`, "master", "br0", "up"]);
-        must("ip", ["-n", n.ns, "addr", "add", `${n.identity.address}/${prefixLength}`, "dev", "eth0"]);
-        must("ip", ["-n", n.ns, "link", "set", "eth0", "up"]);
+        lab.addHost(n.ns, SWITCH, `port${i}`, `${n.identity.address}/${prefixLength}`);
         mkdirSync(n.dir, { recursive: true });
     });
     for (const n of nodes) {
@@ -139,11 +133,7 @@ describe("etcd with picloud's flags, three members on three namespaced Pis", () 
         const replacement: ReplicaIdentity = { ...gone.identity, pi: "dev-9", address: "192.168.10.50", joins: true };
         const now = members.map((m) => (m.index === gone.identity.index ? replacement : m));
         const fresh: Member = { identity: replacement, ns: `${PREFIX}new`, dir: path.join(lab.work, "member-new") };
-        lab.addNamespace(fresh.ns);
-        must("ip", ["-n", SWITCH, "link", "add", "portnew", "type", "veth", "peer", "name", "eth0", "netns", fresh.ns]);
-        must("ip", ["-n", SWITCH, "link", "set", "portnew", "master", "br0", "up"]);
-        must("ip", ["-n", fresh.ns, "addr", "add", `${replacement.address}/${prefixLength}`, "dev", "eth0"]);
-        must("ip", ["-n", fresh.ns, "link", "set", "eth0", "up"]);
+        lab.addHost(fresh.ns, SWITCH, "portnew", `${replacement.address}/${prefixLength}`);
         mkdirSync(fresh.dir, { recursive: true });
 
         // The runtime runs the workload's own join step through a member that stays.

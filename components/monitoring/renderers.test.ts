@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { tempDirs } from "../../test/support/tempDirs";
 import { validator } from "../../test/support/validators";
 import { type AlertRule, type MonitoringSpec, type ScrapeTarget, alertPrefix, monitoringGaps, targetDownRule } from "./contract";
 import {
@@ -27,13 +27,7 @@ function run(bin: "promtool" | "amtool", args: string[], cwd?: string): { status
     return { status: r.status, stdout: r.stdout, out: `${r.stdout}${r.stderr}` };
 }
 
-const made: string[] = [];
-const tmp = (): string => {
-    const dir = mkdtempSync(path.join(tmpdir(), "picloud-monitoring-"));
-    made.push(dir);
-    return dir;
-};
-afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tmp = tempDirs("picloud-monitoring-");
 
 function spec(component: string, targets: ScrapeTarget[], extraRules: AlertRule[] = []): MonitoringSpec {
     return {

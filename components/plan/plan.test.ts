@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDirs } from "../../test/support/tempDirs";
 import { GENERATED_PLACEHOLDER } from "./mockRuntime";
 import { picloudProgram } from "../cloud/program";
 import { installMockRuntime } from "./mockRuntime";
@@ -13,13 +13,7 @@ import { scriptPath } from "../renderers/remoteCommands";
 
 const root = path.resolve(__dirname, "..", "..");
 const stackFile = (stack: string) => path.join(root, "stacks", `Pulumi.${stack}.yaml`);
-const made: string[] = [];
-const tmp = () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "picloud-plan-"));
-    made.push(dir);
-    return dir;
-};
-afterAll(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const tmp = tempDirs("picloud-plan-");
 
 describe("offline plan of the example stacks", () => {
     for (const [stack, pis] of [["lab", 1], ["dev", 3], ["prod", 6]] as const) {

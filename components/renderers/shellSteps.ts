@@ -12,6 +12,21 @@ export function shellQuote(value: string): string {
 }
 
 /**
+ * Bash lines that try `condition` every 2 s for up to `seconds` (rounded up to whole tries) and go
+ * on once it holds; when it never does, the script ends with `failure(seconds tried)` on stderr.
+ */
+export function waitUntilLines(condition: string, seconds: number, failure: (seconds: number) => string): string[] {
+    const tries = Math.ceil(seconds / 2);
+    return [
+        `for i in $(seq 1 ${tries}); do`,
+        `    if ${condition}; then break; fi`,
+        `    if [ "$i" -eq ${tries} ]; then echo "${failure(tries * 2)}" >&2; exit 1; fi`,
+        "    sleep 2",
+        "done",
+    ];
+}
+
+/**
  * The step helpers, to be placed after a script's `set -euo pipefail` and its input variables:
  * `die`, `skip`, `finish_step`, `write_if_changed`, `write_checked`, `is_installed`, `apt_get`, `apt_install`, and
  * the counter `changed` that a script's summary line reports.

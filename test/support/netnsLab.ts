@@ -31,6 +31,22 @@ export class NetnsLab {
         must("ip", ["-n", ns, "link", "set", "lo", "up"]);
     }
 
+    /** Creates namespace `ns` holding bridge `br0`, up: a switch hosts are plugged into with {@link addHost}. */
+    addSwitch(ns: string): void {
+        this.addNamespace(ns);
+        must("ip", ["-n", ns, "link", "add", "br0", "type", "bridge"]);
+        must("ip", ["-n", ns, "link", "set", "br0", "up"]);
+    }
+
+    /** Creates namespace `ns` as a host on `switchNs`'s bridge through `port`, with `cidr` on its eth0. */
+    addHost(ns: string, switchNs: string, port: string, cidr: string): void {
+        this.addNamespace(ns);
+        must("ip", ["-n", switchNs, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+        must("ip", ["-n", switchNs, "link", "set", port, "master", "br0", "up"]);
+        must("ip", ["-n", ns, "addr", "add", cidr, "dev", "eth0"]);
+        must("ip", ["-n", ns, "link", "set", "eth0", "up"]);
+    }
+
     /**
      * A long-running process inside namespace `ns`, its output appended to `log`, in a process
      * group of its own so it goes with everything it forks. `ip netns exec` execs it, so the pid

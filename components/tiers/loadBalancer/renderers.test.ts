@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDirs } from "../../../test/support/tempDirs";
 import { validator } from "../../../test/support/validators";
 import {
     HAPROXY_HTTP_FRONTEND,
@@ -14,13 +14,7 @@ import {
     renderKeepalivedConfig,
 } from "./renderers";
 
-const made: string[] = [];
-const tmp = (): string => {
-    const dir = mkdtempSync(path.join(tmpdir(), "picloud-loadbalancer-"));
-    made.push(dir);
-    return dir;
-};
-afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tmp = tempDirs("picloud-loadbalancer-");
 
 function run(file: string, args: string[]): { status: number | null; out: string } {
     const r = spawnSync(file, args, { encoding: "utf8", timeout: 30_000 });

@@ -13,7 +13,7 @@ import type { RegistryConfig } from "./config";
 import { MonitoringSpec, targetDownRule } from "../../monitoring/contract";
 import type { Flow } from "../../network/flows";
 import type { ReplicaIdentity, Workload } from "../../runtime/workload";
-import { shellQuote } from "../../renderers/shellSteps";
+import { shellQuote, waitUntilLines } from "../../renderers/shellSteps";
 
 /** CoreDNS 1.14, multi-arch (arm64), pinned by digest; the host suite builds the same version from its Go module. */
 export const COREDNS_IMAGE = "coredns/coredns:1.14.7@sha256:7efd3c635b03efd68c4e8398fc45f0d993d0e9ab016f72c1cefb0fd6d01aa286";
@@ -136,7 +136,6 @@ export function renderRecordsScript(input: { readonly zone: string; readonly rec
     for (const r of input.records) {
         if (!r.key.startsWith(prefix) || /\s/.test(r.key) || /\s/.test(r.value)) throw new Error(`record ${r.key}: expected a key under ${prefix} and a value without whitespace`);
     }
-    const tries = Math.ceil((input.waitSeconds ?? 120) / 2);
     return [
         "#!/usr/bin/env bash",
         `# picloud: the service registry's names under ${input.zone}, kept in etcd at ${prefix}`,
@@ -144,11 +143,7 @@ export function renderRecordsScript(input: { readonly zone: string; readonly rec
         `etcdctl() { ${input.etcdctl.map(shellQuote).join(" ")} "$@"; }`,
         `prefix=${shellQuote(prefix)}`,
         "# A linearizable read needs a leader: wait for the cluster to answer.",
-        `for i in $(seq 1 ${tries}); do`,
-        '    if etcdctl get --keys-only --limit=1 "$prefix" >/dev/null 2>&1; then break; fi',
-        `    if [ "$i" -eq ${tries} ]; then echo "picloud: etcd has no leader after ${tries * 2} s; the records of ${input.zone} were not written" >&2; exit 1; fi`,
-        "    sleep 2",
-        "done",
+        ...waitUntilLines('etcdctl get --keys-only --limit=1 "$prefix" >/dev/null 2>&1', input.waitSeconds ?? 120, (s) => `picloud: etcd has no leader after ${s} s; the records of ${input.zone} were not written`),
         "records=$(cat <<'RECORDS'",
         ...input.records.map((r) => `${r.key} ${r.value}`),
         "RECORDS",

@@ -8,7 +8,7 @@ import { MonitoringSpec, backupAgeRule, targetDownRule } from "../../monitoring/
 import type { Flow } from "../../network/flows";
 import { majority } from "../../placement/place";
 import { ReplicaIdentity, Workload, handOffTarget } from "../../runtime/workload";
-import { shellQuote } from "../../renderers/shellSteps";
+import { shellQuote, waitUntilLines } from "../../renderers/shellSteps";
 import { dnsSpecParts } from "./dns";
 
 /** etcd 3.5, multi-arch (arm64), pinned by digest. */
@@ -178,7 +178,6 @@ export function registryFlows(options: RegistryConfig, members: readonly Replica
  */
 export function renderEtcdHandOff(input: { readonly self: string; readonly to?: ReplicaIdentity; readonly etcdctl: readonly string[]; readonly running: string; readonly waitSeconds?: number }): string {
     const target = input.to ? memberName(input.to) : "";
-    const tries = Math.ceil((input.waitSeconds ?? 180) / 2);
     return [
         "#!/usr/bin/env bash",
         `# picloud: ${input.self} hands its leadership over before it changes (leader-last)`,
@@ -190,11 +189,11 @@ export function renderEtcdHandOff(input: { readonly self: string; readonly to?: 
         // The gate of a rolling update: the member before has just changed; this one changes only
         // once every member answers again (a member alone is never healthy, so containers do not
         // wait for their own health: the first deploy would never finish).
-        `for i in $(seq 1 ${tries}); do`,
-        "    if etcdctl endpoint health --cluster --insecure-transport=false --insecure-skip-tls-verify >/dev/null 2>&1; then break; fi",
-        `    if [ "$i" -eq ${tries} ]; then echo "picloud: the etcd cluster is not healthy after ${tries * 2} s: $self is left as it is, and the update stops here" >&2; exit 1; fi`,
-        "    sleep 2",
-        "done",
+        ...waitUntilLines(
+            "etcdctl endpoint health --cluster --insecure-transport=false --insecure-skip-tls-verify >/dev/null 2>&1",
+            input.waitSeconds ?? 180,
+            (s) => `picloud: the etcd cluster is not healthy after ${s} s: $self is left as it is, and the update stops here`,
+        ),
         'if ! status=$(etcdctl endpoint status -w json 2>/dev/null); then echo "picloud: $self does not answer: nothing to hand over"; exit 0; fi',
         // IDs compared as strings: they are unsigned 64-bit, beyond shell arithmetic.
         `me=$(grep -o '"member_id":[0-9]*' <<<"$status" | head -n1 | cut -d: -f2)`,
@@ -225,11 +224,11 @@ export function renderEtcdJoin(input: { readonly name: string; readonly peerUrl:
         `name=${shellQuote(input.name)}`,
         `url=${shellQuote(input.peerUrl)}`,
         `etcdctl() { ${input.etcdctl.map(shellQuote).join(" ")} --command-timeout=10s "$@"; }`,
-        `for i in $(seq 1 ${tries}); do`,
-        "    if members=$(etcdctl member list -w simple 2>/dev/null) && etcdctl get --keys-only --limit=1 /picloud >/dev/null 2>&1; then break; fi",
-        `    if [ "$i" -eq ${tries} ]; then echo "picloud: the etcd cluster has no leader after ${tries * 2} s: $name cannot join" >&2; exit 1; fi`,
-        "    sleep 2",
-        "done",
+        ...waitUntilLines(
+            "members=$(etcdctl member list -w simple 2>/dev/null) && etcdctl get --keys-only --limit=1 /picloud >/dev/null 2>&1",
+            input.waitSeconds ?? 120,
+            (s) => `picloud: the etcd cluster has no leader after ${s} s: $name cannot join`,
+        ),
         // `member list -w simple`: ID, status, name, peer URLs, client URLs, is learner.
         // etcd refuses a membership change ("unhealthy cluster") until its leader has been in touch
         // with the members it counts for a few seconds (after an election, say): retry.
