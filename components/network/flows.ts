@@ -96,7 +96,7 @@ export interface DeclaredSpec {
 
 /** What the firewall reads of a load-balancer backend (an `EdgeBackend` is one): the servers it sends to. */
 export interface BackendDeclaration {
-    readonly backend: { readonly name: string; readonly servers: readonly { readonly name: string; readonly address: string }[] };
+    readonly backend: { readonly name: string; readonly servers: readonly { readonly name: string; readonly address: string }[]; readonly checkPort?: number };
 }
 
 /** A load-balancer backend and the config key that puts it there. */
@@ -144,7 +144,8 @@ export function backendFlows(backends: readonly DeclaredBackend[], lbPis: readon
     return backends.flatMap(({ backend, declaredBy }) =>
         backend.backend.servers.flatMap((server) => {
             const { pi, port } = endpointPi(server.address, pis, `${declaredBy}: server "${server.name}" of backend "${backend.backend.name}"`);
-            return lbPis.map((lb) => ({ from: { pi: lb }, to: pi.name, protocol: "tcp" as const, port, purpose: `load balancer to ${backend.backend.name}`, declaredBy }));
+            const ports = backend.backend.checkPort === undefined ? [port] : [port, backend.backend.checkPort];
+            return lbPis.flatMap((lb) => ports.map((p) => ({ from: { pi: lb }, to: pi.name, protocol: "tcp" as const, port: p, purpose: `load balancer to ${backend.backend.name}`, declaredBy })));
         }),
     );
 }

@@ -22,6 +22,8 @@ export interface HaproxyBackend {
     readonly servers: readonly HaproxyServer[];
     /** Path HAProxy GETs on every server; anything but a 200 counts as a failed check. */
     readonly healthPath: string;
+    /** Port the health check goes to on each server, when not the one traffic goes to (a separate admin port). */
+    readonly checkPort?: number;
     /** Defaults to `roundrobin`. */
     readonly balance?: "roundrobin" | "leastconn";
     /** Requests each server handles at once; beyond that they queue in HAProxy (its saturation signal). Default: no limit. */
@@ -103,6 +105,7 @@ function checkBackend(b: HaproxyBackend): void {
     if (!NAME.test(b.name)) throw new Error(`backend "${b.name}": name may only hold letters, digits, '-', '_' and '.'`);
     if (b.servers.length === 0) throw new Error(`backend "${b.name}" has no servers`);
     if (b.serverMaxConnections !== undefined) positiveInteger(`backend "${b.name}": serverMaxConnections`, b.serverMaxConnections);
+    if (b.checkPort !== undefined) port(`backend "${b.name}": checkPort`, b.checkPort);
     if (!PATH.test(b.healthPath)) throw new Error(`backend "${b.name}": healthPath must be an absolute path without whitespace, '#', quotes or backslashes, got "${b.healthPath}"`);
     const seen = new Set<string>();
     for (const s of b.servers) {
@@ -240,7 +243,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
             `    option httpchk GET ${b.healthPath}`,
             "    http-check expect status 200",
             // A server leaves after 6 s of failures and comes back after 4 s of successes.
-            ...b.servers.map((s) => `    server ${s.name} ${s.address} check inter 2s fall 3 rise 2${b.serverMaxConnections ? ` maxconn ${b.serverMaxConnections}` : ""}`),
+            ...b.servers.map((s) => `    server ${s.name} ${s.address} check${b.checkPort ? ` port ${b.checkPort}` : ""} inter 2s fall 3 rise 2${b.serverMaxConnections ? ` maxconn ${b.serverMaxConnections}` : ""}`),
         );
     }
     return `${lines.join("\n")}\n`;
