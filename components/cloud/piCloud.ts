@@ -95,7 +95,7 @@ function clusterFounders(
         const was = previous?.get(w.name);
         const now = assignments.get(w.name) ?? [];
         if (!was || was.length === 0) continue;
-        if (now.length < was.length) {
+        if (now.length < was.length && !w.quorum!.managedMembership) {
             throw new PlacementError(
                 `${w.configKey}.replicas`,
                 `quorum group "${w.quorum!.name}" would shrink from ${was.length} members to ${now.length}: its running cluster would keep counting the ${was.length - now.length} it loses and lose its quorum; expected the Pis to keep ${was.length} members (${was.join(", ")})`,
@@ -111,6 +111,8 @@ function clusterFounders(
                 `quorum group "${w.quorum!.name}" would replace ${moved.length} of its ${was.length} members at once (${moved.join(", ")}): the ${stayed} that stay are no majority and cannot let new members join; expected at most ${was.length - majority(was.length)} member(s) moved per pulumi up`,
             );
         }
+        // Its own step brings a new member in: nothing joins by itself.
+        if (w.quorum!.managedMembership) continue;
         const formedOn = previousFounders?.get(w.name) ?? was;
         if (now.some((pi, i) => formedOn[i] !== pi)) founders.set(w.name, formedOn);
     }

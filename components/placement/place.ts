@@ -41,6 +41,11 @@ export interface QuorumGroup {
     readonly name: string;
     /** Members needed to keep working: a majority, floor(members / 2) + 1. */
     readonly quorum: number;
+    /**
+     * The cluster's own init step adds and drops members (Garage's layout): it may shrink, and a
+     * member on a new Pi needs no join step of its own. etcd's members join one by one and never shrink.
+     */
+    readonly managedMembership?: boolean;
 }
 
 /** The majority of `members`: what a consensus group needs up to keep working. */
@@ -254,7 +259,8 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
 function quorumCheck(w: WorkloadDemand, group: QuorumGroup, eligible: readonly MutableUsage[]): void {
     const members = w.replicas;
     const pis = eligible.map((u) => u.pi.name).join(", ");
-    if (members % 2 === 0) {
+    // A consensus group's quorum is a majority of all members; a managed one's is per partition (Garage: min(3, nodes) copies), so any count serves.
+    if (members % 2 === 0 && !group.managedMembership) {
         throw new PlacementError(`${w.configKey}.replicas`, `quorum group "${group.name}" needs an odd number of members, got ${members}: ${members} tolerate no more lost Pis than ${members - 1}; expected ${members - 1} or ${members + 1}`);
     }
     if (members - 1 < group.quorum && eligible.length >= 3) {
