@@ -15,10 +15,12 @@ export type { FunctionsConfig, FunctionConfig } from "./tiers/functions/config";
 export type { LoadBalancerConfig } from "./tiers/loadBalancer/config";
 export type { MonitoringConfig } from "./tiers/monitoring/config";
 export type { RegistryConfig } from "./tiers/serviceRegistry/config";
+export type { BlobConfig, BucketAccess } from "./tiers/blob/config";
 export { appSchema } from "./tiers/apps/config";
 export { functionsSchema } from "./tiers/functions/config";
 export { loadBalancerSchema, loadBalancerTopology } from "./tiers/loadBalancer/config";
 export { registrySchema } from "./tiers/serviceRegistry/config";
+export { blobSchema } from "./tiers/blob/config";
 
 export { placeReplicas, PlacementError } from "./placement/place";
 export type { PlacementPlan, PiUsage, PlacedReplica, WorkloadDemand, PlaceOptions, PlacementChange, PreviousPlacement, QuorumGroup } from "./placement/place";
@@ -61,6 +63,10 @@ export type { MonitoringEndpoint, MonitoringEndpointOutput, AttachmentArgs, Atta
 export * from "./monitoring/renderers";
 export { Monitoring, PROMETHEUS_RELOAD, attachHostMonitoring } from "./tiers/monitoring/monitoring";
 export { ServiceRegistry, REGISTRY_BACKUP_DIR } from "./tiers/serviceRegistry/serviceRegistry";
+export { BlobStorage } from "./tiers/blob/blobStorage";
+export type { BlobStorageArgs } from "./tiers/blob/blobStorage";
+export { GARAGE_IMAGE, renderGarageToml, renderGarageInit, blobSpec, garageWorkload } from "./tiers/blob/garage";
+export type { BlobEnvironment } from "./tiers/blob/garage";
 export { etcdWorkload, etcdMemberFlags, etcdMembers, registrySpec, registryFlows, ETCD_IMAGE } from "./tiers/serviceRegistry/specs";
 export { renderBackupTimerScript, renderBackupRunner, backupTimerRemoveCommand, BACKUP_METRIC } from "./renderers/backupTimer";
 export { renamedOptions } from "./host/renames";

@@ -316,6 +316,24 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
         ...renameProblems(config.pis.map((pi, i) => ({ name: pi.name, renamedFrom: pi.renamedFrom, key: configKey(["pis", i, "renamedFrom"]) })), "Pi"),
         ...renameProblems(Object.entries(config.tiers.apps ?? {}).map(([name, app]) => ({ name, renamedFrom: app.renamedFrom, key: configKey(["tiers", "apps", name, "renamedFrom"]) })), "app"),
     );
+    // Blob storage: keys grant buckets it declares; apps name keys it declares.
+    const blob = config.tiers.blob;
+    for (const [name, key] of Object.entries(blob?.keys ?? {})) {
+        for (const bucket of Object.keys(key.buckets)) {
+            if (!(bucket in blob!.buckets)) {
+                problems.push({ key: configKey(["tiers", "blob", "keys", name, "buckets", bucket]), message: `expected a bucket of picloud:tiers.blob.buckets (${Object.keys(blob!.buckets).join(", ") || "none declared"}), got ${describeValue(bucket)}` });
+            }
+        }
+    }
+    for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {
+        if (options.blobKey !== undefined && !(options.blobKey in (blob?.keys ?? {}))) {
+            const known = Object.keys(blob?.keys ?? {});
+            problems.push({
+                key: configKey(["tiers", "apps", app, "blobKey"]),
+                message: blob ? `expected a key of picloud:tiers.blob.keys (${known.join(", ") || "none declared"}), got ${describeValue(options.blobKey)}` : `expected picloud:tiers.blob to be enabled for a blob key, got ${describeValue(options.blobKey)} with no blob storage`,
+            });
+        }
+    }
     // A secret reference must name a secret, not one of picloud's own options.
     const isOption = (name: string) => name in stackSchema.shape;
     for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {

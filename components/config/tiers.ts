@@ -1,4 +1,5 @@
 import { appSchema } from "../tiers/apps/config";
+import { blobSchema } from "../tiers/blob/config";
 import { functionsSchema } from "../tiers/functions/config";
 import { loadBalancerSchema } from "../tiers/loadBalancer/config";
 import { monitoringSchema } from "../tiers/monitoring/config";
@@ -24,6 +25,8 @@ export const tiersSchema = strictObject(
         functions: functionsSchema.optional(),
         /** The service registry: etcd, three members on SSD Pis (one on a stack of fewer than three). */
         registry: registrySchema.optional(),
+        /** Blob storage: Garage, S3-compatible, on every SSD Pi (min(3, nodes) copies of each object). */
+        blob: blobSchema.optional(),
     },
     "tiers",
 );

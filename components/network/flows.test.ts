@@ -55,11 +55,11 @@ describe("the dev stack's flows", () => {
     const { network } = networkOf("dev");
     const mgmt = "mgmt (192.168.10.0/24)";
 
-    it("dev-3 (an app replica and an etcd member) accepts exactly SSH, DNS and etcd's client port from mgmt, the other members on the peer port, the load balancers on the app port and Prometheus on dev-1", () => {
+    it("dev-3 (an app replica, an etcd member and a Garage node) accepts exactly SSH, DNS, etcd's client port and S3 from mgmt, the other members and nodes on the peer and RPC ports, every Pi on S3, the load balancers on the app port and Prometheus on dev-1", () => {
         // DNS from itself (its containers) too; every Pi has a member, so none forwards the zone to it.
         const dns = [mgmt, "dev-3"].flatMap((from) => [`tcp/53 <- ${from}`, `udp/53 <- ${from}`]);
         expect(inbound(network, "dev-3")).toEqual(
-            [`tcp/22 <- ${mgmt}`, `tcp/2379 <- ${mgmt}`, "tcp/2380 <- dev-1", "tcp/2380 <- dev-2", "tcp/2381 <- dev-1", "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9153 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1", ...dns].sort(),
+            [`tcp/22 <- ${mgmt}`, `tcp/2379 <- ${mgmt}`, "tcp/2380 <- dev-1", "tcp/2380 <- dev-2", "tcp/2381 <- dev-1", "tcp/3900 <- dev-1", "tcp/3900 <- dev-2", `tcp/3900 <- ${mgmt}`, "tcp/3901 <- dev-1", "tcp/3901 <- dev-2", "tcp/3903 <- dev-1", "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9153 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1", ...dns].sort(),
         );
     });
 
@@ -122,6 +122,9 @@ describe("the dev stack's flows", () => {
                 "picloud:pis[2].sshPort",
                 "picloud:tiers.apps.hello.hostPort",
                 "picloud:tiers.apps.hello.metrics",
+                "picloud:tiers.blob.adminPort",
+                "picloud:tiers.blob.rpcPort",
+                "picloud:tiers.blob.s3Port",
                 "picloud:tiers.functions.gatewayPort",
                 "picloud:tiers.functions.metricsPort",
                 "picloud:tiers.functions.providerPort",
@@ -170,10 +173,14 @@ describe("the prod stack's flows", () => {
         expect(network.flows.filter((f) => f.protocol === "vrrp").map((f) => f.to).sort()).toEqual(["edge-1", "edge-2"]);
     });
 
-    it("data-2 (an etcd member) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, Prometheus, and DNS from mgmt and the Pis without a member", () => {
+    it("data-2 (an etcd member and Garage's first node) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, S3 from every Pi, mgmt and the load balancers (which check its admin port), Garage's RPC from its peers, Prometheus, and DNS from mgmt and the Pis without a member", () => {
         const dns = ["mgmt (10.20.0.0/24)", "app-2", "edge-1", "edge-2", "data-2"].flatMap((from) => [`tcp/53 <- ${from}`, `udp/53 <- ${from}`]);
+        const s3 = ["app-1", "app-2", "data-1", "edge-1", "edge-2", "mgmt (10.20.0.0/24)"].map((from) => `tcp/3900 <- ${from}`);
+        // The load balancers' own flow to their S3 backend beside S3 from every Pi: one rule each, each saying why.
+        const lb = ["tcp/3900 <- edge-1", "tcp/3900 <- edge-2", "tcp/3903 <- edge-1", "tcp/3903 <- edge-2"];
+        const garage = ["tcp/3901 <- app-1", "tcp/3901 <- data-1", "tcp/3903 <- data-1", ...s3, ...lb];
         expect(inbound(network, "data-2")).toEqual(
-            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", "tcp/2381 <- data-1", "tcp/9100 <- data-1", "tcp/9153 <- data-1", "tcp/9338 <- data-1", ...dns].sort(),
+            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", "tcp/2381 <- data-1", "tcp/9100 <- data-1", "tcp/9153 <- data-1", "tcp/9338 <- data-1", ...garage, ...dns].sort(),
         );
     });
 });

@@ -12,6 +12,9 @@ import { DnsName, corednsWorkload, dnsFlows, dnsZone } from "./serviceRegistry/d
 import type { Rename } from "../host/renames";
 import { AppServers, appBackend, appMonitoringSpec, appWorkload, appWorkloadName } from "./apps/appServers";
 import { Functions } from "./functions/functionsTier";
+import { BlobStorage } from "./blob/blobStorage";
+import { GARAGE_WORKLOAD, blobBackend, blobFlows, blobSpec, garageWorkload } from "./blob/garage";
+import type { BlobConfig } from "./blob/config";
 import { FAASD_NETWORK } from "./functions/renderers";
 import { faasdDemand, faasdPi, functionsBackend, functionsSpec } from "./functions/specs";
 import { LoadBalancer } from "./loadBalancer/loadBalancer";
@@ -164,6 +167,44 @@ function etcdIdentities(options: RegistryConfig, placement: PlacementPlan, confi
     return replicaIdentities(etcdWorkload(options, config.pis), placement.assignments.get(ETCD_WORKLOAD) ?? [], (pi) => address.get(pi)!);
 }
 
+const KEY_BLOB = "picloud:tiers.blob";
+
+/** Who Garage's nodes are, from placement. */
+function garageIdentities(options: BlobConfig, placement: PlacementPlan, config: StackConfig) {
+    const address = new Map(config.pis.map((p) => [p.name, p.address]));
+    return replicaIdentities(garageWorkload(options, config.pis), placement.assignments.get(GARAGE_WORKLOAD) ?? [], (pi) => address.get(pi)!);
+}
+
+const blobTier: TierDefinition = {
+    key: "blob",
+    workloads: (config) => (config.tiers.blob ? [garageWorkload(config.tiers.blob, config.pis)] : []),
+    monitoringSpecs: ({ config, placement }) => {
+        const options = config.tiers.blob;
+        return options ? [{ spec: blobSpec(options, garageIdentities(options, placement, config)), declaredBy: `${KEY_BLOB}.adminPort` }] : [];
+    },
+    backends: ({ config, placement }) => {
+        const options = config.tiers.blob;
+        const edge = options && blobBackend(options, garageIdentities(options, placement, config));
+        return edge ? [{ backend: edge, declaredBy: `${KEY_BLOB}.loadBalancer` }] : [];
+    },
+    flows: ({ config, placement }) => {
+        const options = config.tiers.blob;
+        return options ? blobFlows(options, garageIdentities(options, placement, config), config.pis) : [];
+    },
+    // S3 on every node.
+    dnsNames: ({ config, placement }) => {
+        const options = config.tiers.blob;
+        return options ? [{ name: "s3.blob", addresses: garageIdentities(options, placement, config).map((m) => m.address), declaredBy: KEY_BLOB }] : [];
+    },
+    create: ({ config, args, hosts, scope, cloudName }) => {
+        const options = config.tiers.blob;
+        if (!options) return [];
+        const { name, opts } = scope("blob");
+        const zone = config.tiers.registry ? dnsZone(config.tiers.registry, cloudName) : undefined;
+        return [new BlobStorage(name, { ...args, options, hosts, zone }, opts)];
+    },
+};
+
 const appsTier: TierDefinition = {
     key: "apps",
     workloads: (config, secrets) => Object.entries(config.tiers.apps ?? {}).map(([name, app]) => appWorkload(name, app, secrets, config.pis)),
@@ -186,11 +227,14 @@ const appsTier: TierDefinition = {
         Object.entries(config.tiers.apps ?? {}).flatMap(([name, app]) =>
             app.hostPort === undefined ? [] : [{ backend: appBackend(name, app, { placement, pis: config.pis }), declaredBy: `picloud:tiers.apps.${name}.hostPort` }],
         ),
-    create: ({ config, secrets, args, scope }) =>
-        Object.entries(config.tiers.apps ?? {}).map(([appName, app]) => {
+    create: ({ config, secrets, args, scope, created }) => {
+        const blob = created.find((c): c is BlobStorage => c instanceof BlobStorage);
+        return Object.entries(config.tiers.apps ?? {}).map(([appName, app]) => {
             const { name, opts } = scope(appName);
-            return new AppServers(name, { ...args, appName, app, secrets, loadBalanced: config.tiers.loadBalancer !== undefined }, opts);
-        }),
+            const blobEnv = app.blobKey === undefined ? undefined : blob?.keyEnvironment(app.blobKey);
+            return new AppServers(name, { ...args, appName, app, secrets, blob: blobEnv, loadBalanced: config.tiers.loadBalancer !== undefined }, opts);
+        });
+    },
 };
 
 const functionsTier: TierDefinition = {
@@ -275,7 +319,7 @@ const loadBalancerTier: TierDefinition = {
 
 /**
  * Every tier this version of picloud can build, in the order they are composed: monitoring first
- * (everything else attaches to it), the registry next (what runs later finds its peers there), the
- * load balancer after what it fronts.
+ * (everything else attaches to it), the registry next (what runs later finds its peers there),
+ * blob storage before the apps that hold its keys, the load balancer after what it fronts.
  */
-export const TIERS: readonly TierDefinition[] = [monitoringTier, registryTier, appsTier, functionsTier, loadBalancerTier];
+export const TIERS: readonly TierDefinition[] = [monitoringTier, registryTier, blobTier, appsTier, functionsTier, loadBalancerTier];

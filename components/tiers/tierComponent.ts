@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { PiConfig } from "../config/schema";
 import { MonitoredComponent, MonitoringEndpoint } from "../monitoring/attachment";
 import type { PlacementPlan } from "../placement/place";
+import type { PiHost } from "../host/piHost";
 import type { DeployedReplica, WorkloadRuntime } from "../runtime/dockerRuntime";
 import type { Workload } from "../runtime/workload";
 
@@ -47,4 +48,11 @@ export abstract class TierComponent extends MonitoredComponent {
 export function replicaEndpoints(workload: string, hostPort: number, args: Pick<TierArgs, "placement" | "pis">): string[] {
     const address = new Map(args.pis.map((p) => [p.name, p.address]));
     return (args.placement.assignments.get(workload) ?? []).map((pi) => `${address.get(pi)}:${hostPort}`);
+}
+
+/** The host of Pi `pi`, for a tier that configures the Pi itself; throws naming `configKey` when the stack has none. */
+export function hostOf(hosts: ReadonlyMap<string, PiHost>, pi: string, configKey: string): PiHost {
+    const host = hosts.get(pi);
+    if (!host) throw new Error(`${configKey}: no host for Pi "${pi}"`);
+    return host;
 }

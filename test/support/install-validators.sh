@@ -10,6 +10,7 @@
 #    services this machine must not run.
 #  - etcd and etcdctl likewise, from etcd-server and etcd-client.
 #  - dig (dnsutils) with apt; CoreDNS built from its Go module (build-coredns.sh, cached by version).
+#  - Garage built from its crate (build-garage.sh, cached by version; AGPL, only run here, never shipped).
 #  - sshd, ssh-audit and fail2ban: install-hardening-validators.sh.
 # Idempotent and quick when everything is there. Installing needs root and Debian's mirrors.
 set -euo pipefail
@@ -63,4 +64,5 @@ if [ ! -x "$bin_dir/etcd" ] || [ ! -x "$bin_dir/etcdctl" ]; then
 fi
 
 bash "$here/build-coredns.sh"
+bash "$here/build-garage.sh"
 bash "$here/install-hardening-validators.sh"

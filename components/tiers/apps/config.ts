@@ -25,6 +25,12 @@ export const appSchema = strictObject(
         env: envMap(z.string(expected("a string value")), "a map of variable to value").default({}),
         /** Secret environment: variable name → name of a `picloud:` config key set with --secret. */
         secretEnv: envMap(secretName(), "a map of variable to secret config key").default({}),
+        /**
+         * An access key of blob storage (`picloud:tiers.blob.keys`): the app gets it as the AWS SDKs
+         * read it, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (secrets), with AWS_ENDPOINT_URL_S3
+         * and AWS_REGION. Only apps that name a key get its secret.
+         */
+        blobKey: dnsLabel("a key name of picloud:tiers.blob.keys").optional(),
         healthcheck: healthcheckSchema.optional(),
         /** The app's name before a rename: its replicas, routes and monitoring carry over in one `pulumi up`. */
         renamedFrom: dnsLabel("the app's earlier name").optional(),
