@@ -4,7 +4,7 @@ import type { FunctionsConfig } from "./config";
 import type { PiHost } from "../../host/piHost";
 import { runRootScript } from "../../host/remoteFiles";
 import type { EdgeBackend } from "../loadBalancer/specs";
-import { TierArgs, TierComponent } from "../tierComponent";
+import { TierArgs, TierComponent, hostOf } from "../tierComponent";
 import { functionDeleteCommand, functionDeployCommand } from "./functions";
 import { FAASD_DEFAULT_ADMIN_USER, FAASD_PATHS, renderFaasdInstallScript } from "./renderers";
 import { faasdInput, faasdPi, functionSpecs, functionsBackend, functionsSpec } from "./specs";
@@ -47,8 +47,7 @@ export class Functions extends TierComponent {
         super("picloud:functions:Functions", name, opts);
         const { options } = args;
         const pi = faasdPi(args.placement, args.pis);
-        const host = args.hosts.get(pi.name);
-        if (!host) throw new Error(`picloud:tiers.functions: no host for Pi "${pi.name}"`);
+        const host = hostOf(args.hosts, pi.name, "picloud:tiers.functions");
         this.edge = functionsBackend(options, pi);
         this.gatewayUrl = `http://${pi.address}:${options.gatewayPort}`;
 

@@ -4,7 +4,7 @@ import type { LoadBalancerConfig } from "./config";
 import type { PiHost } from "../../host/piHost";
 import { remoteCommand, runRootScript, shipFile, shipSecret } from "../../host/remoteFiles";
 import { NODE_EXPORTER_TEXTFILE_DIR } from "../monitoring/specs";
-import { TierArgs, TierComponent } from "../tierComponent";
+import { TierArgs, TierComponent, hostOf } from "../tierComponent";
 import {
     KEEPALIVED_SCRIPT_NAME,
     keepalivedRemoveCommand,
@@ -63,16 +63,12 @@ export class LoadBalancer extends TierComponent {
         const keepalived = keepalivedInputs(options, lbPis, args.subnet);
         const certificate = options.tls && validatedBundle(options.tls.certificateSecret, args.secrets);
 
-        const hostOf = (pi: string) => {
-            const host = args.hosts.get(pi);
-            if (!host) throw new Error(`picloud:tiers.loadBalancer: no host for Pi "${pi}"`);
-            return host;
-        };
+        const piHost = (pi: string) => hostOf(args.hosts, pi, "picloud:tiers.loadBalancer");
         const configFile = `${LOAD_BALANCER_DIRS.config}/haproxy.cfg`;
         const certificateFile = `${LOAD_BALANCER_DIRS.certs}/${CERTIFICATE_FILE}`;
         const delivered = new Map<string, pulumi.Resource[]>();
         for (const pi of lbPis) {
-            const { connection, ready } = hostOf(pi.name);
+            const { connection, ready } = piHost(pi.name);
             const folders = remoteCommand(
                 `${name}-${pi.name}-folders`,
                 {
@@ -102,7 +98,7 @@ export class LoadBalancer extends TierComponent {
         this.runWorkloads([loadBalancerWorkload(options, args.pis)], args, [...delivered.values()].flat());
 
         for (const replica of this.replicas[HAPROXY_WORKLOAD]) {
-            const { connection } = hostOf(replica.pi);
+            const { connection } = piHost(replica.pi);
             const container = `${HAPROXY_WORKLOAD}-${replica.replica}`;
             // A changed file reaches the running HAProxy by a seamless reload (master-worker mode:
             // USR2), only after the new file passes HAProxy's own check inside the container.

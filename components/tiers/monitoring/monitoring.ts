@@ -5,7 +5,7 @@ import type { PiHost } from "../../host/piHost";
 import { remoteCommand, shipFile, shipSecret } from "../../host/remoteFiles";
 import { Attachment, MonitoringEndpoint, MonitoringEndpointOutput, attachMonitoring, prometheusReloadCommand, serviceReloadCommand } from "../../monitoring/attachment";
 import { renderAlertmanagerConfig, renderGrafanaDashboardProvider, renderGrafanaDatasources, renderPrometheusConfig } from "../../monitoring/renderers";
-import { TierArgs, TierComponent } from "../tierComponent";
+import { TierArgs, TierComponent, hostOf } from "../tierComponent";
 import { GRAFANA_ADMIN_PASSWORD_FILE, MONITORING_DIRS, MONITORING_PORTS, MONITORING_UIDS, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./specs";
 
 /** Arguments of {@link Monitoring}. */
@@ -58,8 +58,7 @@ export class Monitoring extends TierComponent {
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:monitoring:Monitoring", name, opts);
         const home = monitoringHome(args.placement, args.pis);
-        const host = args.hosts.get(home.name);
-        if (!host) throw new Error(`picloud:tiers.monitoring.pi: no host for Pi "${home.name}"`);
+        const host = hostOf(args.hosts, home.name, "picloud:tiers.monitoring.pi");
         const connection = host.connection;
 
         const owned = [MONITORING_DIRS.prometheusConfig, MONITORING_DIRS.fileSd, MONITORING_DIRS.rules, MONITORING_DIRS.alertmanagerConfig, `${MONITORING_DIRS.grafanaProvisioning}/datasources`, `${MONITORING_DIRS.grafanaProvisioning}/dashboards`, MONITORING_DIRS.dashboards];

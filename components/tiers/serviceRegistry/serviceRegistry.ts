@@ -3,7 +3,7 @@ import type { RegistryConfig } from "./config";
 import type { PiHost } from "../../host/piHost";
 import { runRootScript, shipFile } from "../../host/remoteFiles";
 import { backupTimerRemoveCommand, renderBackupTimerScript } from "../../renderers/backupTimer";
-import { TierArgs, TierComponent } from "../tierComponent";
+import { TierArgs, TierComponent, hostOf } from "../tierComponent";
 import { NODE_EXPORTER_TEXTFILE_DIR } from "../monitoring/specs";
 import { ETCD_WORKLOAD, etcdSnapshotCommand, etcdWorkload, memberEtcdctl, registrySpec } from "./specs";
 import { COREDNS_DIR, DnsName, DnsRecord, corednsWorkload, corefiles, dnsRecords, recordsRemoveCommand, renderRecordsScript } from "./dns";
@@ -38,20 +38,16 @@ export class ServiceRegistry extends TierComponent {
     constructor(name: string, args: ServiceRegistryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:registry:ServiceRegistry", name, opts);
         const { options } = args;
-        const hostOf = (pi: string) => {
-            const host = args.hosts.get(pi);
-            if (!host) throw new Error(`picloud:tiers.registry: no host for Pi "${pi}"`);
-            return host;
-        };
+        const piHost = (pi: string) => hostOf(args.hosts, pi, "picloud:tiers.registry");
         this.runWorkloads([etcdWorkload(options, args.pis)], args);
         const members = this.replicas[ETCD_WORKLOAD];
         const first = members[0];
-        const host = hostOf(first.pi);
+        const host = piHost(first.pi);
 
         // Every Pi's Corefile before its CoreDNS starts; a changed one is reloaded by CoreDNS itself.
         const files = corefiles(options, args.pis, members.map((m) => m.identity), args.zone);
         const shipped = [...files].map(([pi, text]) =>
-            shipFile(`${name}-${pi}-corefile`, { connection: hostOf(pi).connection, text, remotePath: `${COREDNS_DIR}/Corefile`, owner: "root" }, { parent: this, dependsOn: [hostOf(pi).ready] }),
+            shipFile(`${name}-${pi}-corefile`, { connection: piHost(pi).connection, text, remotePath: `${COREDNS_DIR}/Corefile`, owner: "root" }, { parent: this, dependsOn: [piHost(pi).ready] }),
         );
         this.runWorkloads([corednsWorkload(options, args.pis)], args, shipped);
 
