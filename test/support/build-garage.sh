@@ -15,7 +15,7 @@ cache=${PICLOUD_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/picloud-tools}
 dir="$cache/garage-v$version"
 mkdir -p "$bin_dir"
 
-if ! { [ -x "$dir/bin/garage" ] && "$dir/bin/garage" --version 2>/dev/null | grep -q -F "$version"; }; then
+if ! { [ -x "$dir/bin/garage" ] && "$dir/bin/garage" --version 2>/dev/null | grep -q -E "[:v]${version//./\\.}( |$)"; }; then
     command -v cargo >/dev/null || { echo "build-garage: Garage is built from its crate and needs Rust's cargo: see https://rustup.rs" >&2; exit 1; }
     echo "build-garage: building Garage $version from crates.io (tens of minutes the first time)" >&2
     start=$SECONDS
