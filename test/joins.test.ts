@@ -94,3 +94,39 @@ it("the plan's report lists the member that joins", async () => {
     const member = lock.replicas.etcd.indexOf("dev-3");
     expect(formatPlan(plan)).toContain(`etcd#${member} on dev-4 joins the running cluster (formed on dev-3): a join step adds it first`);
 });
+
+describe("blob storage's nodes (a quorum group whose init step manages its members)", () => {
+    it("moves a node off a replaced Pi without a join step or founders: the init step lays the new node out", async () => {
+        const plan = await planned(replaceDev3);
+        if (!plan.ok) throw new Error(plan.error);
+        expect(plan.lock.replicas.garage).toContain("dev-4");
+        expect(Object.keys(plan.lock.founders ?? {})).toEqual(["etcd"]);
+    });
+
+    it("grows while each object keeps its three copies", async () => {
+        const plan = await planned((config) => {
+            config["picloud:pis"] = [...config["picloud:pis"], NEW_PI];
+            config["picloud:tiers"].blob.nodes = 4;
+        });
+        if (!plan.ok) throw new Error(plan.error);
+        expect(plan.lock.replicas.garage).toHaveLength(4);
+    });
+
+    it("refuses a node count that would change the copies its running cluster was formed with, either way", async () => {
+        // Only two Pis may carry a node now: three nodes would become two, keeping two copies.
+        const shrunk = await planned((config) => {
+            config["picloud:tiers"].blob.allowSdCard = false;
+            for (const pi of config["picloud:pis"].slice(0, 2)) pi.storage = "ssd";
+        });
+        expect(shrunk.ok).toBe(false);
+        if (!shrunk.ok) {
+            expect(shrunk.error).toContain('picloud:tiers.blob: quorum group "garage" was formed with 3 member(s) keeping 3 copies of everything, fixed for the life of its data; 2 would keep 2');
+            expect(shrunk.error).toContain("expected at least 3 members");
+        }
+        // A cluster formed on two nodes keeps two copies: a third node would ask for three.
+        const formedOnTwo = { ...lock, replicas: { ...lock.replicas, garage: lock.replicas.garage.slice(0, 2) } };
+        const grown = await planned(() => {}, formedOnTwo);
+        expect(grown.ok).toBe(false);
+        if (!grown.ok) expect(grown.error).toContain("2 member(s) keeping 2 copies of everything, fixed for the life of its data; 3 would keep 3, which the running cluster refuses; expected 2 members, or a new cluster with its data moved over");
+    });
+});

@@ -95,7 +95,18 @@ function clusterFounders(
         const was = previous?.get(w.name);
         const now = assignments.get(w.name) ?? [];
         if (!was || was.length === 0) continue;
-        if (now.length < was.length && !w.quorum!.managedMembership) {
+        const managed = w.quorum!.managedMembership;
+        if (managed) {
+            // The copies of each item are fixed when the cluster forms (Garage's replication factor).
+            const copies = (members: number) => Math.min(managed.maxCopies, members);
+            if (copies(now.length) !== copies(was.length)) {
+                throw new PlacementError(
+                    w.configKey,
+                    `quorum group "${w.quorum!.name}" was formed with ${was.length} member(s) keeping ${copies(was.length)} copies of everything, fixed for the life of its data; ${now.length} would keep ${copies(now.length)}, which the running cluster refuses; expected ${copies(was.length) > copies(now.length) ? `at least ${copies(was.length)} members (Pis that may carry one)` : `${was.length} members, or a new cluster with its data moved over`}`,
+                );
+            }
+        }
+        if (now.length < was.length && !managed) {
             throw new PlacementError(
                 `${w.configKey}.replicas`,
                 `quorum group "${w.quorum!.name}" would shrink from ${was.length} members to ${now.length}: its running cluster would keep counting the ${was.length - now.length} it loses and lose its quorum; expected the Pis to keep ${was.length} members (${was.join(", ")})`,

@@ -42,10 +42,12 @@ export interface QuorumGroup {
     /** Members needed to keep working: a majority, floor(members / 2) + 1. */
     readonly quorum: number;
     /**
-     * The cluster's own init step adds and drops members (Garage's layout): it may shrink, and a
-     * member on a new Pi needs no join step of its own. etcd's members join one by one and never shrink.
+     * The cluster's own init step adds and drops members (Garage's layout): it may grow and shrink,
+     * and a member on a new Pi needs no join step of its own, but each item is kept on
+     * min(`maxCopies`, members) of them, a number fixed when the cluster forms. etcd's members join
+     * one by one and never shrink.
      */
-    readonly managedMembership?: boolean;
+    readonly managedMembership?: { readonly maxCopies: number };
 }
 
 /** The majority of `members`: what a consensus group needs up to keep working. */

@@ -24,7 +24,7 @@ describe("Garage's nodes and layout", () => {
     it("counts the nodes that must stay up for every partition to keep its quorum", () => {
         // Three copies tolerate one lost node, two copies none.
         expect([1, 2, 3, 5].map(garageQuorum)).toEqual([1, 2, 2, 4]);
-        expect(garageWorkload(options, [pi("a", "ssd"), pi("b", "ssd"), pi("c", "ssd")]).quorum).toEqual({ name: "garage", quorum: 2, managedMembership: true });
+        expect(garageWorkload(options, [pi("a", "ssd"), pi("b", "ssd"), pi("c", "ssd")]).quorum).toEqual({ name: "garage", quorum: 2, managedMembership: { maxCopies: 3 } });
     });
 
     it("renders the power-loss safe settings, quorum consistency and the node's own address, and no secret", () => {

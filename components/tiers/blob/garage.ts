@@ -120,7 +120,7 @@ export function garageWorkload(options: BlobConfig, pis: readonly PiConfig[], se
         volumes: [{ hostPath: `${GARAGE_CONFIG_DIR}/garage.toml`, containerPath: GARAGE_CONFIG_IN_CONTAINER, readOnly: true }],
         secretEnv,
         data: { containerPath: GARAGE_DATA_IN_CONTAINER },
-        quorum: { name: "garage", quorum: garageQuorum(nodes), managedMembership: true },
+        quorum: { name: "garage", quorum: garageQuorum(nodes), managedMembership: { maxCopies: replicationFactor(Infinity) } },
         fsyncHeavy: { allowSdCard: options.allowSdCard, allowSdCardKey: `${KEY}.allowSdCard` },
         // The image is FROM scratch: Garage itself is the only program in it.
         healthcheck: { command: ["/garage", "status"], intervalSeconds: 15, timeoutSeconds: 10, retries: 3, startPeriodSeconds: 30 },
