@@ -123,7 +123,7 @@ function clusterFounders(
             );
         }
         // Its own step brings a new member in: nothing joins by itself.
-        if (w.quorum!.managedMembership) continue;
+        if (managed) continue;
         const formedOn = previousFounders?.get(w.name) ?? was;
         if (now.some((pi, i) => formedOn[i] !== pi)) founders.set(w.name, formedOn);
     }

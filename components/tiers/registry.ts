@@ -5,15 +5,15 @@ import type { RegistryConfig } from "./serviceRegistry/config";
 import type { PiHost } from "../host/piHost";
 import type { DeclaredBackend, DeclaredSpec, Flow } from "../network/flows";
 import type { PlacementPlan, PreviousPlacement, WorkloadDemand } from "../placement/place";
-import { Workload, replicaIdentities } from "../runtime/workload";
+import type { Workload } from "../runtime/workload";
 import { ServiceRegistry } from "./serviceRegistry/serviceRegistry";
-import { ETCD_WORKLOAD, etcdWorkload, registryFlows, registrySpec } from "./serviceRegistry/specs";
+import { etcdWorkload, registryFlows, registrySpec } from "./serviceRegistry/specs";
 import { DnsName, corednsWorkload, dnsFlows, dnsZone } from "./serviceRegistry/dns";
 import type { Rename } from "../host/renames";
 import { AppServers, appBackend, appMonitoringSpec, appWorkload, appWorkloadName } from "./apps/appServers";
 import { Functions } from "./functions/functionsTier";
 import { BlobStorage } from "./blob/blobStorage";
-import { GARAGE_WORKLOAD, blobBackend, blobFlows, blobSpec, garageWorkload } from "./blob/garage";
+import { blobBackend, blobFlows, blobSpec, garageWorkload } from "./blob/garage";
 import type { BlobConfig } from "./blob/config";
 import { FAASD_NETWORK } from "./functions/renderers";
 import { faasdDemand, faasdPi, functionsBackend, functionsSpec } from "./functions/specs";
@@ -22,6 +22,7 @@ import { EdgeBackend, loadBalancerAddresses, loadBalancerPis, loadBalancerSpec, 
 import { Monitoring } from "./monitoring/monitoring";
 import { MONITORING_PORTS, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./monitoring/specs";
 import { scrapeFlows, backendFlows } from "../network/flows";
+import { placedIdentities } from "./tierComponent";
 import type { TierArgs, TierComponent } from "./tierComponent";
 
 /** Secret config values by key (without the `picloud:` prefix). */
@@ -163,16 +164,14 @@ const KEY_REGISTRY = "picloud:tiers.registry";
 
 /** Who etcd's members are, from placement, as the runtime will make them. */
 function etcdIdentities(options: RegistryConfig, placement: PlacementPlan, config: StackConfig) {
-    const address = new Map(config.pis.map((p) => [p.name, p.address]));
-    return replicaIdentities(etcdWorkload(options, config.pis), placement.assignments.get(ETCD_WORKLOAD) ?? [], (pi) => address.get(pi)!);
+    return placedIdentities(etcdWorkload(options, config.pis), { placement, pis: config.pis });
 }
 
 const KEY_BLOB = "picloud:tiers.blob";
 
 /** Who Garage's nodes are, from placement. */
 function garageIdentities(options: BlobConfig, placement: PlacementPlan, config: StackConfig) {
-    const address = new Map(config.pis.map((p) => [p.name, p.address]));
-    return replicaIdentities(garageWorkload(options, config.pis), placement.assignments.get(GARAGE_WORKLOAD) ?? [], (pi) => address.get(pi)!);
+    return placedIdentities(garageWorkload(options, config.pis), { placement, pis: config.pis });
 }
 
 const blobTier: TierDefinition = {

@@ -4,7 +4,7 @@ import { MonitoredComponent, MonitoringEndpoint } from "../monitoring/attachment
 import type { PlacementPlan } from "../placement/place";
 import type { PiHost } from "../host/piHost";
 import type { DeployedReplica, WorkloadRuntime } from "../runtime/dockerRuntime";
-import type { Workload } from "../runtime/workload";
+import { ReplicaIdentity, Workload, replicaIdentities } from "../runtime/workload";
 
 /** What every tier component needs to run its workloads. */
 export interface TierArgs {
@@ -55,4 +55,10 @@ export function hostOf(hosts: ReadonlyMap<string, PiHost>, pi: string, configKey
     const host = hosts.get(pi);
     if (!host) throw new Error(`${configKey}: no host for Pi "${pi}"`);
     return host;
+}
+
+/** Who each replica of `workload` is, from where placement put them, before the runtime makes them. */
+export function placedIdentities(workload: Pick<Workload, "name" | "data">, args: Pick<TierArgs, "placement" | "pis">): ReplicaIdentity[] {
+    const address = new Map(args.pis.map((p) => [p.name, p.address]));
+    return replicaIdentities(workload, args.placement.assignments.get(workload.name) ?? [], (pi) => address.get(pi)!);
 }

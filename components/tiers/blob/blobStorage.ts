@@ -3,10 +3,9 @@ import * as random from "@pulumi/random";
 import type { BlobConfig } from "./config";
 import type { PiHost } from "../../host/piHost";
 import { runRootScript, shipFile } from "../../host/remoteFiles";
-import { TierArgs, TierComponent, hostOf } from "../tierComponent";
+import { TierArgs, TierComponent, hostOf, placedIdentities } from "../tierComponent";
 import type { EdgeBackend } from "../loadBalancer/specs";
-import { replicaIdentities } from "../../runtime/workload";
-import { BlobEnvironment, GARAGE_CONFIG_DIR, GARAGE_WORKLOAD, blobBackend, blobEndpoint, blobSpec, garageNodes, garageWorkload, garageZone, renderGarageInit, renderGarageToml } from "./garage";
+import { BlobEnvironment, GARAGE_CONFIG_DIR, GARAGE_WORKLOAD, blobBackend, blobEndpoint, blobSpec, garageWorkload, garageZone, renderGarageInit, renderGarageToml } from "./garage";
 
 /** Arguments of {@link BlobStorage}. */
 export interface BlobStorageArgs extends TierArgs {
@@ -19,7 +18,7 @@ export interface BlobStorageArgs extends TierArgs {
 }
 
 /**
- * Blob storage: Garage on every SSD Pi (or `nodes`), each node's metadata and blocks in its data
+ * Blob storage: Garage on three SSD Pis (or `nodes`), each node's metadata and blocks in its data
  * folder on its Pi, min(3, nodes) copies of each object in distinct zones, quorum reads and
  * writes. The RPC secret, the admin token and each access key's secret are made here as Pulumi
  * secrets; the init step on the first node's Pi connects the nodes, applies the layout and keeps
@@ -43,16 +42,15 @@ export class BlobStorage extends TierComponent {
         this.adminToken = new random.RandomPassword(`${name}-admin-token`, { length: 40, special: false }, { parent: this }).result;
 
         // Each node's garage.toml before it starts; a changed one restarts nothing by itself (Garage reads it at start).
-        const nodes = garageNodes(options, args.pis);
-        const placed = args.placement.assignments.get(GARAGE_WORKLOAD) ?? [];
-        const address = new Map(args.pis.map((p) => [p.name, p.address]));
-        const identities = replicaIdentities({ name: GARAGE_WORKLOAD, data: { containerPath: "" } }, placed, (pi) => address.get(pi)!);
+        const workload = garageWorkload(options, args.pis, { GARAGE_RPC_SECRET: rpcSecret, GARAGE_ADMIN_TOKEN: this.adminToken });
+        const nodes = workload.replicas!;
+        const identities = placedIdentities(workload, args);
         const shipped = identities.map((self) =>
             shipFile(`${name}-${self.pi}-garage-toml`, { connection: piHost(self.pi).connection, text: renderGarageToml(self, nodes, options), remotePath: `${GARAGE_CONFIG_DIR}/garage.toml`, owner: "root" }, { parent: this, dependsOn: [piHost(self.pi).ready] }),
         );
-        this.runWorkloads([garageWorkload(options, args.pis, { GARAGE_RPC_SECRET: rpcSecret, GARAGE_ADMIN_TOKEN: this.adminToken })], args, shipped);
+        this.runWorkloads([workload], args, shipped);
         const members = this.replicas[GARAGE_WORKLOAD];
-        const first = members[0];
+        const first = identities[0];
 
         // The keys: a Garage-shaped id (GK + 24 hex digits, public) and a secret, each made once.
         const keys = Object.entries(options.keys).map(([keyName, key]) => {
@@ -74,23 +72,23 @@ export class BlobStorage extends TierComponent {
         runRootScript(
             `${name}-init`,
             {
-                connection: piHost(first.identity.pi).connection,
+                connection: piHost(first.pi).connection,
                 scriptName: "blob-garage-init.sh",
                 script: renderGarageInit({
-                    garage: ["docker", "exec", `${GARAGE_WORKLOAD}-${first.identity.index}`, "/garage"],
-                    nodes: members.map((m) => ({ address: m.identity.address, zone: garageZone(m.identity) })),
+                    garage: ["docker", "exec", `${GARAGE_WORKLOAD}-${first.index}`, "/garage"],
+                    nodes: identities.map((m) => ({ address: m.address, zone: garageZone(m) })),
                     options,
                     buckets: Object.keys(options.buckets),
                     keys: keys.map((k) => ({ name: k.name, buckets: k.buckets })),
-                    peerListFile: `${first.identity.dataPath}/meta/peer_list`,
+                    peerListFile: `${first.dataPath}/meta/peer_list`,
                 }),
                 stdin,
             },
             { parent: this, dependsOn: members.map((m) => m.resource) },
         );
-        this.edge = blobBackend(options, members.map((m) => m.identity));
-        this.attach(blobSpec(options, members.map((m) => m.identity)), args.monitoring);
-        this.registerOutputs({ endpoint: this.endpoint, nodes: members.map((m) => `${m.identity.address}:${options.s3Port}`), buckets: Object.keys(options.buckets) });
+        this.edge = blobBackend(options, identities);
+        this.attach(blobSpec(options, identities), args.monitoring);
+        this.registerOutputs({ endpoint: this.endpoint, nodes: identities.map((m) => `${m.address}:${options.s3Port}`), buckets: Object.keys(options.buckets) });
     }
 
     /** The environment an app that names key `name` gets; throws naming the key when it is not declared. */
