@@ -141,13 +141,19 @@ export function scrapeFlows(specs: readonly DeclaredSpec[], prometheusPi: string
  * load-balancer Pi to each server's port (requests and health checks alike).
  */
 export function backendFlows(backends: readonly DeclaredBackend[], lbPis: readonly string[], pis: readonly PiConfig[]): Flow[] {
-    return backends.flatMap(({ backend, declaredBy }) =>
+    const flows = backends.flatMap(({ backend, declaredBy }) =>
         backend.backend.servers.flatMap((server) => {
             const { pi, port } = endpointPi(server.address, pis, `${declaredBy}: server "${server.name}" of backend "${backend.backend.name}"`);
             const ports = backend.backend.checkPort === undefined ? [port] : [port, backend.backend.checkPort];
             return lbPis.flatMap((lb) => ports.map((p) => ({ from: { pi: lb }, to: pi.name, protocol: "tcp" as const, port: p, purpose: `load balancer to ${backend.backend.name}`, declaredBy })));
         }),
     );
+    // Two backends on the same servers (the database's primary and standbys) need one rule each way, not two.
+    const seen = new Set<string>();
+    return flows.filter((f) => {
+        const key = `${f.from.pi}>${f.to}:${f.port}`;
+        return !seen.has(key) && (seen.add(key), true);
+    });
 }
 
 const PURPOSE = /^[A-Za-z0-9][A-Za-z0-9 ._:/()+,=-]*$/;

@@ -12,7 +12,7 @@ import {
     renderKeepalivedSetupScript,
     renderVrrpNotifyScript,
 } from "./keepalived";
-import { renderHaproxyConfig, renderKeepalivedConfig } from "./renderers";
+import { HaproxyTcpService, renderHaproxyConfig, renderKeepalivedConfig } from "./renderers";
 import {
     CERTIFICATE_FILE,
     EdgeBackend,
@@ -32,6 +32,8 @@ export interface LoadBalancerArgs extends TierArgs {
     readonly options: LoadBalancerConfig;
     /** The backends and routes of the tiers behind it (apps' and functions' `edge`). */
     readonly backends: readonly EdgeBackend[];
+    /** The TCP services of the tiers behind it (the database's primary and standbys); default none. */
+    readonly tcpServices?: readonly HaproxyTcpService[];
     /** The hosts by Pi name: config files and keepalived go to the load-balancer Pis over SSH. */
     readonly hosts: ReadonlyMap<string, PiHost>;
     /** `picloud:network.subnet`, which the virtual IP's prefix length comes from. */
@@ -58,7 +60,7 @@ export class LoadBalancer extends TierComponent {
         super("picloud:loadbalancer:LoadBalancer", name, opts);
         const { options } = args;
         const lbPis = loadBalancerPis(args.placement, args.pis);
-        this.haproxyConfig = renderHaproxyConfig(haproxyInput(options, args.backends));
+        this.haproxyConfig = renderHaproxyConfig(haproxyInput(options, args.backends, args.tcpServices));
         this.address = options.virtualIp ?? lbPis[0].address;
         const keepalived = keepalivedInputs(options, lbPis, args.subnet);
         const certificate = options.tls && validatedBundle(options.tls.certificateSecret, args.secrets);

@@ -39,10 +39,28 @@ export interface HaproxyRoute {
     readonly host?: string;
 }
 
+/**
+ * A TCP service on a port of its own (a database primary, say): connections go to the servers
+ * whose HTTP health check on `checkPort` answers 200 (Patroni's `/primary`), and a server that
+ * fails its check has its connections closed, so clients reconnect to the one that passes.
+ */
+export interface HaproxyTcpService {
+    /** Name shown in HAProxy's metrics (`proxy` label). */
+    readonly name: string;
+    /** Port HAProxy listens on. */
+    readonly port: number;
+    readonly servers: readonly HaproxyServer[];
+    /** Path GET on each server's `checkPort`; anything but a 200 takes it out. */
+    readonly healthPath: string;
+    readonly checkPort: number;
+}
+
 /** What `haproxy.cfg` needs to know. */
 export interface HaproxyConfigInput {
     /** The first backend takes every request no route matched. */
     readonly backends: readonly HaproxyBackend[];
+    /** TCP services, each on its own port; default none. */
+    readonly tcpServices?: readonly HaproxyTcpService[];
     /** Tried in order; the first match wins. */
     readonly routes: readonly HaproxyRoute[];
     /** When set, HTTPS on :443 with this PEM (certificate chain plus key) and :80 only redirects. */
@@ -168,6 +186,15 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     }
     const statsPort = port("statsPort", input.statsPort);
     if (statsPort === 80 || (input.tls && statsPort === 443)) throw new Error(`statsPort ${statsPort} collides with the HTTP frontend`);
+    const taken = new Map<number, string>([[80, "the HTTP frontend"], [statsPort, "statsPort"], ...(input.tls ? [[443, "the HTTPS frontend"] as [number, string]] : [])]);
+    for (const t of input.tcpServices ?? []) {
+        checkBackend({ name: t.name, servers: t.servers, healthPath: t.healthPath, checkPort: t.checkPort });
+        if (names.has(t.name)) throw new Error(`backend "${t.name}" appears twice`);
+        names.add(t.name);
+        const clash = taken.get(port(`TCP service "${t.name}": port`, t.port));
+        if (clash) throw new Error(`TCP service "${t.name}": port ${t.port} collides with ${clash}`);
+        taken.set(t.port, `TCP service "${t.name}"`);
+    }
     if (input.tls && !/^\/[^\s#"'\\]+$/.test(input.tls.certificatePath)) {
         throw new Error(`tls.certificatePath must be an absolute path without whitespace, '#', quotes or backslashes, got "${input.tls.certificatePath}"`);
     }
@@ -245,6 +272,36 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
             // A server leaves after 6 s of failures and comes back after 4 s of successes.
             ...b.servers.map((s) => `    server ${s.name} ${s.address} check${b.checkPort ? ` port ${b.checkPort}` : ""} inter 2s fall 3 rise 2${b.serverMaxConnections ? ` maxconn ${b.serverMaxConnections}` : ""}`),
         );
+    }
+    const tcp = input.tcpServices ?? [];
+    if (tcp.length > 0) {
+        lines.push(
+            "",
+            // The TCP services' own defaults: the HTTP options above mean nothing to them.
+            "defaults tcp-services",
+            "    mode tcp",
+            "    log global",
+            "    option tcplog",
+            "    timeout connect 5s",
+            // Database sessions sit idle between queries; an hour before HAProxy closes one.
+            "    timeout client 1h",
+            "    timeout server 1h",
+            "    timeout check 2s",
+        );
+        for (const t of tcp) {
+            lines.push(
+                "",
+                `listen ${t.name}`,
+                `    bind :${t.port}`,
+                `    option httpchk GET ${t.healthPath}`,
+                "    http-check expect status 200",
+                // Checked every second, the role is authoritative: a server out after two failures,
+                // in after one pass. One that stops passing (a demoted primary) has its sessions
+                // closed, so clients reconnect to the new one.
+                "    default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions",
+                ...t.servers.map((s) => `    server ${s.name} ${s.address} check port ${t.checkPort}`),
+            );
+        }
     }
     return `${lines.join("\n")}\n`;
 }

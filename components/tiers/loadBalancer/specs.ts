@@ -17,6 +17,7 @@ import {
     HaproxyBackend,
     HaproxyConfigInput,
     HaproxyRoute,
+    HaproxyTcpService,
     KeepalivedConfigInput,
 } from "./renderers";
 
@@ -66,8 +67,14 @@ export function byPrecedence(routes: readonly HaproxyRoute[]): HaproxyRoute[] {
     return [...routes].sort((a, b) => Number(b.host !== undefined) - Number(a.host !== undefined) || depth(b) - depth(a));
 }
 
-/** The HAProxy workload: host networking (clients' real addresses, the virtual IP), one replica per load-balancer Pi. */
-export function loadBalancerWorkload(lb: LoadBalancerConfig, pis: readonly PiConfig[]): Workload {
+/** A port a tier asks the load balancer to serve a TCP service on, and the config key that chose it. */
+export interface EdgePort {
+    readonly port: number;
+    readonly configKey: string;
+}
+
+/** The HAProxy workload: host networking (clients' real addresses, the virtual IP), one replica per load-balancer Pi, with the TCP services' ports too. */
+export function loadBalancerWorkload(lb: LoadBalancerConfig, pis: readonly PiConfig[], tcpPorts: readonly EdgePort[] = []): Workload {
     const topology = loadBalancerTopology(lb, pis);
     const configKey = "picloud:tiers.loadBalancer";
     return {
@@ -87,6 +94,7 @@ export function loadBalancerWorkload(lb: LoadBalancerConfig, pis: readonly PiCon
             { container: 80, host: 80 },
             ...(lb.tls ? [{ container: 443, host: 443, configKey: `${configKey}.tls` }] : []),
             { container: lb.statsPort, host: lb.statsPort, configKey: `${configKey}.statsPort` },
+            ...tcpPorts.map((p) => ({ container: p.port, host: p.port, configKey: p.configKey })),
         ],
         volumes: [{ hostPath: LOAD_BALANCER_DIRS.config, containerPath: LOAD_BALANCER_DIRS.inContainer, readOnly: true }],
         healthcheck: {
@@ -105,12 +113,13 @@ export function loadBalancerWorkload(lb: LoadBalancerConfig, pis: readonly PiCon
  * haproxy.cfg's input: the catch-all backend first (HAProxy's default), then the others; routes
  * in the order the tiers gave them. Throws when no tier gave a backend.
  */
-export function haproxyInput(lb: LoadBalancerConfig, backends: readonly EdgeBackend[]): HaproxyConfigInput {
+export function haproxyInput(lb: LoadBalancerConfig, backends: readonly EdgeBackend[], tcpServices: readonly HaproxyTcpService[] = []): HaproxyConfigInput {
     if (backends.length === 0) throw new Error("picloud:tiers.loadBalancer: expected at least one app or the functions tier behind the load balancer, got none");
     const ordered = [...backends.filter((b) => b.routes.length === 0), ...backends.filter((b) => b.routes.length > 0)];
     return {
         backends: ordered.map((b) => b.backend),
         routes: byPrecedence(ordered.flatMap((b) => b.routes)),
+        tcpServices,
         tls: lb.tls ? { certificatePath: `${LOAD_BALANCER_DIRS.inContainer}/certs/${CERTIFICATE_FILE}` } : undefined,
         rateLimit: { requestsPer10s: lb.rateLimitPer10s },
         statsPort: lb.statsPort,
