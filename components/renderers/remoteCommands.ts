@@ -102,3 +102,13 @@ export function withRerunKey(command: string, values: readonly string[]): string
     if (values.length === 0) return command;
     return `${RERUN_HEADER}${contentHash(values.join("\0"))}\n${command}`;
 }
+
+/**
+ * Builds image `tag` with the Pi's Docker engine from the Dockerfile on stdin (no context) unless
+ * the Pi has it already, and prints its ID: what a container then runs. The build's own output
+ * goes to stderr.
+ */
+export function renderImageBuild(tag: string): string {
+    const t = shellQuote(tag);
+    return `docker image inspect --format '{{.Id}}' ${t} 2>/dev/null || { docker build --quiet --tag ${t} - >&2 && docker image inspect --format '{{.Id}}' ${t}; }`;
+}

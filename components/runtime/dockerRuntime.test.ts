@@ -101,6 +101,27 @@ describe("DockerRuntime", () => {
         expect(() => runtime.deploy(workload, ["zzz"], owner)).toThrow(/placed on unknown Pi "zzz"/);
     });
 
+    it("builds a workload's image once per Pi from its Dockerfile on stdin, in its owner, and pulls nothing for it", async () => {
+        const run = await installMockRuntime({ project: "picloud", stack: "t", config: {}, secretKeys: [] });
+        const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64, fail2banIgnore: [] };
+        const hosts = new Map([["a", pi("a", "10.0.0.1")], ["b", pi("b", "10.0.0.2")]].map(([n, p]) => [n as string, new PiHost(n as string, { pi: p as PiConfig, privateKey: "k", bootstrap })]));
+        const owner = { resource: new pulumi.ComponentResource("picloud:test:Owner", "owner"), name: "owner" };
+        const built: Workload = { ...workload, name: "db", image: "picloud/db:1-abc", build: { dockerfile: "FROM x@sha256:00\n" }, networks: [] };
+        new DockerRuntime(hosts).deploy({ ...built, replicas: 3 }, ["a", "b", "a"], owner);
+        await run.settle();
+        expect(run.resources.filter((r) => r.type === "docker:index/remoteImage:RemoteImage")).toHaveLength(0);
+        const builds = run.resources.filter((r) => r.type === "command:remote:Command" && r.name.includes("-image-"));
+        expect(builds).toHaveLength(2);
+        const ownerUrn = run.resources.find((r) => r.name === "owner")!.urn;
+        for (const b of builds) {
+            expect(b.parent).toBe(ownerUrn);
+            expect(b.inputs.stdin).toBe("FROM x@sha256:00\n");
+            expect(b.inputs.create).toBe(`docker image inspect --format '{{.Id}}' 'picloud/db:1-abc' 2>/dev/null || { docker build --quiet --tag 'picloud/db:1-abc' - >&2 && docker image inspect --format '{{.Id}}' 'picloud/db:1-abc'; }`);
+        }
+        // Each container waits for its Pi's build.
+        for (const c of run.resources.filter((r) => r.type === "docker:index/container:Container")) expect(c.dependencies.some((d) => builds.some((b) => b.urn === d))).toBe(true);
+    });
+
     it("gives each Pi one Docker provider, a child of its PiHost, whose host and ssh options are plain config: known in every preview", async () => {
         const run = await installMockRuntime({ project: "picloud", stack: "t", config: {}, secretKeys: [] });
         const bootstrap = { timezone: "Etc/UTC", ntpServers: ["ntp"], journalRuntimeMaxMb: 64, fail2banIgnore: [] };

@@ -5,6 +5,7 @@ import type { PiHost } from "../host/piHost";
 import { contentHash } from "../renderers/contentHash";
 import { knownHostsLine } from "../renderers/knownHosts";
 import { remoteCommand } from "../host/remoteFiles";
+import { renderImageBuild } from "../renderers/remoteCommands";
 import { scoped } from "../host/renames";
 import { shellQuote } from "../renderers/shellSteps";
 import { ReplicaIdentity, ReplicaSettings, Workload, replicaDataPath, replicaIdentities } from "./workload";
@@ -79,6 +80,7 @@ export function dockerHost(pi: Pick<PiConfig, "address" | "sshPort" | "sshUser">
 export class DockerRuntime implements WorkloadRuntime {
     private readonly providers = new Map<string, docker.Provider>();
     private readonly images = new Map<string, docker.RemoteImage>();
+    private readonly builds = new Map<string, pulumi.Output<string>>();
     private readonly networks = new Map<string, docker.Network>();
 
     constructor(
@@ -113,7 +115,7 @@ export class DockerRuntime implements WorkloadRuntime {
         placedOn.forEach((piName, replica) => {
             const host = hostOf(piName);
             const provider = this.provider(host);
-            const image = this.image(host, workload.image);
+            const image = workload.build ? this.built(host, workload.image, workload.build.dockerfile, owner) : this.image(host, workload.image).imageId;
             const networks = (workload.networks ?? []).map((n) => this.network(host, n));
             const identity = members[replica];
             const data = identity.dataPath ? [this.dataFolder(host, workload, identity, owner)] : [];
@@ -126,7 +128,7 @@ export class DockerRuntime implements WorkloadRuntime {
                 named.name,
                 {
                     ...containerArgs(workload, replica, piName, own),
-                    image: image.imageId,
+                    image,
                     networksAdvanced: networks.map((n) => ({ name: n.name })),
                 },
                 {
@@ -212,6 +214,24 @@ export class DockerRuntime implements WorkloadRuntime {
             { connection: host.connection, create: w.join(identity, members, via) },
             { parent: owner.resource, dependsOn: [host.ready, ...(previous ? [previous] : [])] },
         );
+    }
+
+    /**
+     * An image built on the Pi from `dockerfile` under `tag` (once per Pi and tag), by a command
+     * whose output is the image's ID: a tag already there is not built again, and a changed
+     * Dockerfile is a new tag, so a new resource. The old image stays on the Pi for a rollback. The
+     * build belongs to the component whose workload it is, whose monitoring covers it.
+     */
+    private built(host: PiHost, tag: string, dockerfile: string, owner: RuntimeOwner): pulumi.Output<string> {
+        const key = `${host.pi.name}/${tag}`;
+        let image = this.builds.get(key);
+        if (!image) {
+            const named = scoped(owner.name, `${host.pi.name}-image-${contentHash(tag).slice(0, 12)}`, { parent: owner.resource, dependsOn: [host.ready] } as pulumi.CustomResourceOptions);
+            const build = remoteCommand(named.name, { connection: host.connection, create: renderImageBuild(tag), stdin: dockerfile }, named.opts);
+            image = build.stdout.apply((id) => (id ?? "").trim());
+            this.builds.set(key, image);
+        }
+        return image;
     }
 
     private image(host: PiHost, ref: string): docker.RemoteImage {

@@ -16,6 +16,15 @@ export interface ReplicaIdentity {
     readonly joins?: boolean;
 }
 
+/**
+ * What a client workload gets from a tier it uses (an app naming a blob key or a database): where
+ * to connect, plain, and its credentials as secrets.
+ */
+export interface ClientEnvironment {
+    readonly env: Readonly<Record<string, string>>;
+    readonly secretEnv: Readonly<Record<string, pulumi.Input<string>>>;
+}
+
 /** What a replica's own settings add to the workload's: computed from who it is and who its peers are. */
 export interface ReplicaSettings {
     readonly command?: readonly string[];
@@ -58,8 +67,14 @@ export interface Workload {
     readonly component: string;
     /** The config key that declared it, for error messages. */
     readonly configKey: string;
-    /** Image pinned by digest. */
+    /** Image pinned by digest; with `build`, the tag each Pi builds it under (content-addressed by the Dockerfile). */
     readonly image: string;
+    /**
+     * Built on each Pi its replicas run on, from this Dockerfile (no build context: every file it
+     * needs comes from its pinned base and hash-pinned packages), by that Pi's Docker engine. The
+     * container then runs the built image by its ID.
+     */
+    readonly build?: { readonly dockerfile: string };
     /** Command override, exec form. */
     readonly command?: readonly string[];
     /** Replicas; default 1. */
