@@ -334,6 +334,25 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
             });
         }
     }
+    // The database: Patroni keeps its leader in the registry's etcd; databases are owned by declared roles; apps name declared databases.
+    const database = config.tiers.database;
+    if (database && !config.tiers.registry) {
+        problems.push({ key: "picloud:tiers.database", message: "expected picloud:tiers.registry to be enabled too: Patroni elects the primary in the registry's etcd" });
+    }
+    for (const [name, db] of Object.entries(database?.databases ?? {})) {
+        if (!(db.owner in database!.roles)) {
+            problems.push({ key: configKey(["tiers", "database", "databases", name, "owner"]), message: `expected a role of picloud:tiers.database.roles (${Object.keys(database!.roles).join(", ") || "none declared"}), got ${describeValue(db.owner)}` });
+        }
+    }
+    for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {
+        if (options.database !== undefined && !(options.database in (database?.databases ?? {}))) {
+            const known = Object.keys(database?.databases ?? {});
+            problems.push({
+                key: configKey(["tiers", "apps", app, "database"]),
+                message: database ? `expected a database of picloud:tiers.database.databases (${known.join(", ") || "none declared"}), got ${describeValue(options.database)}` : `expected picloud:tiers.database to be enabled for a database, got ${describeValue(options.database)} with no database tier`,
+            });
+        }
+    }
     // A secret reference must name a secret, not one of picloud's own options.
     const isOption = (name: string) => name in stackSchema.shape;
     for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {

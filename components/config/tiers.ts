@@ -1,5 +1,6 @@
 import { appSchema } from "../tiers/apps/config";
 import { blobSchema } from "../tiers/blob/config";
+import { databaseSchema } from "../tiers/database/config";
 import { functionsSchema } from "../tiers/functions/config";
 import { loadBalancerSchema } from "../tiers/loadBalancer/config";
 import { monitoringSchema } from "../tiers/monitoring/config";
@@ -27,6 +28,8 @@ export const tiersSchema = strictObject(
         registry: registrySchema.optional(),
         /** Blob storage: Garage, S3-compatible, on every SSD Pi (min(3, nodes) copies of each object). */
         blob: blobSchema.optional(),
+        /** The database: PostgreSQL 17 with Patroni on the registry's etcd, a primary and up to four standbys. */
+        database: databaseSchema.optional(),
     },
     "tiers",
 );

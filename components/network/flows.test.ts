@@ -55,12 +55,23 @@ describe("the dev stack's flows", () => {
     const { network } = networkOf("dev");
     const mgmt = "mgmt (192.168.10.0/24)";
 
-    it("dev-3 (an app replica, an etcd member and a Garage node) accepts exactly SSH, DNS, etcd's client port and S3 from mgmt, the other members and nodes on the peer and RPC ports, every Pi on S3, the load balancers on the app port and Prometheus on dev-1", () => {
+    it("dev-3 (an app replica, an etcd member, a Garage node and a database member) accepts exactly SSH, DNS, etcd's client port, S3 and PostgreSQL from mgmt, the other members and nodes on their peer ports, every Pi on S3 and PostgreSQL, the load balancers on the app port and Patroni's, and Prometheus on dev-1", () => {
         // DNS from itself (its containers) too; every Pi has a member, so none forwards the zone to it.
         const dns = [mgmt, "dev-3"].flatMap((from) => [`tcp/53 <- ${from}`, `udp/53 <- ${from}`]);
+        // PostgreSQL from every other Pi and the operator, and again from the load balancers' own flow; Patroni from
+        // the other members, again from the load balancers (their role check) and from Prometheus on dev-1.
+        const postgres = ["tcp/5432 <- dev-1", "tcp/5432 <- dev-1", "tcp/5432 <- dev-2", "tcp/5432 <- dev-2", `tcp/5432 <- ${mgmt}`, "tcp/8008 <- dev-1", "tcp/8008 <- dev-1", "tcp/8008 <- dev-1", "tcp/8008 <- dev-2", "tcp/8008 <- dev-2", "tcp/9187 <- dev-1"];
         expect(inbound(network, "dev-3")).toEqual(
-            [`tcp/22 <- ${mgmt}`, `tcp/2379 <- ${mgmt}`, "tcp/2380 <- dev-1", "tcp/2380 <- dev-2", "tcp/2381 <- dev-1", "tcp/3900 <- dev-1", "tcp/3900 <- dev-2", `tcp/3900 <- ${mgmt}`, "tcp/3901 <- dev-1", "tcp/3901 <- dev-2", "tcp/3903 <- dev-1", "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9153 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1", ...dns].sort(),
+            [`tcp/22 <- ${mgmt}`, `tcp/2379 <- ${mgmt}`, "tcp/2380 <- dev-1", "tcp/2380 <- dev-2", "tcp/2381 <- dev-1", "tcp/2383 <- dev-1", "tcp/2383 <- dev-2", "tcp/3900 <- dev-1", "tcp/3900 <- dev-2", `tcp/3900 <- ${mgmt}`, "tcp/3901 <- dev-1", "tcp/3901 <- dev-2", "tcp/3903 <- dev-1", "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9153 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1", ...postgres, ...dns].sort(),
         );
+    });
+
+    it("the database's load-balancer ports take every other Pi and the operator on the load-balancer Pis, and nothing elsewhere", () => {
+        for (const port of [5000, 5001]) {
+            expect(sourcesOf(network, "dev-1", port)).toEqual(["dev-2", "dev-3", mgmt]);
+            expect(sourcesOf(network, "dev-2", port)).toEqual(["dev-1", "dev-3", mgmt]);
+            expect(sourcesOf(network, "dev-3", port)).toEqual([]);
+        }
     });
 
     it("the app's host port on each replica's Pi accepts only the load-balancer Pis (dev-2, dev-1)", () => {
@@ -105,8 +116,8 @@ describe("the dev stack's flows", () => {
 
     it("Docker publishes the central monitoring services on dev-1 and the app and cAdvisor everywhere; host-network ports are not published", () => {
         const published = (p: string) => (network.publishedPorts.get(p) ?? []).map((x) => x.port);
-        expect(published("dev-1")).toEqual([3000, 8080, 9090, 9093, 9338, 9797]);
-        expect(published("dev-3")).toEqual([8080, 9338, 9797]);
+        expect(published("dev-1")).toEqual([3000, 8080, 9090, 9093, 9187, 9338, 9797]);
+        expect(published("dev-3")).toEqual([8080, 9187, 9338, 9797]);
         for (const port of [80, 8404, 9100, 8180]) expect(published("dev-2")).not.toContain(port);
     });
 
@@ -125,6 +136,11 @@ describe("the dev stack's flows", () => {
                 "picloud:tiers.blob.adminPort",
                 "picloud:tiers.blob.rpcPort",
                 "picloud:tiers.blob.s3Port",
+                "picloud:tiers.database.loadBalancer",
+                "picloud:tiers.database.loadBalancer.primaryPort",
+                "picloud:tiers.database.loadBalancer.replicasPort",
+                "picloud:tiers.database.port",
+                "picloud:tiers.database.restApiPort",
                 "picloud:tiers.functions.gatewayPort",
                 "picloud:tiers.functions.metricsPort",
                 "picloud:tiers.functions.providerPort",
@@ -133,6 +149,7 @@ describe("the dev stack's flows", () => {
                 "picloud:tiers.loadBalancer.virtualIp",
                 "picloud:tiers.monitoring",
                 "picloud:tiers.registry.clientPort",
+                "picloud:tiers.registry.dcsPort",
                 "picloud:tiers.registry.dns",
                 "picloud:tiers.registry.metricsPort",
                 "picloud:tiers.registry.peerPort",
@@ -173,14 +190,20 @@ describe("the prod stack's flows", () => {
         expect(network.flows.filter((f) => f.protocol === "vrrp").map((f) => f.to).sort()).toEqual(["edge-1", "edge-2"]);
     });
 
-    it("data-2 (an etcd member and Garage's first node) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, S3 from every Pi, mgmt and the load balancers (which check its admin port), Garage's RPC from its peers, Prometheus, and DNS from mgmt and the Pis without a member", () => {
+    it("data-2 (an etcd member, Garage's first node and a database member) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, S3 and PostgreSQL from every Pi, mgmt and the load balancers (which check Garage's admin port and Patroni's), Garage's RPC and Patroni from their peers, Prometheus, and DNS from mgmt and the Pis without a member", () => {
         const dns = ["mgmt (10.20.0.0/24)", "app-2", "edge-1", "edge-2", "data-2"].flatMap((from) => [`tcp/53 <- ${from}`, `udp/53 <- ${from}`]);
         const s3 = ["app-1", "app-2", "data-1", "edge-1", "edge-2", "mgmt (10.20.0.0/24)"].map((from) => `tcp/3900 <- ${from}`);
         // The load balancers' own flow to their S3 backend beside S3 from every Pi: one rule each, each saying why.
         const lb = ["tcp/3900 <- edge-1", "tcp/3900 <- edge-2", "tcp/3903 <- edge-1", "tcp/3903 <- edge-2"];
         const garage = ["tcp/3901 <- app-1", "tcp/3901 <- data-1", "tcp/3903 <- data-1", ...s3, ...lb];
+        const postgres = [
+            ...["app-1", "app-2", "data-1", "edge-1", "edge-2", "mgmt (10.20.0.0/24)"].map((from) => `tcp/5432 <- ${from}`),
+            ...["tcp/5432 <- edge-1", "tcp/5432 <- edge-2"],
+            ...["app-1", "data-1", "data-1", "edge-1", "edge-2"].map((from) => `tcp/8008 <- ${from}`),
+            ...["tcp/2383 <- app-1", "tcp/2383 <- data-1"],
+        ];
         expect(inbound(network, "data-2")).toEqual(
-            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", "tcp/2381 <- data-1", "tcp/9100 <- data-1", "tcp/9153 <- data-1", "tcp/9338 <- data-1", ...garage, ...dns].sort(),
+            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", "tcp/2381 <- data-1", "tcp/9100 <- data-1", "tcp/9153 <- data-1", "tcp/9338 <- data-1", ...garage, ...postgres, ...dns].sort(),
         );
     });
 });
@@ -234,9 +257,9 @@ describe("planNetwork options and checks", () => {
     });
 
     it("adds the user's own flows, checked like picloud's", () => {
-        const extra = flow({ from: { zone: "edge" }, to: "dev-3", port: 5432, purpose: "edge to postgres", declaredBy: "my:db" });
-        expect(sourcesOf(planNetwork(config, plan, { extraFlows: [extra] }), "dev-3", 5432)).toEqual(["zone edge"]);
-        expect(() => planNetwork(config, plan, { extraFlows: [{ ...extra, to: "dev-9" }] })).toThrow(/flow "edge to postgres" \(declared by my:db\): expected "to" to be one of the stack's Pis \(dev-1, dev-2, dev-3\), got "dev-9"/);
+        const extra = flow({ from: { zone: "edge" }, to: "dev-3", port: 27017, purpose: "edge to mongodb", declaredBy: "my:db" });
+        expect(sourcesOf(planNetwork(config, plan, { extraFlows: [extra] }), "dev-3", 27017)).toEqual(["zone edge"]);
+        expect(() => planNetwork(config, plan, { extraFlows: [{ ...extra, to: "dev-9" }] })).toThrow(/flow "edge to mongodb" \(declared by my:db\): expected "to" to be one of the stack's Pis \(dev-1, dev-2, dev-3\), got "dev-9"/);
     });
 
     it("a zone resolves to its Pis, the destination itself as its own containers", () => {

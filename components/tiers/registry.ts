@@ -7,7 +7,7 @@ import type { DeclaredBackend, DeclaredSpec, Flow } from "../network/flows";
 import type { PlacementPlan, PreviousPlacement, WorkloadDemand } from "../placement/place";
 import type { Workload } from "../runtime/workload";
 import { ServiceRegistry } from "./serviceRegistry/serviceRegistry";
-import { etcdWorkload, registryFlows, registrySpec } from "./serviceRegistry/specs";
+import { ETCD_WORKLOAD, etcdWorkload, registryFlows, registrySpec } from "./serviceRegistry/specs";
 import { DnsName, corednsWorkload, dnsFlows, dnsZone } from "./serviceRegistry/dns";
 import type { Rename } from "../host/renames";
 import { AppServers, appBackend, appMonitoringSpec, appWorkload, appWorkloadName } from "./apps/appServers";
@@ -15,14 +15,19 @@ import { Functions } from "./functions/functionsTier";
 import { BlobStorage } from "./blob/blobStorage";
 import { blobBackend, blobFlows, blobSpec, garageWorkload } from "./blob/garage";
 import type { BlobConfig } from "./blob/config";
+import { Database } from "./database/database";
+import { EXPORTER_WORKLOAD, exporterWorkload, postgresWorkload } from "./database/postgres";
+import { databaseFlows, databaseNames, databaseServices, databaseSpec } from "./database/specs";
+import type { DatabaseConfig } from "./database/config";
 import { FAASD_NETWORK } from "./functions/renderers";
 import { faasdDemand, faasdPi, functionsBackend, functionsSpec } from "./functions/specs";
 import { LoadBalancer } from "./loadBalancer/loadBalancer";
-import { EdgeBackend, loadBalancerAddresses, loadBalancerPis, loadBalancerSpec, loadBalancerWorkload } from "./loadBalancer/specs";
+import { EdgeBackend, EdgePort, loadBalancerAddresses, loadBalancerPis, loadBalancerSpec, loadBalancerWorkload } from "./loadBalancer/specs";
+import type { HaproxyTcpService } from "./loadBalancer/renderers";
 import { Monitoring } from "./monitoring/monitoring";
 import { MONITORING_PORTS, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./monitoring/specs";
 import { scrapeFlows, backendFlows } from "../network/flows";
-import { placedIdentities } from "./tierComponent";
+import { placedIdentities, replicaEndpoints } from "./tierComponent";
 import type { TierArgs, TierComponent } from "./tierComponent";
 
 /** Secret config values by key (without the `picloud:` prefix). */
@@ -78,8 +83,10 @@ export interface TierDefinition {
     hostDemands?(config: StackConfig): WorkloadDemand[];
     /** The monitoring specs its components attach, each with the config key behind it. */
     monitoringSpecs?(stack: PlacedStack): DeclaredSpec[];
-    /** The backends it puts behind the load balancer. */
+    /** The backends it puts behind the load balancer (its TCP services among them). */
     backends?(stack: PlacedStack): DeclaredBackend[];
+    /** Ports it asks the load balancer to serve TCP services on, from config alone (placement reserves them on the load-balancer Pis). */
+    edgePorts?(config: StackConfig): EdgePort[];
     /** The names it answers to in the service registry's zone: every replica of what it runs. */
     dnsNames?(stack: PlacedStack): DnsName[];
     /** The flows it needs between Pis and from outside, beyond SSH. */
@@ -96,6 +103,8 @@ export interface TierDefinition {
 export interface EdgeComponent {
     /** Its backend and routes; undefined when it cannot be reached from the load balancer. */
     readonly edge?: EdgeBackend;
+    /** Its TCP services, each on a port of its own. */
+    readonly edgeTcp?: readonly HaproxyTcpService[];
 }
 
 const MGMT = { zone: "mgmt" } as const;
@@ -132,7 +141,7 @@ const monitoringTier: TierDefinition = {
 
 const registryTier: TierDefinition = {
     key: "registry",
-    workloads: (config) => (config.tiers.registry ? [etcdWorkload(config.tiers.registry, config.pis), corednsWorkload(config.tiers.registry, config.pis)] : []),
+    workloads: (config) => (config.tiers.registry ? [etcdWorkload(config.tiers.registry, config.pis, servesDcs(config)), corednsWorkload(config.tiers.registry, config.pis)] : []),
     monitoringSpecs: ({ config, placement }) => {
         const options = config.tiers.registry;
         return options ? [{ spec: registrySpec(options, etcdIdentities(options, placement, config), config.pis), declaredBy: "picloud:tiers.registry.metricsPort" }] : [];
@@ -156,11 +165,16 @@ const registryTier: TierDefinition = {
         const options = config.tiers.registry;
         if (!options) return [];
         const { name, opts } = scope("registry");
-        return [new ServiceRegistry(name, { ...args, options, hosts, zone: dnsZone(options, cloudName), names: declared.names }, opts)];
+        return [new ServiceRegistry(name, { ...args, options, hosts, zone: dnsZone(options, cloudName), names: declared.names, serveDcs: servesDcs(config) }, opts)];
     },
 };
 
 const KEY_REGISTRY = "picloud:tiers.registry";
+
+/** Whether a tier keeps its state in etcd (the database's Patroni): etcd then serves its DCS port. */
+function servesDcs(config: StackConfig): boolean {
+    return config.tiers.database !== undefined;
+}
 
 /** Who etcd's members are, from placement, as the runtime will make them. */
 function etcdIdentities(options: RegistryConfig, placement: PlacementPlan, config: StackConfig) {
@@ -204,6 +218,67 @@ const blobTier: TierDefinition = {
     },
 };
 
+const KEY_DATABASE = "picloud:tiers.database";
+
+/** Who the database's members are, from placement. */
+function postgresIdentities(options: DatabaseConfig, placement: PlacementPlan, config: StackConfig) {
+    return placedIdentities(postgresWorkload(options, config.pis), { placement, pis: config.pis });
+}
+
+/** Where clients reach the load balancer (the virtual IP, else its Pis), when the stack has one. */
+function loadBalancerFront(config: StackConfig, placement: PlacementPlan): string[] | undefined {
+    const lb = config.tiers.loadBalancer;
+    return lb ? loadBalancerAddresses(lb, loadBalancerPis(placement, config.pis).map((p) => p.address)) : undefined;
+}
+
+const databaseTier: TierDefinition = {
+    key: "database",
+    workloads: (config) => (config.tiers.database ? [postgresWorkload(config.tiers.database, config.pis), exporterWorkload(config.tiers.database, config.pis)] : []),
+    monitoringSpecs: ({ config, placement }) => {
+        const options = config.tiers.database;
+        if (!options) return [];
+        const exporters = replicaEndpoints(EXPORTER_WORKLOAD, options.exporterPort, { placement, pis: config.pis });
+        return [{ spec: databaseSpec(options, postgresIdentities(options, placement, config), exporters), declaredBy: `${KEY_DATABASE}.restApiPort` }];
+    },
+    edgePorts: (config) => {
+        const options = config.tiers.database;
+        if (!options || !config.tiers.loadBalancer) return [];
+        return [
+            { port: options.loadBalancer.primaryPort, configKey: `${KEY_DATABASE}.loadBalancer.primaryPort` },
+            { port: options.loadBalancer.replicasPort, configKey: `${KEY_DATABASE}.loadBalancer.replicasPort` },
+        ];
+    },
+    backends: ({ config, placement }) => {
+        const options = config.tiers.database;
+        if (!options || !config.tiers.loadBalancer) return [];
+        return databaseServices(options, postgresIdentities(options, placement, config)).map((service) => ({ backend: { backend: service }, declaredBy: `${KEY_DATABASE}.loadBalancer` }));
+    },
+    flows: ({ config, placement }) => {
+        const options = config.tiers.database;
+        const registry = config.tiers.registry;
+        if (!options || !registry) return [];
+        const etcd = placedIdentities(etcdWorkload(registry, config.pis), { placement, pis: config.pis });
+        return databaseFlows(options, postgresIdentities(options, placement, config), etcd, registry.dcsPort, config.pis);
+    },
+    dnsNames: ({ config, placement }) => {
+        const options = config.tiers.database;
+        if (!options) return [];
+        const exporters = replicaEndpoints(EXPORTER_WORKLOAD, options.exporterPort, { placement, pis: config.pis }).map((e) => e.split(":")[0]);
+        return databaseNames(postgresIdentities(options, placement, config), exporters, loadBalancerFront(config, placement));
+    },
+    create: ({ config, args, hosts, scope, cloudName, created }) => {
+        const options = config.tiers.database;
+        const registry = config.tiers.registry;
+        if (!options) return [];
+        if (!registry) throw new Error(`${KEY_DATABASE}: expected picloud:tiers.registry to be enabled too: Patroni elects the primary in the registry's etcd`);
+        const { name, opts } = scope("database");
+        const etcd = placedIdentities(etcdWorkload(registry, config.pis), args).map((m) => `${m.address}:${registry.dcsPort}`);
+        const front = loadBalancerFront(config, args.placement);
+        const after = created.filter((c): c is ServiceRegistry => c instanceof ServiceRegistry).flatMap((r) => r.replicas[ETCD_WORKLOAD].map((m) => m.resource));
+        return [new Database(name, { ...args, options, hosts, scope: cloudName, etcd, zone: dnsZone(registry, cloudName), loadBalancerAddress: front?.[0], after }, opts)];
+    },
+};
+
 const appsTier: TierDefinition = {
     key: "apps",
     workloads: (config, secrets) => Object.entries(config.tiers.apps ?? {}).map(([name, app]) => appWorkload(name, app, secrets, config.pis)),
@@ -228,10 +303,14 @@ const appsTier: TierDefinition = {
         ),
     create: ({ config, secrets, args, scope, created }) => {
         const blob = created.find((c): c is BlobStorage => c instanceof BlobStorage);
+        const database = created.find((c): c is Database => c instanceof Database);
         return Object.entries(config.tiers.apps ?? {}).map(([appName, app]) => {
             const { name, opts } = scope(appName);
-            const blobEnv = app.blobKey === undefined ? undefined : blob?.keyEnvironment(app.blobKey);
-            return new AppServers(name, { ...args, appName, app, secrets, blob: blobEnv, loadBalanced: config.tiers.loadBalancer !== undefined }, opts);
+            const clients = [
+                ...(app.blobKey === undefined || !blob ? [] : [blob.keyEnvironment(app.blobKey)]),
+                ...(app.database === undefined || !database ? [] : [database.databaseEnvironment(app.database)]),
+            ];
+            return new AppServers(name, { ...args, appName, app, secrets, clients, loadBalanced: config.tiers.loadBalancer !== undefined }, opts);
         });
     },
 };
@@ -272,7 +351,7 @@ const functionsTier: TierDefinition = {
 
 const loadBalancerTier: TierDefinition = {
     key: "loadBalancer",
-    workloads: (config) => (config.tiers.loadBalancer ? [loadBalancerWorkload(config.tiers.loadBalancer, config.pis)] : []),
+    workloads: (config) => (config.tiers.loadBalancer ? [loadBalancerWorkload(config.tiers.loadBalancer, config.pis, TIERS.flatMap((t) => t.edgePorts?.(config) ?? []))] : []),
     monitoringSpecs: ({ config, placement }) => {
         const lb = config.tiers.loadBalancer;
         return lb ? [{ spec: loadBalancerSpec(lb, loadBalancerPis(placement, config.pis)), declaredBy: "picloud:tiers.loadBalancer.statsPort" }] : [];
@@ -288,6 +367,15 @@ const loadBalancerTier: TierDefinition = {
             ...(lb.tls ? [{ from: "any", to, protocol: "tcp", port: 443, purpose: "clients (https)", declaredBy: "picloud:tiers.loadBalancer.tls" } as const] : []),
         ]);
         flows.push(...backendFlows(backends, lbPis, config.pis));
+        // The tiers' TCP services: from every Pi (their clients run there) and the operator, not from anywhere.
+        for (const { port, configKey } of TIERS.flatMap((t) => t.edgePorts?.(config) ?? [])) {
+            for (const to of lbPis) {
+                flows.push(
+                    ...config.pis.filter((p) => p.name !== to).map((p): Flow => ({ from: { pi: p.name }, to, protocol: "tcp", port, purpose: `clients on ${p.name} (tcp ${port})`, declaredBy: configKey })),
+                    { from: MGMT, to, protocol: "tcp", port, purpose: `operator (tcp ${port})`, declaredBy: configKey },
+                );
+            }
+        }
         if (lb.virtualIp !== undefined && lbPis.length === 2) {
             const [a, b] = lbPis;
             for (const [from, to] of [[a, b], [b, a]]) {
@@ -311,14 +399,16 @@ const loadBalancerTier: TierDefinition = {
         const options = config.tiers.loadBalancer;
         if (!options) return [];
         const backends = created.flatMap((c) => (c as Partial<EdgeComponent>).edge ?? []);
+        const tcpServices = created.flatMap((c) => (c as Partial<EdgeComponent>).edgeTcp ?? []);
         const { name, opts } = scope("loadbalancer");
-        return [new LoadBalancer(name, { ...args, options, backends, hosts, secrets, subnet: config.network?.subnet }, opts)];
+        return [new LoadBalancer(name, { ...args, options, backends, tcpServices, hosts, secrets, subnet: config.network?.subnet }, opts)];
     },
 };
 
 /**
  * Every tier this version of picloud can build, in the order they are composed: monitoring first
  * (everything else attaches to it), the registry next (what runs later finds its peers there),
- * blob storage before the apps that hold its keys, the load balancer after what it fronts.
+ * blob storage and the database before the apps that hold their credentials, the load balancer
+ * after what it fronts.
  */
-export const TIERS: readonly TierDefinition[] = [monitoringTier, registryTier, blobTier, appsTier, functionsTier, loadBalancerTier];
+export const TIERS: readonly TierDefinition[] = [monitoringTier, registryTier, blobTier, databaseTier, appsTier, functionsTier, loadBalancerTier];

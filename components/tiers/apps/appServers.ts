@@ -3,10 +3,9 @@ import type { PiConfig } from "../../config/schema";
 import type { PlacementConstraints } from "../../config/workload";
 import type { AppConfig } from "./config";
 import { MonitoringSpec, alertPrefix, targetDownRule } from "../../monitoring/contract";
-import type { Workload, WorkloadPort } from "../../runtime/workload";
+import type { ClientEnvironment, Workload, WorkloadPort } from "../../runtime/workload";
 import { componentRenames, renamedOptions } from "../../host/renames";
 import { EdgeBackend, backendGoldenSignals } from "../loadBalancer/specs";
-import type { BlobEnvironment } from "../blob/garage";
 import { TierArgs, TierComponent, replicaEndpoints } from "../tierComponent";
 
 /** Arguments of {@link AppServers}. */
@@ -17,8 +16,8 @@ export interface AppServersArgs extends TierArgs {
     readonly app: AppConfig;
     /** Values of the secrets the app's secretEnv names, by config key. */
     readonly secrets: Readonly<Record<string, pulumi.Input<string>>>;
-    /** The blob key the app names (`blobKey`), as environment: made by the blob tier. */
-    readonly blob?: BlobEnvironment;
+    /** What the tiers it uses give it (its blob key, its database), as environment: made by those tiers. */
+    readonly clients?: readonly ClientEnvironment[];
     /** True when a LoadBalancer fronts the app: its golden signals then come from HAProxy's metrics of {@link AppServers.edge}. */
     readonly loadBalanced?: boolean;
 }
@@ -32,8 +31,8 @@ export function metricsHostPort(app: AppConfig): number {
  * The workload of one app: its image with N replicas spread over distinct Pis, env and secret env,
  * healthcheck, limits, and its metrics port published on each replica's Pi for Prometheus.
  */
-export function appWorkload(name: string, app: AppConfig, secrets: Readonly<Record<string, pulumi.Input<string>>>, pis: readonly Pick<PiConfig, "labels">[], blob?: BlobEnvironment): Workload {
-    const secretEnv: Record<string, pulumi.Input<string>> = { ...blob?.secretEnv };
+export function appWorkload(name: string, app: AppConfig, secrets: Readonly<Record<string, pulumi.Input<string>>>, pis: readonly Pick<PiConfig, "labels">[], clients: readonly ClientEnvironment[] = []): Workload {
+    const secretEnv: Record<string, pulumi.Input<string>> = Object.assign({}, ...clients.map((c) => c.secretEnv));
     for (const [variable, key] of Object.entries(app.secretEnv)) {
         const value = secrets[key];
         if (value === undefined) throw new Error(`picloud:tiers.apps.${name}.secretEnv.${variable}: secret picloud:${key} was not provided`);
@@ -57,7 +56,7 @@ export function appWorkload(name: string, app: AppConfig, secrets: Readonly<Reco
         memoryMb: app.memoryMb,
         cpus: app.cpus,
         ports,
-        env: { ...blob?.env, ...app.env },
+        env: Object.assign({}, ...clients.map((c) => c.env), app.env),
         secretEnv,
         healthcheck: app.healthcheck,
         placement: appPlacement(app, pis),
@@ -187,7 +186,7 @@ export class AppServers extends TierComponent {
         // so each replica is replaced in place (its old container stopped first) rather than started beside it.
         const renames = was === undefined ? [] : [...componentRenames(resourceName, name, was), { from: appWorkloadName(was), to: appWorkloadName(name) }];
         super("picloud:apps:AppServers", resourceName, renamedOptions(renames, opts));
-        this.workload = appWorkload(name, args.app, args.secrets, args.pis, args.blob);
+        this.workload = appWorkload(name, args.app, args.secrets, args.pis, args.clients);
         this.edge = args.app.hostPort === undefined ? undefined : appBackend(name, args.app, args);
         this.runWorkloads([this.workload], args);
         this.attach(appMonitoringSpec(name, args.app, args, args.loadBalanced), args.monitoring, was === undefined ? undefined : appMonitoringComponent(was));

@@ -31,6 +31,12 @@ export const appSchema = strictObject(
          * and AWS_REGION. Only apps that name a key get its secret.
          */
         blobKey: dnsLabel("a key name of picloud:tiers.blob.keys").optional(),
+        /**
+         * A database of the database tier (`picloud:tiers.database.databases`): the app gets libpq's
+         * PGHOST, PGPORT, PGDATABASE, PGUSER (its owner role) and PGTARGETSESSIONATTRS=read-write,
+         * and PGPASSWORD as a secret. Only apps that name a database get its role's password.
+         */
+        database: z.string(expected("a database name of picloud:tiers.database.databases")).optional(),
         healthcheck: healthcheckSchema.optional(),
         /** The app's name before a rename: its replicas, routes and monitoring carry over in one `pulumi up`. */
         renamedFrom: dnsLabel("the app's earlier name").optional(),

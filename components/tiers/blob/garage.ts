@@ -7,13 +7,12 @@
  * fsync on every write (LMDB, Garage's default, can corrupt on an unclean shutdown), plus a
  * periodic snapshot; `consistency_mode = "consistent"` makes reads and writes quorum operations.
  */
-import type * as pulumi from "@pulumi/pulumi";
 import type { PiConfig } from "../../config/schema";
 import type { BlobConfig, BucketAccess } from "./config";
 import { MonitoringSpec, targetDownRule } from "../../monitoring/contract";
 import type { Flow } from "../../network/flows";
 import { majority } from "../../placement/place";
-import type { ReplicaIdentity, Workload } from "../../runtime/workload";
+import type { ClientEnvironment, ReplicaIdentity, Workload } from "../../runtime/workload";
 import { shellQuote, waitUntilLines } from "../../renderers/shellSteps";
 import type { EdgeBackend } from "../loadBalancer/specs";
 
@@ -364,10 +363,7 @@ export function blobBackend(options: BlobConfig, nodes: readonly ReplicaIdentity
 }
 
 /** What an app that names a blob key gets: the endpoint and region plain, the key as secrets. */
-export interface BlobEnvironment {
-    readonly env: Readonly<Record<string, string>>;
-    readonly secretEnv: Readonly<Record<string, pulumi.Input<string>>>;
-}
+export type BlobEnvironment = ClientEnvironment;
 
 /**
  * Where clients reach S3: the registry's name `s3.blob.<zone>` when the stack has a registry

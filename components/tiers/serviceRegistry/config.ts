@@ -20,6 +20,12 @@ export const registrySchema = strictObject(
         metricsPort: port().default(2381),
         /** Plain-HTTP client port on each member's loopback only, for its Pi's own CoreDNS and picloud's steps on that Pi; default 2382. */
         localClientPort: port().default(2382),
+        /**
+         * Plain-HTTP client port on each member's LAN address for tiers that keep their state in
+         * etcd (the database's Patroni, which cannot trust etcd's self-made TLS certificates);
+         * listened on only when such a tier is enabled, and opened by the firewall to its Pis only; default 2383.
+         */
+        dcsPort: port().default(2383),
         /** CoreDNS on every Pi: the zone's names from etcd, everything else forwarded. */
         dns: strictObject(
             {

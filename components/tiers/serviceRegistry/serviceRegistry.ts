@@ -21,6 +21,8 @@ export interface ServiceRegistryArgs extends TierArgs {
     readonly zone: string;
     /** Every name of the stack, from every tier's declaration. */
     readonly names: readonly DnsName[];
+    /** A tier keeps its state in etcd (the database): members serve the DCS port too. Default false. */
+    readonly serveDcs?: boolean;
 }
 
 /**
@@ -39,7 +41,7 @@ export class ServiceRegistry extends TierComponent {
         super("picloud:registry:ServiceRegistry", name, opts);
         const { options } = args;
         const piHost = (pi: string) => hostOf(args.hosts, pi, "picloud:tiers.registry");
-        this.runWorkloads([etcdWorkload(options, args.pis)], args);
+        this.runWorkloads([etcdWorkload(options, args.pis, args.serveDcs ?? false)], args);
         const members = this.replicas[ETCD_WORKLOAD];
         const first = members[0];
         const host = piHost(first.pi);

@@ -32,7 +32,7 @@ export function etcdMembers(options: RegistryConfig, pis: readonly PiConfig[]): 
  * Peers and clients speak TLS (certificates etcd makes for itself: encrypted, not authenticated);
  * metrics are plain HTTP on a port of their own, for Prometheus. Timings suit a Pi's disk and LAN.
  */
-export function etcdMemberFlags(self: ReplicaIdentity, members: readonly ReplicaIdentity[], options: RegistryConfig, dataDir = ETCD_DATA_IN_CONTAINER): string[] {
+export function etcdMemberFlags(self: ReplicaIdentity, members: readonly ReplicaIdentity[], options: RegistryConfig, dataDir = ETCD_DATA_IN_CONTAINER, serveDcs = false): string[] {
     const peerUrl = (m: ReplicaIdentity) => `https://${m.address}:${options.peerPort}`;
     return [
         `--name=${memberName(self)}`,
@@ -41,7 +41,8 @@ export function etcdMemberFlags(self: ReplicaIdentity, members: readonly Replica
         `--listen-peer-urls=https://${members.length > 1 ? "0.0.0.0" : "127.0.0.1"}:${options.peerPort}`,
         `--initial-advertise-peer-urls=${peerUrl(self)}`,
         // TLS on the LAN; plain HTTP on loopback only, for the Pi's own CoreDNS and picloud's steps there.
-        `--listen-client-urls=https://0.0.0.0:${options.clientPort},http://127.0.0.1:${options.localClientPort}`,
+        // With a tier keeping its state here, plain HTTP on the LAN too, on a port the firewall opens to that tier's Pis only.
+        `--listen-client-urls=https://0.0.0.0:${options.clientPort},http://127.0.0.1:${options.localClientPort}${serveDcs ? `,http://${self.address}:${options.dcsPort}` : ""}`,
         `--advertise-client-urls=https://${self.address}:${options.clientPort}`,
         `--listen-metrics-urls=http://0.0.0.0:${options.metricsPort}`,
         `--initial-cluster=${members.map((m) => `${memberName(m)}=${peerUrl(m)}`).join(",")}`,
@@ -63,7 +64,7 @@ export function memberName(m: Pick<ReplicaIdentity, "index">): string {
 }
 
 /** The etcd workload: host networking on each member's Pi, data on its disk, one member at a time. */
-export function etcdWorkload(options: RegistryConfig, pis: readonly PiConfig[]): Workload {
+export function etcdWorkload(options: RegistryConfig, pis: readonly PiConfig[], serveDcs = false): Workload {
     const members = etcdMembers(options, pis);
     return {
         name: ETCD_WORKLOAD,
@@ -81,9 +82,10 @@ export function etcdWorkload(options: RegistryConfig, pis: readonly PiConfig[]):
             { container: options.peerPort, host: options.peerPort, configKey: `${KEY}.peerPort`, loopback: members === 1 },
             { container: options.metricsPort, host: options.metricsPort, configKey: `${KEY}.metricsPort` },
             { container: options.localClientPort, host: options.localClientPort, configKey: `${KEY}.localClientPort`, loopback: true },
+            ...(serveDcs ? [{ container: options.dcsPort, host: options.dcsPort, configKey: `${KEY}.dcsPort` }] : []),
         ],
         data: { containerPath: ETCD_DATA_IN_CONTAINER },
-        perReplica: (self, all) => ({ command: etcdMemberFlags(self, all, options) }),
+        perReplica: (self, all) => ({ command: etcdMemberFlags(self, all, options, ETCD_DATA_IN_CONTAINER, serveDcs) }),
         // A member that leads hands its leadership over before it restarts: no election, no
         // election timeout without a leader, and at most two hand-offs for a whole update.
         updateStrategy: "leader-last",

@@ -1,0 +1,292 @@
+/**
+ * The database for real: Patroni at the version the image pins (from PyPI) with Debian's
+ * PostgreSQL 15 (bookworm has no 17; the image runs 17), three members each in a network namespace
+ * of its own on a bridge (a Pi each), beside a three-member etcd started with the flags picloud
+ * renders (its DCS port on), every member on exactly the patroni.yml picloud renders for the dev
+ * stack (its folders aside) with the passwords in its environment as the container gets them. The
+ * cluster step, as rendered, applies the settings and makes the roles and databases; HAProxy runs
+ * the dev stack's haproxy.cfg in a fourth namespace holding the virtual IP, and clients write
+ * through its primary service.
+ *
+ * The primary's Pi dies (Patroni, PostgreSQL and etcd SIGKILLed): a standby is promoted, the load
+ * balancer's primary service follows it, and no write the old primary acknowledged is lost
+ * (synchronous mode). The time until writes succeed again is printed.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runPlan } from "../components/plan/plan";
+import type { ReplicaIdentity } from "../components/runtime/workload";
+import { replicaIdentities } from "../components/runtime/workload";
+import { POSTGRES_WORKLOAD, SYSTEM_ROLES, postgresWorkload, renderClusterStep, renderPatroniYml, renderRolesSql, scramVerifier } from "../components/tiers/database/postgres";
+import { PATRONI_JOB, databaseSpec } from "../components/tiers/database/specs";
+import { LOAD_BALANCER_DIRS, loadBalancerPis } from "../components/tiers/loadBalancer/specs";
+import { ETCD_WORKLOAD, etcdMemberFlags, etcdWorkload } from "../components/tiers/serviceRegistry/specs";
+import { STACKS_DIR, exampleStack } from "./support/exampleStacks";
+import { NetnsLab, sleep, waitFor } from "./support/netnsLab";
+import { run } from "./support/processes";
+import { validator } from "./support/validators";
+
+const PREFIX = `pct-pg-${process.pid}-`;
+const SWITCH = `${PREFIX}sw`;
+const CLIENT = `${PREFIX}lb`;
+const lab = new NetnsLab("picloud-patroni");
+
+const dev = exampleStack("dev");
+const options = dev.config.tiers.database!;
+const registry = dev.config.tiers.registry!;
+const lb = dev.config.tiers.loadBalancer!;
+const address = new Map(dev.config.pis.map((p) => [p.name, p.address]));
+const placed = (name: string, w: Parameters<typeof replicaIdentities>[0]) => replicaIdentities(w, dev.plan.placement.assignments.get(name)!, (pi) => address.get(pi)!);
+const members: ReplicaIdentity[] = placed(POSTGRES_WORKLOAD, postgresWorkload(options, dev.config.pis));
+const etcdMembers: ReplicaIdentity[] = placed(ETCD_WORKLOAD, etcdWorkload(registry, dev.config.pis, true));
+const prefixLength = Number(dev.config.network!.subnet.split("/")[1]);
+const PG_BIN = "/usr/lib/postgresql/15/bin";
+
+// What picloud makes with @pulumi/random.
+const password = () => randomBytes(16).toString("hex");
+const SECRETS = { superuser: password(), replication: password(), rewind: password(), restApi: password(), monitor: password(), hello: password() };
+
+/** A Pi: its namespace and folder, and what runs there. */
+interface Host {
+    readonly pi: string;
+    readonly address: string;
+    readonly ns: string;
+    readonly dir: string;
+    etcd?: ChildProcess;
+    patroni?: ChildProcess;
+}
+const hosts: Host[] = dev.config.pis.map((p, i) => ({ pi: p.name, address: p.address, ns: `${PREFIX}${i}`, dir: path.join(lab.work, p.name) }));
+const hostOf = (m: Pick<ReplicaIdentity, "pi">) => hosts.find((h) => h.pi === m.pi)!;
+const pgDir = (m: ReplicaIdentity) => path.join(hostOf(m).dir, "postgres");
+
+function tail(file: string, lines = 8): string {
+    try {
+        return readFileSync(file, "utf8").trim().split("\n").slice(-lines).join("\n");
+    } catch {
+        return "(no log)";
+    }
+}
+const logs = () => members.map((m) => `${m.pi}:\n${tail(path.join(pgDir(m), "patroni.log"))}`).join("\n");
+
+function startEtcd(h: Host): void {
+    const self = etcdMembers.find((m) => m.pi === h.pi)!;
+    h.etcd = lab.start(h.ns, path.join(h.dir, "etcd.log"), [validator("etcd"), ...etcdMemberFlags(self, etcdMembers, registry, path.join(h.dir, "etcd"), true)]);
+}
+
+function startPatroni(m: ReplicaIdentity): void {
+    // Patroni runs PostgreSQL as its own user, as the image's postgres user.
+    hostOf(m).patroni = lab.start(hostOf(m).ns, path.join(pgDir(m), "patroni.log"), ["runuser", "-u", "postgres", "--", validator("patroni"), path.join(pgDir(m), "patroni.yml")]);
+}
+
+/** The member's Patroni REST API answer for `route` (its status code). */
+function rest(m: Pick<ReplicaIdentity, "address">, route: string): number {
+    const r = run("ip", ["netns", "exec", CLIENT, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", `http://${m.address}:${options.restApiPort}${route}`]);
+    return Number(r.stdout);
+}
+/** Fails at once, with its log, when a member's Patroni has exited. */
+function running(): true {
+    for (const m of members) {
+        const p = hostOf(m).patroni;
+        if (p && (p.exitCode !== null || p.signalCode !== null)) throw new Error(`Patroni on ${m.pi} exited:\n${readFileSync(path.join(pgDir(m), "patroni.log"), "utf8").split("\n").filter((l) => /ERROR|FATAL|WARNING|error/.test(l)).slice(0, 15).join("\n")}`);
+    }
+    return true;
+}
+const primaries = () => members.filter((m) => hostOf(m).patroni && rest(m, "/primary") === 200);
+
+/** psql from the client namespace, asynchronously, with the password in its environment. */
+function psql(target: { host: string; port: number }, user: string, secret: string, db: string, sql: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+        const child = spawn("ip", ["netns", "exec", CLIENT, "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", target.host, "-p", String(target.port), "-U", user, "-d", db, "-c", sql], {
+            env: { ...process.env, PGPASSWORD: secret, PGCONNECT_TIMEOUT: "3" },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("close", (status) => resolve({ status, stdout: stdout.trim(), stderr }));
+    });
+}
+const LB = { host: lb.virtualIp!, port: options.loadBalancer.primaryPort };
+
+/** HAProxy's count of servers up in `proxy`, from its own metrics. */
+function activeServers(proxy: string): number {
+    const text = run("ip", ["netns", "exec", CLIENT, "curl", "-s", "--max-time", "2", `http://${LB.host}:${lb.statsPort}/metrics`]).stdout;
+    const m = new RegExp(`^haproxy_backend_active_servers\\{proxy="${proxy}"\\} (\\d+)$`, "m").exec(text);
+    return m ? Number(m[1]) : -1;
+}
+const asHello = (sql: string, target = LB) => psql(target, "hello", SECRETS.hello, "hello", sql);
+
+/** The cluster step as the component renders it, psql and curl on the first member's host instead of `docker exec`. */
+function clusterStep(): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    const script = path.join(lab.work, "cluster.sh");
+    writeFileSync(script, renderClusterStep({ exec: [], members, options, waitSeconds: 120 }));
+    const roles = [
+        { role: "hello", verifier: scramVerifier("hello", SECRETS.hello) },
+        { role: SYSTEM_ROLES.monitor, verifier: scramVerifier(SYSTEM_ROLES.monitor, SECRETS.monitor), grants: ["pg_monitor"] },
+    ];
+    const stdin = `${SECRETS.restApi}\n${SECRETS.superuser}\n${renderRolesSql(roles, options.databases)}`;
+    return new Promise((resolve, reject) => {
+        const child = spawn("ip", ["netns", "exec", hostOf(members[0]).ns, "bash", script], { stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+        child.stdin.end(stdin);
+    });
+}
+
+beforeAll(async () => {
+    expect(members).toHaveLength(3);
+    expect(options.synchronousMode ?? true).toBe(true);
+    Object.assign(process.env, {
+        PATRONI_SUPERUSER_PASSWORD: SECRETS.superuser,
+        PATRONI_REPLICATION_PASSWORD: SECRETS.replication,
+        PATRONI_REWIND_PASSWORD: SECRETS.rewind,
+        PATRONI_RESTAPI_USERNAME: SYSTEM_ROLES.restApi,
+        PATRONI_RESTAPI_PASSWORD: SECRETS.restApi,
+    });
+    chmodSync(lab.work, 0o755);
+    lab.addSwitch(SWITCH);
+    hosts.forEach((h, i) => {
+        lab.addHost(h.ns, SWITCH, `port${i}`, `${h.address}/${prefixLength}`);
+        mkdirSync(h.dir, { recursive: true });
+        chmodSync(h.dir, 0o755);
+    });
+    lab.addHost(CLIENT, SWITCH, "portlb", `${lb.virtualIp}/${prefixLength}`);
+    for (const m of members) {
+        const dir = pgDir(m);
+        mkdirSync(path.join(dir, "run"), { recursive: true });
+        const etcd = etcdMembers.map((e) => `${e.address}:${registry.dcsPort}`);
+        const paths = { dataDir: path.join(dir, "pgdata"), binDir: PG_BIN, socketDir: path.join(dir, "run"), pgpass: path.join(dir, "pgpass") };
+        writeFileSync(path.join(dir, "patroni.yml"), renderPatroniYml(m, members, options, { scope: "dev", etcd, paths }));
+        for (const f of [dir, path.join(dir, "run"), path.join(dir, "patroni.yml")]) chownSync(f, 101, 104);
+        chmodSync(dir, 0o700);
+    }
+    for (const h of hosts) startEtcd(h);
+    // As the component orders it: the members start once etcd's do (and the cluster has formed).
+    await waitFor("etcd's cluster answers on its DCS port", 60_000, () => run("ip", ["netns", "exec", CLIENT, "curl", "-fsS", "--max-time", "2", `http://${etcdMembers[0].address}:${registry.dcsPort}/version`]).stdout.includes('"etcdcluster":"3.'), { intervalMs: 500 });
+    for (const m of members) startPatroni(m);
+    await waitFor("a primary and two streaming standbys", 180_000, () => running() && primaries().length === 1 && members.filter((m) => rest(m, "/replica") === 200).length === 2, { intervalMs: 1000, context: logs });
+
+    const step = await clusterStep();
+    expect(step.status, `${step.stdout}\n${step.stderr}\n${logs()}`).toBe(0);
+    expect(step.stdout).toContain("applied the cluster settings");
+
+    // HAProxy on the dev stack's shipped haproxy.cfg, in the namespace holding the virtual IP.
+    const outDir = path.join(lab.work, "plan");
+    const plan = await runPlan({ stack: "dev", source: { file: path.join(STACKS_DIR, "Pulumi.dev.yaml") }, outDir });
+    if (!plan.ok) throw new Error(plan.error);
+    const cfg = path.join(outDir, loadBalancerPis(dev.plan.placement, dev.config.pis)[0].name, LOAD_BALANCER_DIRS.config, "haproxy.cfg");
+    lab.start(CLIENT, path.join(lab.work, "haproxy.log"), [validator("haproxy"), "-db", "-f", cfg]);
+    // HAProxy counts a server up until its first checks fail: ready once the primary service has exactly the one.
+    await waitFor("the load balancer's primary service has one server, the primary", 60_000, () => activeServers("database-primary") === 1 && activeServers("database-replicas") === 2, {
+        intervalMs: 500,
+        context: () => tail(path.join(lab.work, "haproxy.log")),
+    });
+    const made = await asHello("CREATE TABLE IF NOT EXISTS acked (id bigint PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now())");
+    expect(made.status, made.stderr).toBe(0);
+}, 400_000);
+
+afterAll(async () => {
+    await lab.stopAll();
+    // Patroni starts PostgreSQL in a session of its own: stop what is left of it by its data folder.
+    for (const m of members) run("runuser", ["-u", "postgres", "--", `${PG_BIN}/pg_ctl`, "-D", path.join(pgDir(m), "pgdata"), "-m", "immediate", "stop"]);
+    lab.remove();
+    for (const k of ["PATRONI_SUPERUSER_PASSWORD", "PATRONI_REPLICATION_PASSWORD", "PATRONI_REWIND_PASSWORD", "PATRONI_RESTAPI_USERNAME", "PATRONI_RESTAPI_PASSWORD"]) delete process.env[k];
+}, 60_000);
+
+describe("PostgreSQL with Patroni on picloud's patroni.yml, three members on three namespaced Pis", () => {
+    it("applies the dynamic settings and keeps the declared roles and databases; a second run changes nothing", async () => {
+        const config = run("ip", ["netns", "exec", CLIENT, "curl", "-fsS", `http://${members[0].address}:${options.restApiPort}/config`]);
+        expect(JSON.parse(config.stdout)).toMatchObject({ synchronous_mode: true, failsafe_mode: true, ttl: options.leaderTtlSeconds });
+        // The role logs in with the password whose verifier the step set, through the load balancer.
+        const who = await asHello("SELECT current_user || ' ' || current_database()");
+        expect(who.stdout).toBe("hello hello");
+        // The superuser may not log in from outside the members.
+        const superuser = await psql(LB, SYSTEM_ROLES.superuser, SECRETS.superuser, "postgres", "SELECT 1");
+        expect(superuser.status).not.toBe(0);
+        expect(superuser.stderr).toMatch(/pg_hba\.conf rejects/);
+        const again = await clusterStep();
+        expect(again.status, again.stderr).toBe(0);
+        expect((await asHello("SELECT count(*) FROM pg_roles WHERE rolname = 'hello'")).stdout).toBe("1");
+    });
+
+    it("serves every Patroni metric its alerts and dashboard read", () => {
+        const spec = databaseSpec(options, members, []);
+        const text = run("ip", ["netns", "exec", CLIENT, "curl", "-fsS", `http://${members[0].address}:${options.restApiPort}/metrics`]).stdout;
+        const used = new Set([...spec.alertRules.map((r) => r.expr), ...spec.dashboard.panels.map((p) => p.expr)].flatMap((e) => [...e.matchAll(/\b(patroni_[a-z_]+)\{/g)].map((m) => m[1])));
+        expect(used.size).toBeGreaterThan(3);
+        for (const metric of used) expect(text, metric).toMatch(new RegExp(`^${metric}\\{`, "m"));
+        expect(spec.scrapeTargets.find((t) => t.job === PATRONI_JOB)!.targets).toContain(`${members[0].address}:${options.restApiPort}`);
+    });
+
+    it("has one synchronous standby: a commit waits until it has the commit too", async () => {
+        await waitFor("a synchronous standby", 30_000, () => members.filter((m) => rest(m, "/sync") === 200).length === 1, { intervalMs: 500, context: logs });
+        const [primary] = primaries();
+        // As the exporters read it: the monitoring role sees replication's state.
+        const r = await psql({ host: primary.address, port: options.port }, SYSTEM_ROLES.monitor, SECRETS.monitor, "postgres", "SELECT sync_state FROM pg_stat_replication ORDER BY 1");
+        expect(r.stdout.split("\n")).toEqual(["async", "sync"]);
+    });
+
+    it("loses the primary's Pi: a standby takes over within 30 s, the load balancer follows it, and every acknowledged write is there", async () => {
+        const acked: number[] = [];
+        let next = 1;
+        let killedAt = 0;
+        let backAt = 0;
+        let stop = false;
+        // Writes one at a time through the load balancer; a write counts once PostgreSQL has acknowledged it.
+        const writer = (async () => {
+            while (!stop) {
+                const id = next++;
+                const started = Date.now();
+                const r = await asHello(`INSERT INTO acked (id) VALUES (${id}) RETURNING id`);
+                if (r.status === 0 && r.stdout === String(id)) {
+                    acked.push(id);
+                    // Writing again means a write begun after the kill.
+                    if (killedAt && started > killedAt && !backAt) backAt = Date.now();
+                } else await sleep(100);
+            }
+        })();
+        await waitFor("a hundred acknowledged writes", 60_000, () => acked.length >= 100, { intervalMs: 200 });
+        const [old] = primaries();
+        const before = acked.length;
+        // The Pi dies: everything on it at once.
+        const host = hostOf(old);
+        const postmaster = Number(readFileSync(path.join(pgDir(old), "pgdata", "postmaster.pid"), "utf8").split("\n")[0]);
+        killedAt = Date.now();
+        for (const p of [host.patroni!, host.etcd!]) process.kill(-p.pid!, "SIGKILL");
+        process.kill(postmaster, "SIGKILL");
+        host.patroni = undefined;
+        await waitFor("writes succeed again through the load balancer", 60_000, () => backAt > 0, { intervalMs: 200, context: logs });
+        const failover = (backAt - killedAt) / 1000;
+        await waitFor("more writes on the new primary", 30_000, () => acked.length >= before + 50, { intervalMs: 200 });
+        stop = true;
+        await writer;
+
+        const [now] = primaries();
+        expect(now.pi).not.toBe(old.pi);
+        const where = await asHello("SELECT host(inet_server_addr())");
+        expect(where.stdout).toBe(now.address);
+        const rows = await asHello("SELECT id FROM acked ORDER BY id");
+        const present = new Set(rows.stdout.split("\n").map(Number));
+        const lost = acked.filter((id) => !present.has(id));
+        console.log(
+            `database failover: writes through the load balancer again ${failover.toFixed(1)} s after the primary's Pi died (leader lock ttl ${options.leaderTtlSeconds} s); ` +
+                `${acked.length} writes acknowledged (${before} before the kill), ${lost.length} lost`,
+        );
+        expect(lost).toEqual([]);
+        expect(failover).toBeLessThan(30);
+
+        // The old Pi comes back: its member rejoins as a standby of the new primary.
+        startEtcd(host);
+        startPatroni(old);
+        await waitFor("the old primary streams from the new one", 120_000, () => rest(old, "/replica") === 200, { intervalMs: 1000, context: logs });
+        expect(primaries().map((m) => m.pi)).toEqual([now.pi]);
+    }, 300_000);
+});
