@@ -7,7 +7,7 @@
  * curl's SigV4, as any client signs. One node killed: reads and writes go on. All three killed at
  * once (a power cut) and started again: every object acknowledged before is intact.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -17,7 +17,7 @@ import { replicaIdentities } from "../components/runtime/workload";
 import { GARAGE_WORKLOAD, blobSpec, garageWorkload, garageZone, renderGarageInit, renderGarageToml } from "../components/tiers/blob/garage";
 import { exampleStack } from "./support/exampleStacks";
 import { NetnsLab, waitFor } from "./support/netnsLab";
-import { run } from "./support/processes";
+import { run, runAsync } from "./support/processes";
 import { validator } from "./support/validators";
 
 const PREFIX = `pct-garage-${process.pid}-`;
@@ -74,16 +74,7 @@ async function initStep(keys: readonly { name: string; id: string; secret: strin
     );
     const stdin = [ADMIN_TOKEN, ...keys.map((k) => `${k.name} ${k.id} ${k.secret}`)].join("\n") + "\n";
     // Asynchronously: the step waits up to a minute for the peer list, and the test runner's own messages must go on meanwhile.
-    return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const child = spawn("ip", ["netns", "exec", nodes[0].ns, "bash", script], { stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("error", reject);
-        child.on("close", (status) => resolve({ status, stdout, stderr }));
-        child.stdin.end(stdin);
-    });
+    return runAsync("ip", ["netns", "exec", nodes[0].ns, "bash", script], stdin);
 }
 
 /** An S3 request signed with SigV4 as any client signs it, through node `via`. */

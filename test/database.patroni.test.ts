@@ -12,7 +12,7 @@
  * balancer's primary service follows it, and no write the old primary acknowledged is lost
  * (synchronous mode). The time until writes succeed again is printed.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -26,7 +26,7 @@ import { LOAD_BALANCER_DIRS, loadBalancerPis } from "../components/tiers/loadBal
 import { ETCD_WORKLOAD, etcdMemberFlags, etcdWorkload } from "../components/tiers/serviceRegistry/specs";
 import { STACKS_DIR, exampleStack } from "./support/exampleStacks";
 import { NetnsLab, sleep, waitFor } from "./support/netnsLab";
-import { run } from "./support/processes";
+import { run, runAsync } from "./support/processes";
 import { validator } from "./support/validators";
 
 const PREFIX = `pct-pg-${process.pid}-`;
@@ -97,18 +97,9 @@ function running(): true {
 const primaries = () => members.filter((m) => hostOf(m).patroni && rest(m, "/primary") === 200);
 
 /** psql from the client namespace, asynchronously, with the password in its environment. */
-function psql(target: { host: string; port: number }, user: string, secret: string, db: string, sql: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-        const child = spawn("ip", ["netns", "exec", CLIENT, "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", target.host, "-p", String(target.port), "-U", user, "-d", db, "-c", sql], {
-            env: { ...process.env, PGPASSWORD: secret, PGCONNECT_TIMEOUT: "3" },
-            stdio: ["ignore", "pipe", "pipe"],
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("close", (status) => resolve({ status, stdout: stdout.trim(), stderr }));
-    });
+function psql(target: { host: string; port: number }, user: string, secret: string, db: string, sql: string) {
+    const args = ["netns", "exec", CLIENT, "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", target.host, "-p", String(target.port), "-U", user, "-d", db, "-c", sql];
+    return runAsync("ip", args, undefined, { PGPASSWORD: secret, PGCONNECT_TIMEOUT: "3" }).then((r) => ({ ...r, stdout: r.stdout.trim() }));
 }
 const LB = { host: lb.virtualIp!, port: options.loadBalancer.primaryPort };
 
@@ -121,7 +112,7 @@ function activeServers(proxy: string): number {
 const asHello = (sql: string, target = LB) => psql(target, "hello", SECRETS.hello, "hello", sql);
 
 /** The cluster step as the component renders it, psql and curl on the first member's host instead of `docker exec`. */
-function clusterStep(): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function clusterStep() {
     const script = path.join(lab.work, "cluster.sh");
     writeFileSync(script, renderClusterStep({ exec: [], members, options, waitSeconds: 120 }));
     const roles = [
@@ -129,16 +120,7 @@ function clusterStep(): Promise<{ status: number | null; stdout: string; stderr:
         { role: SYSTEM_ROLES.monitor, verifier: scramVerifier(SYSTEM_ROLES.monitor, SECRETS.monitor), grants: ["pg_monitor"] },
     ];
     const stdin = `${SECRETS.restApi}\n${SECRETS.superuser}\n${renderRolesSql(roles, options.databases)}`;
-    return new Promise((resolve, reject) => {
-        const child = spawn("ip", ["netns", "exec", hostOf(members[0]).ns, "bash", script], { stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("error", reject);
-        child.on("close", (status) => resolve({ status, stdout, stderr }));
-        child.stdin.end(stdin);
-    });
+    return runAsync("ip", ["netns", "exec", hostOf(members[0]).ns, "bash", script], stdin);
 }
 
 beforeAll(async () => {
