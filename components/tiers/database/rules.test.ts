@@ -1,0 +1,147 @@
+/** The database's alerts, run by promtool test rules on series shaped as Patroni and postgres_exporter serve them. */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { validator } from "../../../test/support/validators";
+import type { AlertRule } from "../../monitoring/contract";
+import { renderRuleFile } from "../../monitoring/renderers";
+import { databaseSchema } from "./config";
+import { PATRONI_JOB, POSTGRES_JOB, databaseSpec } from "./specs";
+
+const options = databaseSchema.parse({});
+const members = [0, 1, 2].map((index) => ({ index, pi: `p${index}`, address: `10.0.0.${11 + index}` }));
+const spec = databaseSpec(options, members, members.map((m) => `10.0.0.${21 + m.index}:9187`));
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const rule = (alert: string): AlertRule => spec.alertRules.find((r) => r.alert === alert)!;
+const patroni = (metric: string, i: number) => `${metric}{job="${PATRONI_JOB}",instance="${members[i].address}:8008",tier="database",component="database"}`;
+const exporter = (metric: string, i: number, extra = "") => `${metric}{job="${POSTGRES_JOB}",instance="10.0.0.${21 + i}:9187",tier="database",component="database"${extra}}`;
+/**
+ * The alert as it fires: its labels, and its annotations with the labels and the value (as the
+ * template's function prints it) filled in.
+ */
+const fired = (r: AlertRule, labels: Record<string, string> = {}, value = "") => {
+    const fill = (text: string) => text.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, k: string) => labels[k]).replace(/\{\{ \$value[^}]*\}\}/g, value);
+    return { exp_labels: { ...labels, severity: r.severity, component: "database" }, exp_annotations: { summary: fill(r.summary), description: fill(r.description) } };
+};
+
+function promtool(tests: object[]): { status: number | null; out: string } {
+    const dir = mkdtempSync(path.join(tmpdir(), "picloud-database-rules-"));
+    dirs.push(dir);
+    writeFileSync(path.join(dir, "database.yml"), renderRuleFile(spec));
+    writeFileSync(path.join(dir, "test.yml"), JSON.stringify({ rule_files: ["database.yml"], evaluation_interval: "15s", tests }));
+    const r = spawnSync(validator("promtool"), ["test", "rules", "test.yml"], { cwd: dir, encoding: "utf8", timeout: 30_000 });
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** Only the labels that identify the alert (promtool compares them all, annotations left out). */
+const only = (r: AlertRule, at: string, alerts: object[]) => ({ alertname: r.alert, eval_time: at, exp_alerts: alerts });
+
+describe("the database's alerts, run by promtool test rules", () => {
+    it("PostgresNoPrimary fires once no member has been the primary for 30 s, not during a failover's first seconds", () => {
+        const r = rule("PostgresNoPrimary");
+        const result = promtool([
+            {
+                interval: "15s",
+                input_series: [
+                    { series: patroni("patroni_primary", 0), values: "1x4 0x20" },
+                    { series: patroni("patroni_primary", 1), values: "0x24" },
+                    { series: patroni("patroni_primary", 2), values: "0x24" },
+                ],
+                alert_rule_test: [only(r, "1m", []), only(r, "1m30s", []), only(r, "3m", [fired(r)])],
+            },
+        ]);
+        expect(result.status, result.out).toBe(0);
+    });
+
+    it("PostgresNoPrimary stays quiet when another member took over", () => {
+        const r = rule("PostgresNoPrimary");
+        const result = promtool([
+            {
+                interval: "15s",
+                input_series: [
+                    { series: patroni("patroni_primary", 0), values: "1x4 0x20" },
+                    { series: patroni("patroni_primary", 1), values: "0x5 1x19" },
+                ],
+                alert_rule_test: [only(r, "3m", [])],
+            },
+        ]);
+        expect(result.status, result.out).toBe(0);
+    });
+
+    it("PostgresTwoPrimaries fires when two members say they are the primary for a minute", () => {
+        const r = rule("PostgresTwoPrimaries");
+        const result = promtool([
+            {
+                interval: "15s",
+                input_series: [
+                    { series: patroni("patroni_primary", 0), values: "1x20" },
+                    { series: patroni("patroni_primary", 1), values: "0x4 1x16" },
+                ],
+                alert_rule_test: [only(r, "1m", []), only(r, "3m", [fired(r, {}, "2")])],
+            },
+        ]);
+        expect(result.status, result.out).toBe(0);
+    });
+
+    it("PostgresReplicationLag fires for the standby that lags past maxLagSeconds, by instance", () => {
+        const r = rule("PostgresReplicationLag");
+        const result = promtool([
+            {
+                interval: "15s",
+                input_series: [
+                    { series: exporter("pg_replication_lag_seconds", 1), values: "0x20" },
+                    { series: exporter("pg_replication_lag_seconds", 2), values: "0x2 45x18" },
+                ],
+                alert_rule_test: [only(r, "1m", []), only(r, "4m", [fired(r, { instance: "10.0.0.23:9187" }, "45s")])],
+            },
+        ]);
+        expect(result.status, result.out).toBe(0);
+    });
+
+    it("PostgresNoSynchronousStandby fires when no standby confirms commits for two minutes", () => {
+        const r = rule("PostgresNoSynchronousStandby");
+        const result = promtool([
+            {
+                interval: "15s",
+                input_series: [
+                    { series: patroni("patroni_sync_standby", 1), values: "1x2 0x20" },
+                    { series: patroni("patroni_sync_standby", 2), values: "0x22" },
+                ],
+                alert_rule_test: [only(r, "1m", []), only(r, "4m", [fired(r)])],
+            },
+        ]);
+        expect(result.status, result.out).toBe(0);
+    });
+
+    it("PostgresTooManyConnections fires over 80 % of max_connections for five minutes", () => {
+        const r = rule("PostgresTooManyConnections");
+        const result = promtool([
+            {
+                interval: "1m",
+                input_series: [
+                    { series: exporter("pg_settings_max_connections", 0), values: "100x10" },
+                    { series: exporter("pg_stat_activity_count", 0, ',datname="app",state="active"'), values: "50 50 70x8" },
+                    { series: exporter("pg_stat_activity_count", 0, ',datname="app",state="idle"'), values: "10 10 20x8" },
+                ],
+                alert_rule_test: [only(r, "3m", []), only(r, "9m", [fired(r, { instance: "10.0.0.21:9187" }, "90%")])],
+            },
+        ]);
+        expect(result.status, result.out).toBe(0);
+    });
+
+    it("PostgresDeadlocks fires when a database's deadlock counter rises", () => {
+        const r = rule("PostgresDeadlocks");
+        const result = promtool([
+            {
+                interval: "1m",
+                input_series: [{ series: exporter("pg_stat_database_deadlocks", 0, ',datname="app"'), values: "0x5 1x5" }],
+                alert_rule_test: [only(r, "4m", []), only(r, "7m", [fired(r, { instance: "10.0.0.21:9187", datname: "app" }, "1")])],
+            },
+        ]);
+        expect(result.status, result.out).toBe(0);
+    });
+});
