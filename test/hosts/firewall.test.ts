@@ -30,8 +30,8 @@ import { renderFirewallConfirmScript, renderFirewallScript } from "../../compone
 import { STACKS_DIR } from "../support/exampleStacks";
 import { startTestbed, Testbed, TestHost } from "./testbed";
 
-/** Ports nothing in the stack declares, each a classic thing to leave open by mistake: Docker's API, PostgreSQL, Redis, and one of no meaning. */
-const UNDECLARED_PORTS = [2375, 5432, 6379, 9999];
+/** Ports nothing in the stack declares, each a classic thing to leave open by mistake: Docker's API, Redis, MongoDB, and one of no meaning. */
+const UNDECLARED_PORTS = [2375, 6379, 27017, 9999];
 /** Long enough for an accepted connection on a loaded machine; a dropped one takes this long. */
 const CONNECT_TIMEOUT_SECONDS = 2;
 /** The listeners' unit on each host, and where they log the source of each VRRP packet the host accepts. */
