@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runPlan } from "../components/plan/plan";
 import type { ReplicaIdentity } from "../components/runtime/workload";
 import { replicaIdentities } from "../components/runtime/workload";
-import { POSTGRES_WORKLOAD, SYSTEM_ROLES, postgresWorkload, renderClusterStep, renderPatroniYml, renderRolesSql, scramVerifier } from "../components/tiers/database/postgres";
+import { POSTGRES_WORKLOAD, SYSTEM_ROLES, postgresWorkload, renderClusterStep, renderPatroniYml, renderPostgresHandOff, renderRolesSql, scramVerifier } from "../components/tiers/database/postgres";
 import { PATRONI_JOB, databaseSpec } from "../components/tiers/database/specs";
 import { LOAD_BALANCER_DIRS, loadBalancerPis } from "../components/tiers/loadBalancer/specs";
 import { ETCD_WORKLOAD, etcdMemberFlags, etcdWorkload } from "../components/tiers/serviceRegistry/specs";
@@ -215,6 +215,28 @@ describe("PostgreSQL with Patroni on picloud's patroni.yml, three members on thr
         const r = await psql({ host: primary.address, port: options.port }, SYSTEM_ROLES.monitor, SECRETS.monitor, "postgres", "SELECT sync_state FROM pg_stat_replication ORDER BY 1");
         expect(r.stdout.split("\n")).toEqual(["async", "sync"]);
     });
+
+    it("hands the primary over as a leader-last update does before changing it, and a standby's hand-off does nothing", async () => {
+        const [old] = primaries();
+        const handOff = (m: ReplicaIdentity) => {
+            const access = { running: "true", patronictl: ["runuser", "-u", "postgres", "--", validator("patronictl"), "-c", path.join(pgDir(m), "patroni.yml")] };
+            return runAsync("ip", ["netns", "exec", hostOf(m).ns, "bash", "-c", `set -euo pipefail\n${renderPostgresHandOff(m, members, options, access)}`]);
+        };
+        const standby = members.find((m) => m.pi !== old.pi)!;
+        const quiet = await handOff(standby);
+        expect(quiet.stdout).toContain("is not the primary");
+        const r = await handOff(old);
+        expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+        expect(r.stdout).toContain("handed the primary over");
+        await waitFor("a new primary", 30_000, () => primaries().length === 1 && primaries()[0].pi !== old.pi, { intervalMs: 500, context: logs });
+        // The old one follows the new primary, and the load balancer takes writes on it.
+        await waitFor("the old primary streams from the new one", 60_000, () => rest(old, "/replica") === 200, { intervalMs: 500, context: logs });
+        const [now] = primaries();
+        let served = "";
+        const start = Date.now();
+        while (Date.now() - start < 30_000 && served !== now.address) served = (await asHello("INSERT INTO acked (id) VALUES (0) ON CONFLICT (id) DO UPDATE SET written_at = now() RETURNING host(inet_server_addr())")).stdout;
+        expect(served).toBe(now.address);
+    }, 120_000);
 
     it("loses the primary's Pi: a standby takes over within 30 s, the load balancer follows it, and every acknowledged write is there", async () => {
         const acked: number[] = [];

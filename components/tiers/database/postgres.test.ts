@@ -83,7 +83,7 @@ describe("the database's members", () => {
     it("hands the primary over before a change, and does nothing on a standby, a stopped member or a lone one", () => {
         const script = renderPostgresHandOff(members[0], members, options);
         expect(shellcheck(`#!/usr/bin/env bash\nset -euo pipefail\n${script}\n`).status).toBe(0);
-        expect(script).toContain("switchover --leader postgres-0 --force");
+        expect(script).toContain("'docker' 'exec' 'postgres-0' '/opt/patroni/bin/patronictl' '-c' '/etc/patroni/patroni.yml' switchover --leader postgres-0 --force");
         expect(script).toContain("is not the primary\"; exit 0");
         expect(renderPostgresHandOff(members[0], members.slice(0, 1), options)).toContain("no standby");
     });

@@ -230,18 +230,25 @@ export function memberName(m: Pick<ReplicaIdentity, "index">): string {
 /** Patroni's REST API on loopback, from the member's Pi. */
 const restUrl = (options: DatabaseConfig, path: string) => `http://127.0.0.1:${options.restApiPort}${path}`;
 
+/** Where the hand-off finds the member: how to tell it runs, and its patronictl (in its container by default). */
+export interface HandOffAccess {
+    readonly running: string;
+    readonly patronictl: readonly string[];
+}
+
 /**
  * The hand-off of a leader-last update, on the member's Pi before its container changes: when it
  * is the primary, Patroni switches over to a healthy standby (the synchronous one in synchronous
  * mode) and the step waits until it has; otherwise, or when the member is not running, nothing.
  */
-export function renderPostgresHandOff(self: ReplicaIdentity, members: readonly ReplicaIdentity[], options: DatabaseConfig): string {
+export function renderPostgresHandOff(self: ReplicaIdentity, members: readonly ReplicaIdentity[], options: DatabaseConfig, access?: HandOffAccess): string {
     const container = memberName(self);
     if (members.length < 2) return `echo "picloud: ${container} has no standby to hand the primary to"`;
+    const { running, patronictl } = access ?? { running: `docker inspect ${container}`, patronictl: ["docker", "exec", container, `${PATRONI_BIN}/patronictl`, "-c", PATRONI_CONFIG_IN_CONTAINER] };
     const primary = `[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 ${restUrl(options, "/primary")})" = 200 ]`;
     return [
-        `if ! docker inspect ${container} >/dev/null 2>&1 || ! ${primary}; then echo "picloud: ${container} is not the primary"; exit 0; fi`,
-        `docker exec ${container} ${PATRONI_BIN}/patronictl -c ${PATRONI_CONFIG_IN_CONTAINER} switchover --leader ${container} --force >&2`,
+        `if ! ${running} >/dev/null 2>&1 || ! ${primary}; then echo "picloud: ${container} is not the primary"; exit 0; fi`,
+        `${patronictl.map(shellQuote).join(" ")} switchover --leader ${container} --force >&2`,
         ...waitUntilLines(`! ${primary}`, 60, (s) => `picloud: ${container} is still the primary after ${s} s`),
         `echo "picloud: ${container} handed the primary over"`,
     ].join("\n");
