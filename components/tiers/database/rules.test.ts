@@ -1,20 +1,13 @@
 /** The database's alerts, run by promtool test rules on series shaped as Patroni and postgres_exporter serve them. */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { validator } from "../../../test/support/validators";
+import { describe, expect, it } from "vitest";
+import { promtoolTestRules } from "../../../test/support/promtool";
 import type { AlertRule } from "../../monitoring/contract";
-import { renderRuleFile } from "../../monitoring/renderers";
 import { databaseSchema } from "./config";
 import { PATRONI_JOB, POSTGRES_JOB, databaseSpec } from "./specs";
 
 const options = databaseSchema.parse({});
 const members = [0, 1, 2].map((index) => ({ index, pi: `p${index}`, address: `10.0.0.${11 + index}` }));
 const spec = databaseSpec(options, members, members.map((m) => `10.0.0.${21 + m.index}:9187`));
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const rule = (alert: string): AlertRule => spec.alertRules.find((r) => r.alert === alert)!;
 const patroni = (metric: string, i: number) => `${metric}{job="${PATRONI_JOB}",instance="${members[i].address}:8008",tier="database",component="database"}`;
@@ -28,14 +21,7 @@ const fired = (r: AlertRule, labels: Record<string, string> = {}, value = "") =>
     return { exp_labels: { ...labels, severity: r.severity, component: "database" }, exp_annotations: { summary: fill(r.summary), description: fill(r.description) } };
 };
 
-function promtool(tests: object[]): { status: number | null; out: string } {
-    const dir = mkdtempSync(path.join(tmpdir(), "picloud-database-rules-"));
-    dirs.push(dir);
-    writeFileSync(path.join(dir, "database.yml"), renderRuleFile(spec));
-    writeFileSync(path.join(dir, "test.yml"), JSON.stringify({ rule_files: ["database.yml"], evaluation_interval: "15s", tests }));
-    const r = spawnSync(validator("promtool"), ["test", "rules", "test.yml"], { cwd: dir, encoding: "utf8", timeout: 30_000 });
-    return { status: r.status, out: `${r.stdout}${r.stderr}` };
-}
+const promtool = (tests: object[]) => promtoolTestRules([spec], tests);
 
 /** Only the labels that identify the alert (promtool compares them all, annotations left out). */
 const only = (r: AlertRule, at: string, alerts: object[]) => ({ alertname: r.alert, eval_time: at, exp_alerts: alerts });

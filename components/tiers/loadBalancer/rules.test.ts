@@ -4,16 +4,11 @@
  * load-balancer Pi's node_exporter, HAProxy's per-backend metrics from both HAProxies (the one
  * holding the virtual IP serves the traffic, the standby's counters stay flat).
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { exampleStack } from "../../../test/support/exampleStacks";
-import { validator } from "../../../test/support/validators";
+import { promtoolTestRules } from "../../../test/support/promtool";
 import { loadBalancerSchema } from "./config";
 import type { AlertRule, MonitoringSpec, ScrapeTarget } from "../../monitoring/contract";
-import { renderRuleFile } from "../../monitoring/renderers";
 import { appMonitoringSpec } from "../apps/appServers";
 import { hostSpec } from "../monitoring/specs";
 import { VRRP_MASTER_METRIC } from "./keepalived";
@@ -27,10 +22,6 @@ const lbSpec = loadBalancerSpec(lb, lbPis);
 const appSpec = appMonitoringSpec("hello", hello, { placement: dev.plan.placement, pis: dev.config.pis }, true);
 const specs = [lbSpec, appSpec];
 
-const dirs: string[] = [];
-afterAll(() => {
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 /** The labels Prometheus gives every series of one target: the file_sd document's plus job and instance. */
 function scraped(spec: MonitoringSpec, target: ScrapeTarget, address: string): Record<string, string> {
@@ -83,22 +74,17 @@ interface Case {
     readonly expect: [alertname: string, evalTime: string, alerts: object[]][];
 }
 
-function promtoolTestRules(cases: Case[]): { status: number | null; out: string } {
-    const dir = mkdtempSync(path.join(tmpdir(), "picloud-lb-rules-"));
-    dirs.push(dir);
-    for (const s of specs) writeFileSync(path.join(dir, `${s.component}.yml`), renderRuleFile(s));
+function runCases(cases: Case[]): { status: number | null; out: string } {
     const tests = cases.map((c) => ({
         interval: c.interval,
         input_series: c.input_series,
         alert_rule_test: c.expect.map(([alertname, eval_time, exp_alerts]) => ({ alertname, eval_time, exp_alerts })),
     }));
-    writeFileSync(path.join(dir, "test.yml"), JSON.stringify({ rule_files: specs.map((s) => `${s.component}.yml`), evaluation_interval: "15s", tests }));
-    const r = spawnSync(validator("promtool"), ["test", "rules", "test.yml"], { cwd: dir, encoding: "utf8", timeout: 30_000 });
-    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+    return promtoolTestRules(specs, tests);
 }
 
 function expectPass(cases: Case[]): void {
-    const r = promtoolTestRules(cases);
+    const r = runCases(cases);
     expect(r.status, r.out).toBe(0);
     expect(r.out).toContain("SUCCESS");
 }
@@ -319,7 +305,7 @@ describe("the app's golden signals, measured at the load balancer", () => {
     });
 
     it("promtool fails a wrong expectation (ErrorRateHigh at 1% 5xx), so the tests above can fail", () => {
-        const r = promtoolTestRules([{ interval: "1m", input_series: responses({ "2xx": 98, "4xx": 1, "5xx": 1 }), expect: [[errors.alert, "15m", [firing(appSpec, errors)]]] }]);
+        const r = runCases([{ interval: "1m", input_series: responses({ "2xx": 98, "4xx": 1, "5xx": 1 }), expect: [[errors.alert, "15m", [firing(appSpec, errors)]]] }]);
         expect(r.status, r.out).not.toBe(0);
         expect(r.out).toContain(errors.alert);
         expect(r.out).toMatch(/FAILED/);

@@ -1,14 +1,9 @@
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { promtoolTestRules } from "../../../test/support/promtool";
 import { shellcheck } from "../../../test/support/scripts";
-import { validator } from "../../../test/support/validators";
 import type { PiConfig } from "../../config/schema";
 import { registrySchema } from "./config";
 import { AlertRule, monitoringGaps } from "../../monitoring/contract";
-import { renderRuleFile } from "../../monitoring/renderers";
 import { BACKUP_METRIC, renderBackupRunner, renderBackupTimerScript } from "../../renderers/backupTimer";
 import { replicaIdentities } from "../../runtime/workload";
 import { DNS_JOB } from "./dns";
@@ -22,8 +17,6 @@ const members = replicaIdentities({ name: "etcd", data: { containerPath: "/var/l
 const pis = [pi("a", 1), pi("b", 2), pi("c", 3), pi("d", 4, "sd")];
 const spec = registrySpec(options, members, pis);
 
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe("the registry's declaration", () => {
     it("has three members where three SSD Pis may carry them, else one; SD cards count only when allowed", () => {
@@ -103,14 +96,7 @@ describe("the registry's alerts, run by promtool test rules", () => {
     const up = (i: number) => `up{job="${ETCD_JOB}",instance="${spec.scrapeTargets[0].targets[i]}",tier="registry",component="registry"}`;
     const leader = (i: number) => `etcd_server_has_leader{job="${ETCD_JOB}",instance="${spec.scrapeTargets[0].targets[i]}",tier="registry",component="registry"}`;
 
-    function promtool(tests: object[]): { status: number | null; out: string } {
-        const dir = mkdtempSync(path.join(tmpdir(), "picloud-registry-rules-"));
-        dirs.push(dir);
-        writeFileSync(path.join(dir, "registry.yml"), renderRuleFile(spec));
-        writeFileSync(path.join(dir, "test.yml"), JSON.stringify({ rule_files: ["registry.yml"], evaluation_interval: "15s", tests }));
-        const r = spawnSync(validator("promtool"), ["test", "rules", "test.yml"], { cwd: dir, encoding: "utf8", timeout: 30_000 });
-        return { status: r.status, out: `${r.stdout}${r.stderr}` };
-    }
+    const promtool = (tests: object[]) => promtoolTestRules([spec], tests);
     const labels = (r: AlertRule, extra: Record<string, string> = {}) => ({ ...extra, severity: r.severity, component: "registry" });
 
     it("EtcdInsufficientMembers fires with two of three members down, not with one", () => {
