@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { PiHost } from "../../host/piHost";
-import { runRootScript, shipFile } from "../../host/remoteFiles";
+import { remoteCommand, runRootScript, shipFile } from "../../host/remoteFiles";
 import type { HaproxyTcpService } from "../loadBalancer/renderers";
 import { TierArgs, TierComponent, hostOf, placedIdentities, replicaEndpoints } from "../tierComponent";
 import type { DatabaseConfig } from "./config";
@@ -14,6 +14,7 @@ import {
     memberName,
     postgresWorkload,
     renderClusterStep,
+    renderPatroniReload,
     renderPatroniYml,
     renderRolesSql,
     scramVerifier,
@@ -75,15 +76,16 @@ export class Database extends TierComponent {
         });
         const identities = placedIdentities(workload, args);
         // Each member's patroni.yml before it starts; Patroni reads it at start.
-        const shipped = identities.map((self) =>
-            shipFile(
-                `${name}-${self.pi}-patroni-yml`,
-                { connection: piHost(self.pi).connection, text: renderPatroniYml(self, identities, options, { scope: args.scope, etcd: args.etcd }), remotePath: `${DATABASE_CONFIG_DIR}/patroni.yml`, owner: "root" },
-                { parent: this, dependsOn: [piHost(self.pi).ready] },
-            ),
+        const files = identities.map((self) => renderPatroniYml(self, identities, options, { scope: args.scope, etcd: args.etcd }));
+        const shipped = identities.map((self, i) =>
+            shipFile(`${name}-${self.pi}-patroni-yml`, { connection: piHost(self.pi).connection, text: files[i], remotePath: `${DATABASE_CONFIG_DIR}/patroni.yml`, owner: "root" }, { parent: this, dependsOn: [piHost(self.pi).ready] }),
         );
         this.runWorkloads([workload, exporterWorkload(options, args.pis, identities, { DATA_SOURCE_PASS: monitor })], args, [...shipped, ...(args.after ?? [])]);
         const members = this.replicas[POSTGRES_WORKLOAD];
+        // A changed patroni.yml (a member added or moved: pg_hba and the peers change) reaches a running member without a restart.
+        members.forEach((m, i) =>
+            remoteCommand(`${name}-${m.pi}-patroni-reload`, { connection: piHost(m.pi).connection, create: renderPatroniReload(m.identity), rerunWhen: [files[i]] }, { parent: this, dependsOn: [shipped[i], m.resource] }),
+        );
 
         // The cluster step on the first member's Pi once every member runs: the settings, then the roles and databases.
         const roles = [

@@ -222,6 +222,15 @@ export function renderPatroniYml(self: ReplicaIdentity, members: readonly Replic
     return `# picloud: Patroni member ${self.index} on ${self.pi}; rendered, do not edit\n${stringify(config, { lineWidth: 0, version: "1.1" })}`;
 }
 
+/**
+ * Makes a running member read its changed patroni.yml: Patroni reloads it on SIGHUP (its pg_hba
+ * and etcd endpoints among it, so a member added or moved is let in without a restart). A member
+ * that does not run reads it when it starts.
+ */
+export function renderPatroniReload(self: Pick<ReplicaIdentity, "index">): string {
+    return `docker kill --signal=HUP ${memberName(self)} >/dev/null 2>&1 || true`;
+}
+
 /** A member's Patroni name. */
 export function memberName(m: Pick<ReplicaIdentity, "index">): string {
     return `${POSTGRES_WORKLOAD}-${m.index}`;
