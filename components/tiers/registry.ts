@@ -257,13 +257,12 @@ const databaseTier: TierDefinition = {
         const options = config.tiers.database;
         const registry = config.tiers.registry;
         if (!options || !registry) return [];
-        const etcd = placedIdentities(etcdWorkload(registry, config.pis), { placement, pis: config.pis });
-        return databaseFlows(options, postgresIdentities(options, placement, config), etcd, registry.dcsPort, config.pis);
+        return databaseFlows(options, postgresIdentities(options, placement, config), etcdIdentities(registry, placement, config), registry.dcsPort, config.pis);
     },
     dnsNames: ({ config, placement }) => {
         const options = config.tiers.database;
         if (!options) return [];
-        const exporters = replicaEndpoints(EXPORTER_WORKLOAD, options.exporterPort, { placement, pis: config.pis }).map((e) => e.split(":")[0]);
+        const exporters = placedIdentities(exporterWorkload(options, config.pis), { placement, pis: config.pis }).map((m) => m.address);
         return databaseNames(postgresIdentities(options, placement, config), exporters, loadBalancerFront(config, placement));
     },
     create: ({ config, args, hosts, scope, cloudName, created }) => {
@@ -272,7 +271,7 @@ const databaseTier: TierDefinition = {
         if (!options) return [];
         if (!registry) throw new Error(`${KEY_DATABASE}: expected picloud:tiers.registry to be enabled too: Patroni elects the primary in the registry's etcd`);
         const { name, opts } = scope("database");
-        const etcd = placedIdentities(etcdWorkload(registry, config.pis), args).map((m) => `${m.address}:${registry.dcsPort}`);
+        const etcd = etcdIdentities(registry, args.placement, config).map((m) => `${m.address}:${registry.dcsPort}`);
         const front = loadBalancerFront(config, args.placement);
         const after = created.filter((c): c is ServiceRegistry => c instanceof ServiceRegistry).flatMap((r) => r.replicas[ETCD_WORKLOAD].map((m) => m.resource));
         return [new Database(name, { ...args, options, hosts, scope: cloudName, etcd, zone: dnsZone(registry, cloudName), loadBalancerAddress: front?.[0], after }, opts)];
