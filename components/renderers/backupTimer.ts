@@ -2,11 +2,16 @@
  * Backups as timers: a systemd service that runs a backup command on a Pi and, when it succeeds,
  * records the time in node_exporter's textfile folder, and a timer that runs it on a schedule. The
  * monitoring contract's `backupAgeRule` alerts on that metric, so a backup that stops is noticed.
+ * A command that has nothing to back up on this Pi right now (a database standby: only the
+ * primary backs up) exits {@link BACKUP_SKIPPED}: the run succeeds and records nothing.
  */
 import { shellQuote } from "./shellSteps";
 
 /** The metric a successful backup writes: `picloud_backup_last_success_timestamp_seconds{backup="<name>"}`. */
 export const BACKUP_METRIC = "picloud_backup_last_success_timestamp_seconds";
+
+/** The exit status of a backup command that has nothing to back up on this Pi now: not a failure, and no success recorded. */
+export const BACKUP_SKIPPED = 75;
 
 /** What {@link renderBackupTimerScript} installs. */
 export interface BackupTimerInput {
@@ -14,12 +19,13 @@ export interface BackupTimerInput {
     readonly name: string;
     /** systemd OnCalendar expression, e.g. "daily". */
     readonly onCalendar: string;
-    /** The backup itself, run as root by bash; it writes into `$BACKUP_DIR` (a fresh folder per run). */
+    /** The backup itself, run as root by bash; with `local`, it writes into `$BACKUP_DIR` (a fresh folder per run). */
     readonly command: string;
-    /** Where backups are kept, one folder per run. */
-    readonly directory: string;
-    /** How many runs to keep. */
-    readonly keep: number;
+    /**
+     * Backups kept on the Pi: in `directory`, one folder per run, the newest `keep` kept. Without
+     * it the command stores and expires its backups itself (pgBackRest into blob storage).
+     */
+    readonly local?: { readonly directory: string; readonly keep: number };
     /** node_exporter's textfile folder. */
     readonly textfileDir: string;
 }
@@ -38,7 +44,7 @@ export function backupUnits(name: string): { service: string; timer: string } {
  */
 export function renderBackupTimerScript(input: BackupTimerInput): string {
     const units = backupUnits(input.name);
-    if (!Number.isInteger(input.keep) || input.keep < 1) throw new RangeError(`keep must be a whole number of at least 1, got ${input.keep}`);
+    if (input.local && (!Number.isInteger(input.local.keep) || input.local.keep < 1)) throw new RangeError(`keep must be a whole number of at least 1, got ${input.local.keep}`);
     if (!/^[A-Za-z0-9*:,./ -]{1,64}$/.test(input.onCalendar)) throw new Error(`onCalendar must be a systemd calendar expression, got "${input.onCalendar}"`);
     const runner = backupRunnerPath(input.name);
     const service = ["[Unit]", `Description=picloud backup ${input.name}`, "[Service]", "Type=oneshot", `ExecStart=${runner}`].join("\n");
@@ -55,7 +61,7 @@ export function renderBackupTimerScript(input: BackupTimerInput): string {
         put("0755", runner, renderBackupRunner(input)),
         put("0644", `/etc/systemd/system/${units.service}`, service),
         put("0644", `/etc/systemd/system/${units.timer}`, timer),
-        `install -d -m 0700 ${shellQuote(input.directory)}`,
+        ...(input.local ? [`install -d -m 0700 ${shellQuote(input.local.directory)}`] : []),
         "if ((changed)); then systemctl daemon-reload; fi",
         `systemctl enable --now ${units.timer} >/dev/null`,
         `systemctl start ${units.service}`,
@@ -70,18 +76,30 @@ export function backupRunnerPath(name: string): string {
     return `/usr/local/lib/picloud/backup-${name}.sh`;
 }
 
-/** One backup run: into a folder of its own, the oldest beyond `keep` removed, success recorded for Prometheus. */
+/**
+ * One backup run: with `local`, into a folder of its own and the oldest beyond `keep` removed;
+ * success recorded for Prometheus; a skipped run ({@link BACKUP_SKIPPED}) records nothing.
+ */
 export function renderBackupRunner(input: BackupTimerInput): string {
+    const { local } = input;
+    const failed = `echo "picloud backup ${input.name}: failed" >&2; exit 1`;
     return [
         "#!/usr/bin/env bash",
-        `# picloud backup "${input.name}": one run into a folder of its own, the oldest beyond ${input.keep} removed, success recorded for Prometheus.`,
+        `# picloud backup "${input.name}": one run${local ? `, into a folder of its own, the oldest beyond ${local.keep} removed` : ""}, success recorded for Prometheus.`,
         "set -euo pipefail",
-        `root=${shellQuote(input.directory)}`,
-        'BACKUP_DIR="$root/$(date -u +%Y%m%dT%H%M%S.%NZ)"',
-        "export BACKUP_DIR",
-        'mkdir -p "$BACKUP_DIR"',
-        `if ! ( ${input.command} ); then rm -rf "$BACKUP_DIR"; echo "picloud backup ${input.name}: failed" >&2; exit 1; fi`,
-        `find "$root" -mindepth 1 -maxdepth 1 -type d | sort | head -n -${input.keep} | xargs -r rm -rf`,
+        ...(local
+            ? [
+                  `root=${shellQuote(local.directory)}`,
+                  'BACKUP_DIR="$root/$(date -u +%Y%m%dT%H%M%S.%NZ)"',
+                  "export BACKUP_DIR",
+                  'mkdir -p "$BACKUP_DIR"',
+              ]
+            : []),
+        "status=0",
+        `( ${input.command} ) || status=$?`,
+        `if [ "$status" -eq ${BACKUP_SKIPPED} ]; then ${local ? 'rm -rf "$BACKUP_DIR"; ' : ""}echo "picloud backup ${input.name}: nothing to back up on this Pi now"; exit 0; fi`,
+        `if [ "$status" -ne 0 ]; then ${local ? 'rm -rf "$BACKUP_DIR"; ' : ""}${failed}; fi`,
+        ...(local ? [`find "$root" -mindepth 1 -maxdepth 1 -type d | sort | head -n -${local.keep} | xargs -r rm -rf`] : []),
         `metrics=${shellQuote(`${input.textfileDir}/backup-${input.name}.prom`)}`,
         'tmp="$metrics.$$"',
         `printf '# HELP ${BACKUP_METRIC} When the backup last succeeded.\\n# TYPE ${BACKUP_METRIC} gauge\\n${BACKUP_METRIC}{backup="${input.name}"} %s\\n' "$(date +%s)" >"$tmp"`,

@@ -3,18 +3,19 @@
  * shipped and run as root as `runRootScript` runs it, with a stand-in backup command. It installs
  * the timer and runs a first backup; each run lands in a folder of its own and records its
  * success for node_exporter; older runs beyond `keep` go; a failing run records nothing and leaves
- * no folder; a second install changes nothing; the remove command takes the units and the metric
+ * no folder, and neither does a run with nothing to back up (it succeeds); a second install changes nothing; the remove command takes the units and the metric
  * away and keeps the backups.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BACKUP_METRIC, backupTimerRemoveCommand, renderBackupTimerScript } from "../../components/renderers/backupTimer";
+import { BACKUP_METRIC, BACKUP_SKIPPED, backupTimerRemoveCommand, renderBackupTimerScript } from "../../components/renderers/backupTimer";
 import { startTestbed, Testbed, TestHost } from "./testbed";
 
 const TEXTFILE = "/var/lib/picloud/textfile";
 const DIR = "/srv/picloud/backups/test";
-const input = (command: string) => ({ name: "test", onCalendar: "daily", command, directory: DIR, keep: 2, textfileDir: TEXTFILE });
-// The stand-in backup: a file in the run's folder, unless /tmp/pct-backup-fails exists.
-const BACKUP = `test ! -e /tmp/pct-backup-fails && date +%s%N > "$BACKUP_DIR/dump"`;
+const input = (command: string) => ({ name: "test", onCalendar: "daily", command, local: { directory: DIR, keep: 2 }, textfileDir: TEXTFILE });
+// The stand-in backup: a file in the run's folder, unless /tmp/pct-backup-fails exists; nothing to
+// back up (a standby's case) while /tmp/pct-backup-skips does.
+const BACKUP = `if test -e /tmp/pct-backup-skips; then exit ${BACKUP_SKIPPED}; fi; test ! -e /tmp/pct-backup-fails && date +%s%N > "$BACKUP_DIR/dump"`;
 
 describe("a backup timer on a namespaced Pi", () => {
     let bed: Testbed;
@@ -61,6 +62,18 @@ describe("a backup timer on a namespaced Pi", () => {
         expect(await runs()).toEqual(folders);
         expect(await recorded()).toBe(last);
         await sh("rm -f /tmp/pct-backup-fails && sudo -n systemctl reset-failed picloud-backup-test.service");
+    });
+
+    it("succeeds without recording anything or leaving a folder when the command has nothing to back up", async () => {
+        const last = await recorded();
+        const folders = await runs();
+        await sh("touch /tmp/pct-backup-skips");
+        await sh("sudo -n systemctl start picloud-backup-test.service");
+        expect((await sh("systemctl is-failed picloud-backup-test.service || true")).trim()).not.toBe("failed");
+        expect(await sh("sudo -n journalctl -u picloud-backup-test.service -n 5 --no-pager -o cat")).toContain("picloud backup test: nothing to back up on this Pi now");
+        expect(await runs()).toEqual(folders);
+        expect(await recorded()).toBe(last);
+        await sh("rm -f /tmp/pct-backup-skips");
     });
 
     it("is removed with its units and metric; the backups stay", async () => {

@@ -80,7 +80,7 @@ describe("the registry's declaration", () => {
     });
 
     it("backs up with a timer script that passes shellcheck and snapshots the first member's own container", () => {
-        const input = { name: "etcd", onCalendar: "daily", command: etcdSnapshotCommand(members[0], options), directory: "/srv/picloud/backups/etcd", keep: 7, textfileDir: "/var/lib/picloud/textfile" };
+        const input = { name: "etcd", onCalendar: "daily", command: etcdSnapshotCommand(members[0], options), local: { directory: "/srv/picloud/backups/etcd", keep: 7 }, textfileDir: "/var/lib/picloud/textfile" };
         const script = renderBackupTimerScript(input);
         for (const text of [script, renderBackupRunner(input)]) {
             const result = shellcheck(text);
