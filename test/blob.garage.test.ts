@@ -7,17 +7,16 @@
  * curl's SigV4, as any client signs. One node killed: reads and writes go on. All three killed at
  * once (a power cut) and started again: every object acknowledged before is intact.
  */
-import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReplicaIdentity } from "../components/runtime/workload";
 import { replicaIdentities } from "../components/runtime/workload";
-import { GARAGE_WORKLOAD, blobSpec, garageWorkload, garageZone, renderGarageInit, renderGarageToml } from "../components/tiers/blob/garage";
+import { GARAGE_WORKLOAD, blobSpec, garageWorkload, garageZone } from "../components/tiers/blob/garage";
 import { exampleStack } from "./support/exampleStacks";
+import { GarageLab, GarageNode, garageKey } from "./support/garageLab";
 import { NetnsLab, waitFor } from "./support/netnsLab";
-import { run, runAsync } from "./support/processes";
+import { run } from "./support/processes";
 import { validator } from "./support/validators";
 
 const PREFIX = `pct-garage-${process.pid}-`;
@@ -30,66 +29,19 @@ const address = new Map(dev.config.pis.map((p) => [p.name, p.address]));
 const identities: ReplicaIdentity[] = replicaIdentities(garageWorkload(options, dev.config.pis), dev.plan.placement.assignments.get(GARAGE_WORKLOAD)!, (pi) => address.get(pi)!);
 const prefixLength = Number(dev.config.network!.subnet.split("/")[1]);
 
-// What picloud makes with @pulumi/random, in the form Garage takes.
-const RPC_SECRET = randomBytes(32).toString("hex");
-const ADMIN_TOKEN = randomBytes(20).toString("hex");
-const KEY = { name: "backups", id: `GK${randomBytes(12).toString("hex")}`, secret: randomBytes(32).toString("hex") };
-const READER = { name: "reader", id: `GK${randomBytes(12).toString("hex")}`, secret: randomBytes(32).toString("hex") };
+const KEY = garageKey("backups");
+const READER = garageKey("reader");
 
-interface Node {
-    readonly identity: ReplicaIdentity;
-    readonly ns: string;
-    readonly dir: string;
-    process?: ChildProcess;
-}
-const nodes: Node[] = identities.map((identity) => ({ identity, ns: `${PREFIX}${identity.index}`, dir: path.join(lab.work, `node-${identity.index}`) }));
-const toml = (n: Node) => path.join(n.dir, "garage.toml");
-
-function start(n: Node): void {
-    n.process = lab.start(n.ns, path.join(n.dir, "garage.log"), [validator("garage"), "-c", toml(n), "server"]);
-}
-
-function tail(file: string): string {
-    try {
-        return readFileSync(file, "utf8").trim().split("\n").slice(-6).join("\n");
-    } catch {
-        return "(no log)";
-    }
-}
-
-/** The init step as the component renders it, with Garage's CLI against node 0 instead of `docker exec`. */
-async function initStep(keys: readonly { name: string; id: string; secret: string }[], declared = options) {
-    const script = path.join(nodes[0].dir, "init.sh");
-    writeFileSync(
-        script,
-        renderGarageInit({
-            garage: [validator("garage"), "-c", toml(nodes[0])],
-            nodes: nodes.map((n) => ({ address: n.identity.address, zone: garageZone(n.identity) })),
-            options: declared,
-            buckets: Object.keys(declared.buckets),
-            keys: keys.map((k) => ({ name: k.name, buckets: declared.keys[k.name].buckets })),
-            peerListFile: path.join(nodes[0].dir, "meta", "peer_list"),
-            waitSeconds: 90,
-        }),
-    );
-    const stdin = [ADMIN_TOKEN, ...keys.map((k) => `${k.name} ${k.id} ${k.secret}`)].join("\n") + "\n";
-    // Asynchronously: the step waits up to a minute for the peer list, and the test runner's own messages must go on meanwhile.
-    return runAsync("ip", ["netns", "exec", nodes[0].ns, "bash", script], stdin);
-}
-
-/** An S3 request signed with SigV4 as any client signs it, through node `via`. */
-function s3(via: Node, key: { id: string; secret: string }, object: string, upload?: string) {
-    const url = `http://${via.identity.address}:${options.s3Port}/${object}`;
-    const args = ["netns", "exec", via.ns, "curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--aws-sigv4", `aws:amz:${options.region}:s3`, "--user", `${key.id}:${key.secret}`];
-    if (upload !== undefined) args.push("--data-binary", "@-", "-X", "PUT");
-    const r = run("ip", [...args, url], upload);
-    const lines = r.stdout.split("\n");
-    return { code: Number(lines.pop()), body: lines.join("\n"), stderr: r.stderr };
-}
+const nodes: GarageNode[] = identities.map((identity) => ({ identity, ns: `${PREFIX}${identity.index}`, dir: path.join(lab.work, `node-${identity.index}`) }));
+const garage = new GarageLab(lab, options, nodes);
+const toml = (n: GarageNode) => garage.toml(n);
+const start = (n: GarageNode) => garage.start(n);
+const s3 = garage.s3.bind(garage);
+const initStep = garage.initStep.bind(garage);
 
 const acknowledged = new Map<string, string>();
 /** Writes object `name` through `via`; remembered only when Garage acknowledged it. */
-function put(via: Node, name: string): number {
+function put(via: GarageNode, name: string): number {
     const body = `object ${name}, ${randomBytes(8).toString("hex")}`;
     const r = s3(via, KEY, `backups/${name}`, body);
     if (r.code === 200) acknowledged.set(name, body);
@@ -98,19 +50,12 @@ function put(via: Node, name: string): number {
 
 beforeAll(async () => {
     expect(identities).toHaveLength(3);
-    process.env.GARAGE_RPC_SECRET = RPC_SECRET;
-    process.env.GARAGE_ADMIN_TOKEN = ADMIN_TOKEN;
     lab.addSwitch(SWITCH);
-    nodes.forEach((n, i) => {
-        lab.addHost(n.ns, SWITCH, `port${i}`, `${n.identity.address}/${prefixLength}`);
-        mkdirSync(n.dir, { recursive: true });
-        // What the container reads, its data folder moved to this test's work directory.
-        writeFileSync(toml(n), renderGarageToml(n.identity, nodes.length, options, n.dir));
-    });
+    nodes.forEach((n, i) => lab.addHost(n.ns, SWITCH, `port${i}`, `${n.identity.address}/${prefixLength}`));
     nodes.forEach(start);
     const declared = { ...options, keys: { ...options.keys, reader: { buckets: { backups: "read" as const } } } };
     const r = await initStep([KEY, READER], declared);
-    expect(r.status, `${r.stdout}\n${r.stderr}\n${nodes.map((n) => tail(path.join(n.dir, "garage.log"))).join("\n")}`).toBe(0);
+    expect(r.status, `${r.stdout}\n${r.stderr}\n${garage.logs()}`).toBe(0);
     expect(r.stdout).toContain("applied layout version 1");
     expect(r.stdout).toContain("created bucket backups");
     await waitFor("a first write is acknowledged", 30_000, () => put(nodes[0], "first") === 200, { intervalMs: 500 });
@@ -118,13 +63,11 @@ beforeAll(async () => {
 afterAll(async () => {
     await lab.stopAll();
     lab.remove();
-    delete process.env.GARAGE_RPC_SECRET;
-    delete process.env.GARAGE_ADMIN_TOKEN;
 });
 
 describe("Garage on picloud's garage.toml, three nodes on three namespaced Pis", () => {
     it("lays the cluster out as declared: one role per node in its Pi's zone, three copies, and the step changes nothing the second time", async () => {
-        const layout = run("ip", ["netns", "exec", nodes[1].ns, validator("garage"), "-c", toml(nodes[1]), "layout", "show"]);
+        const layout = run("ip", ["netns", "exec", nodes[1].ns, validator("garage"), "-c", toml(nodes[1]), "layout", "show"], undefined, garage.env());
         expect(layout.status, layout.stderr).toBe(0);
         for (const n of nodes) expect(layout.stdout).toMatch(new RegExp(`\\s${garageZone(n.identity)}\\s`));
         expect(layout.stdout).toContain("Current cluster layout version: 1");
@@ -174,11 +117,7 @@ describe("Garage on picloud's garage.toml, three nodes on three namespaced Pis",
         await Promise.all(nodes.map((n) => lab.stop(n.process, "SIGKILL")));
         nodes.forEach(start);
         const restarted = Date.now();
-        const healthy = (n: Node) => run("ip", ["netns", "exec", n.ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", `http://${n.identity.address}:${options.adminPort}/health`]).stdout === "200";
-        await waitFor("every node reports the cluster healthy again", 90_000, () => nodes.every(healthy), {
-            intervalMs: 500,
-            context: () => nodes.map((n) => tail(path.join(n.dir, "garage.log"))).join("\n"),
-        });
+        await waitFor("every node reports the cluster healthy again", 90_000, () => nodes.every((n) => garage.healthy(n)), { intervalMs: 500, context: () => garage.logs() });
         console.log(`garage: every node healthy again ${Date.now() - restarted} ms after all three were started again`);
         const lost: string[] = [];
         for (const [name, body] of acknowledged) {

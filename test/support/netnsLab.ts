@@ -50,11 +50,11 @@ export class NetnsLab {
     /**
      * A long-running process inside namespace `ns`, its output appended to `log`, in a process
      * group of its own so it goes with everything it forks. `ip netns exec` execs it, so the pid
-     * is its own.
+     * is its own. `env` adds to this process's environment (secrets stay off command lines).
      */
-    start(ns: string, log: string, args: string[]): ChildProcess {
+    start(ns: string, log: string, args: string[], env: Record<string, string> = {}): ChildProcess {
         const fd = openSync(log, "a");
-        const child = spawn("ip", ["netns", "exec", ns, ...args], { stdio: ["ignore", fd, fd], detached: true });
+        const child = spawn("ip", ["netns", "exec", ns, ...args], { stdio: ["ignore", fd, fd], detached: true, env: { ...process.env, ...env } });
         closeSync(fd);
         return this.track(child);
     }

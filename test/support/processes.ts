@@ -8,8 +8,8 @@ export interface Run {
 }
 
 /** Runs a program to its end (at most 30 s), with `input` on its stdin; throws only when it cannot start. */
-export function run(file: string, args: string[], input?: string): Run {
-    const r = spawnSync(file, args, { encoding: "utf8", timeout: 30_000, input });
+export function run(file: string, args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Run {
+    const r = spawnSync(file, args, { encoding: "utf8", timeout: 30_000, input, env: { ...process.env, ...env } });
     if (r.error) throw r.error;
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
