@@ -19,7 +19,7 @@ export interface BackupTimerInput {
     readonly name: string;
     /** systemd OnCalendar expression, e.g. "daily". */
     readonly onCalendar: string;
-    /** The backup itself, run as root by bash; with `local`, it writes into `$BACKUP_DIR` (a fresh folder per run). */
+    /** The backup itself, run as root by bash with -euo pipefail (stdin is not its own); with `local`, it writes into `$BACKUP_DIR` (a fresh folder per run). */
     readonly command: string;
     /**
      * Backups kept on the Pi: in `directory`, one folder per run, the newest `keep` kept. Without
@@ -96,7 +96,10 @@ export function renderBackupRunner(input: BackupTimerInput): string {
               ]
             : []),
         "status=0",
-        `( ${input.command} ) || status=$?`,
+        // In a shell of its own, so every line of a longer command stops it when it fails.
+        "bash -euo pipefail <<'PICLOUD_BACKUP' || status=$?",
+        input.command,
+        "PICLOUD_BACKUP",
         `if [ "$status" -eq ${BACKUP_SKIPPED} ]; then ${local ? 'rm -rf "$BACKUP_DIR"; ' : ""}echo "picloud backup ${input.name}: nothing to back up on this Pi now"; exit 0; fi`,
         `if [ "$status" -ne 0 ]; then ${local ? 'rm -rf "$BACKUP_DIR"; ' : ""}${failed}; fi`,
         ...(local ? [`find "$root" -mindepth 1 -maxdepth 1 -type d | sort | head -n -${local.keep} | xargs -r rm -rf`] : []),
