@@ -11,20 +11,31 @@
  * The primary's Pi dies (Patroni, PostgreSQL and etcd SIGKILLed): a standby is promoted, the load
  * balancer's primary service follows it, and no write the old primary acknowledged is lost
  * (synchronous mode). The time until writes succeed again is printed.
+ *
+ * Backups: Garage runs on the dev stack's blob nodes in the same namespaces; each member runs the
+ * image's entrypoint as rendered (the TLS bridge, then Patroni), Debian's pgBackRest (2.45) on the
+ * pgbackrest.conf picloud renders archives WAL through it, and the backup runner takes a backup
+ * on the primary and skips on the standbys. The data is destroyed; the restore steps, as
+ * rendered, take the whole cluster back to a moment before, and the standbys copy it again.
  */
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runPlan } from "../components/plan/plan";
+import { BACKUP_METRIC, BACKUP_SKIPPED, renderBackupRunner } from "../components/renderers/backupTimer";
+import { GARAGE_WORKLOAD, blobEndpoint, garageWorkload } from "../components/tiers/blob/garage";
+import { BACKUP_NAME, KEY_ENV, MemberAccess, STANZA, bridgeEnvironment, renderBackupCommand, renderMemberEntrypoint, renderPgbackrestConf, renderRestoreRejoin, renderRestoreReset, renderRestoreRun, renderRestoreStop, restoreId, s3Target } from "../components/tiers/database/pgbackrest";
 import type { ReplicaIdentity } from "../components/runtime/workload";
 import { replicaIdentities } from "../components/runtime/workload";
 import { POSTGRES_WORKLOAD, SYSTEM_ROLES, postgresWorkload, renderClusterStep, renderPatroniYml, renderPostgresHandOff, renderRolesSql, scramVerifier } from "../components/tiers/database/postgres";
 import { PATRONI_JOB, databaseSpec } from "../components/tiers/database/specs";
 import { LOAD_BALANCER_DIRS, loadBalancerPis } from "../components/tiers/loadBalancer/specs";
+import { dnsZone } from "../components/tiers/serviceRegistry/dns";
 import { ETCD_WORKLOAD, etcdMemberFlags, etcdWorkload } from "../components/tiers/serviceRegistry/specs";
 import { STACKS_DIR, exampleStack } from "./support/exampleStacks";
+import { GarageLab, GarageNode, garageKey } from "./support/garageLab";
 import { NetnsLab, sleep, waitFor } from "./support/netnsLab";
 import { must, run, runAsync } from "./support/processes";
 import { validator } from "./support/validators";
@@ -61,6 +72,25 @@ interface Host {
 const hosts: Host[] = dev.config.pis.map((p, i) => ({ pi: p.name, address: p.address, ns: `${PREFIX}${i}`, dir: path.join(lab.work, p.name) }));
 const hostOf = (m: Pick<ReplicaIdentity, "pi">) => hosts.find((h) => h.pi === m.pi)!;
 const pgDir = (m: ReplicaIdentity) => path.join(hostOf(m).dir, "postgres");
+const pgPaths = (m: ReplicaIdentity) => ({ dataDir: path.join(pgDir(m), "pgdata"), binDir: PG_BIN, socketDir: path.join(pgDir(m), "run"), pgpass: path.join(pgDir(m), "pgpass") });
+const etcdEndpoints = etcdMembers.map((e) => `${e.address}:${registry.dcsPort}`);
+const ymlOf = (m: ReplicaIdentity) => path.join(pgDir(m), "patroni.yml");
+
+// Blob storage on the dev stack's nodes, in the same namespaced Pis, and the database's key.
+const blob = dev.config.tiers.blob!;
+const backup = options.backup!;
+const garageNodes: GarageNode[] = placed(GARAGE_WORKLOAD, garageWorkload(blob, dev.config.pis)).map((identity) => ({ identity, ns: hostOf(identity).ns, dir: path.join(hostOf(identity).dir, "garage") }));
+const garage = new GarageLab(lab, blob, garageNodes);
+const DB_KEY = garageKey(backup.key);
+const s3 = s3Target(blobEndpoint(blob, garageNodes.map((n) => n.identity), dnsZone(registry, "dev")), blob.region);
+/** What a member's container gets with backups: the bridge's settings and the key, and where this host keeps pgBackRest's files. */
+const backupEnv = (m: ReplicaIdentity): Record<string, string> => ({
+    ...bridgeEnvironment(backup, s3),
+    [KEY_ENV.id]: DB_KEY.id,
+    [KEY_ENV.secret]: DB_KEY.secret,
+    PGBACKREST_CONFIG: path.join(pgDir(m), "pgbackrest.conf"),
+    PGBACKREST_LOCK_PATH: path.join(pgDir(m), "lock"),
+});
 
 function tail(file: string, lines = 8): string {
     try {
@@ -76,9 +106,30 @@ function startEtcd(h: Host): void {
     h.etcd = lab.start(h.ns, path.join(h.dir, "etcd.log"), [validator("etcd"), ...etcdMemberFlags(self, etcdMembers, registry, path.join(h.dir, "etcd"), true)]);
 }
 
+/** The member as its container runs it: the image's entrypoint (the TLS bridge, then Patroni) as the postgres user. */
+const memberCommand = (m: ReplicaIdentity) => ["runuser", "-u", "postgres", "--", "sh", path.join(pgDir(m), "entrypoint.sh"), ymlOf(m)];
+
 function startPatroni(m: ReplicaIdentity): void {
     // Patroni runs PostgreSQL as its own user, as the image's postgres user.
-    hostOf(m).patroni = lab.start(hostOf(m).ns, path.join(pgDir(m), "patroni.log"), ["runuser", "-u", "postgres", "--", validator("patroni"), path.join(pgDir(m), "patroni.yml")]);
+    hostOf(m).patroni = lab.start(hostOf(m).ns, path.join(pgDir(m), "patroni.log"), memberCommand(m), backupEnv(m));
+}
+
+/** How the restore steps reach a member here: as the container's stop and start do, with the member's processes instead of docker. */
+function memberAccess(m: ReplicaIdentity): MemberAccess {
+    const find = `pgrep -o -f ${JSON.stringify(`patroni ${ymlOf(m)}`)}`;
+    const pidFile = path.join(pgPaths(m).dataDir, "postmaster.pid");
+    return {
+        exec: ["runuser", "-u", "postgres", "--"],
+        // As docker stop does: SIGTERM to Patroni alone, which stops PostgreSQL and exits; then the rest of
+        // the member (the bridge) goes, as a container's processes go with its first.
+        stop: [
+            `if pid=$(${find}); then pgid=$(ps -o pgid= -p "$pid" | tr -d ' '); kill -TERM "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done; kill -KILL -- "-$pgid" 2>/dev/null || true; fi`,
+            `while [ -e ${pidFile} ] && kill -0 "$(head -n 1 ${pidFile})" 2>/dev/null; do sleep 0.5; done`,
+        ].join("\n"),
+        start: `setsid ${memberCommand(m).join(" ")} >>${path.join(pgDir(m), "patroni.log")} 2>&1 </dev/null &`,
+        running: `${find} >/dev/null`,
+        socketDir: pgPaths(m).socketDir,
+    };
 }
 
 /** The member's Patroni REST API answer for `route` (its status code). */
@@ -141,15 +192,22 @@ beforeAll(async () => {
         chmodSync(h.dir, 0o755);
     });
     lab.addHost(CLIENT, SWITCH, "portlb", `${lb.virtualIp}/${prefixLength}`);
+    // Blob storage's registry name, as each Pi resolves it.
+    for (const h of hosts) lab.setHosts(h.ns, { [s3.host]: garageNodes[0].identity.address });
+    garageNodes.forEach((n) => garage.start(n));
     for (const m of members) {
         const dir = pgDir(m);
         mkdirSync(path.join(dir, "run"), { recursive: true });
-        const etcd = etcdMembers.map((e) => `${e.address}:${registry.dcsPort}`);
-        const paths = { dataDir: path.join(dir, "pgdata"), binDir: PG_BIN, socketDir: path.join(dir, "run"), pgpass: path.join(dir, "pgpass") };
-        writeFileSync(path.join(dir, "patroni.yml"), renderPatroniYml(m, members, options, { scope: "dev", etcd, paths }));
-        for (const f of [dir, path.join(dir, "run"), path.join(dir, "patroni.yml")]) chownSync(f, 101, 104);
+        writeFileSync(ymlOf(m), renderPatroniYml(m, members, options, { scope: "dev", etcd: etcdEndpoints, paths: pgPaths(m) }));
+        writeFileSync(path.join(dir, "pgbackrest.conf"), renderPgbackrestConf(backup, { scope: "dev", s3, port: options.port, paths: pgPaths(m) }));
+        writeFileSync(path.join(dir, "entrypoint.sh"), renderMemberEntrypoint(validator("patroni")));
+        for (const f of [dir, path.join(dir, "run"), ymlOf(m), path.join(dir, "pgbackrest.conf"), path.join(dir, "entrypoint.sh")]) chownSync(f, 101, 104);
         chmodSync(dir, 0o700);
     }
+    const keys = [DB_KEY, ...Object.keys(blob.keys).filter((k) => k !== DB_KEY.name).map(garageKey)];
+    const init = await garage.initStep(keys);
+    expect(init.status, `${init.stdout}\n${init.stderr}\n${garage.logs()}`).toBe(0);
+    expect(init.stdout).toContain(`created bucket ${backup.bucket}`);
     for (const h of hosts) startEtcd(h);
     // As the component orders it: the members start once etcd's do (and the cluster has formed).
     await waitFor("etcd's cluster answers on its DCS port", 60_000, () => run("ip", ["netns", "exec", CLIENT, "curl", "-fsS", "--max-time", "2", `http://${etcdMembers[0].address}:${registry.dcsPort}/version`]).stdout.includes('"etcdcluster":"3.'), { intervalMs: 500 });
@@ -176,6 +234,12 @@ beforeAll(async () => {
 }, 400_000);
 
 afterAll(async () => {
+    // Members the restore steps started are not the lab's children: their process groups go by their patroni.yml.
+    for (const m of members) {
+        const pid = run("pgrep", ["-o", "-f", `patroni ${ymlOf(m)}`]).stdout.trim();
+        const pgid = pid ? run("ps", ["-o", "pgid=", "-p", pid]).stdout.trim() : "";
+        if (pgid) run("kill", ["-KILL", "--", `-${pgid}`]);
+    }
     await lab.stopAll();
     // Patroni starts PostgreSQL in a session of its own: stop what is left of it by its data folder.
     for (const m of members) run("runuser", ["-u", "postgres", "--", `${PG_BIN}/pg_ctl`, "-D", path.join(pgDir(m), "pgdata"), "-m", "immediate", "stop"]);
@@ -321,4 +385,94 @@ describe("PostgreSQL with Patroni on picloud's patroni.yml, three members on thr
         await waitFor("the old primary streams from the new one", 120_000, () => rest(old, "/replica") === 200, { intervalMs: 1000, context: logs });
         expect(primaries().map((m) => m.pi)).toEqual([now.pi]);
     }, 300_000);
+
+    it("backs up into blob storage through the bridge, and restores the whole cluster to a moment before its data was destroyed", async () => {
+        const [primary] = primaries();
+        const asMember = (m: ReplicaIdentity, script: string) => runAsync("ip", ["netns", "exec", hostOf(m).ns, "bash", "-c", script], undefined, backupEnv(m));
+        const superuserSql = (m: ReplicaIdentity, sql: string) => asMember(m, `runuser -u postgres -- psql -X -q -t -A -v ON_ERROR_STOP=1 -h ${pgPaths(m).socketDir} -d postgres -c ${JSON.stringify(sql)}`);
+        const textfile = (m: ReplicaIdentity) => path.join(hostOf(m).dir, "textfile");
+        // One run on each member's Pi, as the timer runs it: the primary backs up, the standbys skip.
+        const runner = (m: ReplicaIdentity) =>
+            renderBackupRunner({ name: BACKUP_NAME, onCalendar: backup.onCalendar, command: renderBackupCommand(options, backup, memberAccess(m).exec, BACKUP_SKIPPED), textfileDir: textfile(m) });
+        const runs = await Promise.all(
+            members.map((m) => {
+                mkdirSync(textfile(m), { recursive: true });
+                return asMember(m, runner(m));
+            }),
+        );
+        members.forEach((m, i) => {
+            expect(runs[i].status, `${m.pi}: ${runs[i].stdout}\n${runs[i].stderr}\n${logs()}`).toBe(0);
+            const metric = path.join(textfile(m), `backup-${BACKUP_NAME}.prom`);
+            if (m.pi === primary.pi) {
+                expect(readFileSync(metric, "utf8")).toContain(`${BACKUP_METRIC}{backup="${BACKUP_NAME}"}`);
+            } else {
+                expect(runs[i].stdout).toContain("nothing to back up on this Pi now");
+                expect(existsSync(metric)).toBe(false);
+            }
+        });
+        const info = async () => JSON.parse((await asMember(primary, `runuser -u postgres -- pgbackrest --stanza=${STANZA} --output=json info`)).stdout)[0];
+        const first = await info();
+        expect(first.status.message).toBe("ok");
+        expect(first.backup.map((b: { type: string }) => b.type)).toEqual(["full"]);
+        // In the bucket, under the stack's path: what pgBackRest wrote through the bridge.
+        const stored = garage.s3(garageNodes[1], DB_KEY, `${backup.bucket}/dev/backup/${STANZA}/backup.info`);
+        expect(stored.code, stored.body).toBe(200);
+        expect(stored.body).toContain(first.backup[0].label);
+
+        // Rows that are kept, the moment, rows after it; then the data is destroyed.
+        expect((await asHello("CREATE TABLE ledger (id int PRIMARY KEY)")).status).toBe(0);
+        expect((await asHello("INSERT INTO ledger SELECT generate_series(1, 100)")).status).toBe(0);
+        const acked = Number((await asHello("SELECT count(*) FROM acked")).stdout);
+        await sleep(1500);
+        const moment = (await asHello(`SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)).stdout;
+        await sleep(1500);
+        expect((await asHello("INSERT INTO ledger SELECT generate_series(101, 150)")).status).toBe(0);
+        expect((await asHello("DROP TABLE acked")).status).toBe(0);
+        expect((await asHello("TRUNCATE ledger")).status).toBe(0);
+        // Everything up to now in the archive: the segment switched and archived.
+        const segment = (await superuserSql(primary, "SELECT pg_walfile_name(pg_switch_wal())")).stdout.trim();
+        let archived = "";
+        for (const until = Date.now() + 60_000; Date.now() < until && !(archived >= segment); await sleep(500)) archived = (await superuserSql(primary, "SELECT last_archived_wal FROM pg_stat_archiver")).stdout.trim();
+        expect(archived >= segment, `archived ${archived}, switched ${segment}\n${logs()}`).toBe(true);
+
+        // The restore as the component runs it once restore.to is set: the changed patroni.yml on every member, then the steps.
+        const restoring = { ...options, restore: { to: moment } };
+        for (const m of members) writeFileSync(ymlOf(m), renderPatroniYml(m, members, restoring, { scope: "dev", etcd: etcdEndpoints, paths: pgPaths(m) }));
+        const target = (m: ReplicaIdentity) => ({ to: moment, markersDir: path.join(hostOf(m).dir, "restore-markers") });
+        const step = async (m: ReplicaIdentity, script: string) => {
+            const r = await asMember(m, script);
+            expect(r.status, `${m.pi}: ${r.stdout}\n${r.stderr}\n${logs()}`).toBe(0);
+            return r.stdout;
+        };
+        const started = Date.now();
+        await Promise.all(members.map((m) => step(m, renderRestoreStop(m, target(m), memberAccess(m), pgPaths(m).dataDir))));
+        for (const h of hosts) h.patroni = undefined;
+        expect(await step(members[0], renderRestoreReset("dev", etcdEndpoints, target(members[0])))).toContain("reset");
+        expect(await step(members[0], renderRestoreRun(options, target(members[0]), memberAccess(members[0]), 300))).toContain(`restored to ${moment}`);
+        await Promise.all(members.slice(1).map((m) => step(m, renderRestoreRejoin(m, options, target(m), memberAccess(m), 300))));
+        console.log(`database restore: the cluster is back at ${moment} with its standbys streaming ${((Date.now() - started) / 1000).toFixed(1)} s after the restore began`);
+
+        // What was there at the moment is there; what came after is not.
+        const restored = members[0];
+        expect(rest(restored, "/primary")).toBe(200);
+        let ids = "";
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline && ids !== "100 1 100") {
+            ids = (await asHello("SELECT count(*) || ' ' || min(id) || ' ' || max(id) FROM ledger")).stdout;
+            if (ids !== "100 1 100") await sleep(500);
+        }
+        expect(ids).toBe("100 1 100");
+        expect(Number((await asHello("SELECT count(*) FROM acked")).stdout)).toBe(acked);
+        // The restore's moment is in no member's settings files: no restart, no standby ever stops there again. The old data waits beside the new.
+        for (const m of members) expect((await superuserSql(m, "SELECT count(*) FROM pg_file_settings WHERE name LIKE 'recovery_target%' AND setting NOT IN ('', 'latest', 'on', 'true')")).stdout.trim(), m.pi).toBe("0");
+        for (const m of members) expect(existsSync(`${pgPaths(m).dataDir}.before-restore-${restoreId(moment)}`), m.pi).toBe(true);
+        expect(members.filter((m) => rest(m, "/replica") === 200)).toHaveLength(2);
+        // The restored cluster's first full backup, on its new timeline.
+        expect((await info()).backup.filter((b: { type: string }) => b.type === "full")).toHaveLength(2);
+        // Steps that run again (an up that resumes) restore nothing twice.
+        expect(await step(members[0], renderRestoreRun(options, target(members[0]), memberAccess(members[0]), 300))).toContain("already done");
+        expect(await step(members[1], renderRestoreStop(members[1], target(members[1]), memberAccess(members[1]), pgPaths(members[1]).dataDir))).toContain("already done");
+        expect(rest(members[1], "/replica")).toBe(200);
+        expect(readdirSync(path.join(hostOf(members[0]).dir, "restore-markers")).sort()).toEqual(["reset", "restored", "stopped"].map((s) => `${restoreId(moment)}.${s}`));
+    }, 400_000);
 });

@@ -109,3 +109,15 @@ export const secretName = (what = "the name of a picloud: secret config key, e.g
         .string(expected(what))
         .regex(/^[a-zA-Z][a-zA-Z0-9]*$/, expected(what))
         .refine((k) => k !== "sshPrivateKey", expected(`${what}; the Pis' SSH key is only for SSH`));
+
+/** A systemd OnCalendar expression, as backup timers take it ("daily", "*-*-* 03:00", "Sun 02:00"). */
+export const onCalendar = () => {
+    const rule = expected("a systemd OnCalendar expression such as daily or *-*-* 03:00");
+    return z.string(rule).regex(/^[A-Za-z0-9*:,./ -]{1,64}$/, rule);
+};
+
+/** A bucket name as S3 and Garage take it: 3 to 63 lowercase letters, digits and '-', starting with a letter. */
+export const bucketName = () => {
+    const rule = expected("a bucket name: 3 to 63 lowercase letters, digits and '-', starting with a letter, not ending with '-'");
+    return z.string(rule).regex(/^[a-z][a-z0-9-]{1,61}[a-z0-9]$/, rule);
+};

@@ -339,6 +339,25 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
     if (database && !config.tiers.registry) {
         problems.push({ key: "picloud:tiers.database", message: "expected picloud:tiers.registry to be enabled too: Patroni elects the primary in the registry's etcd" });
     }
+    if (database?.backup) {
+        const { bucket, key } = database.backup;
+        const grant = blob?.keys[key]?.buckets[bucket];
+        if (!blob) {
+            problems.push({ key: "picloud:tiers.database.backup", message: "expected picloud:tiers.blob to be enabled too: pgBackRest stores the backups in a bucket of blob storage" });
+        } else if (!(bucket in blob.buckets)) {
+            problems.push({ key: "picloud:tiers.database.backup.bucket", message: `expected a bucket of picloud:tiers.blob.buckets (${Object.keys(blob.buckets).join(", ") || "none declared"}), got ${describeValue(bucket)}` });
+        } else if (!(key in blob.keys)) {
+            problems.push({ key: "picloud:tiers.database.backup.key", message: `expected a key of picloud:tiers.blob.keys (${Object.keys(blob.keys).join(", ") || "none declared"}), got ${describeValue(key)}` });
+        } else if (grant !== "readwrite" && grant !== "owner") {
+            problems.push({
+                key: "picloud:tiers.database.backup.key",
+                message: `expected key ${describeValue(key)} to have readwrite or owner access to bucket ${describeValue(bucket)} (pgBackRest writes, reads and expires backups), got ${grant ? describeValue(grant) : "no access"}`,
+            });
+        }
+    }
+    if (database?.restore && !database.backup) {
+        problems.push({ key: "picloud:tiers.database.restore", message: "expected picloud:tiers.database.backup to be set too: a restore reads its backups" });
+    }
     for (const [name, db] of Object.entries(database?.databases ?? {})) {
         if (!(db.owner in database!.roles)) {
             problems.push({ key: configKey(["tiers", "database", "databases", name, "owner"]), message: `expected a role of picloud:tiers.database.roles (${Object.keys(database!.roles).join(", ") || "none declared"}), got ${describeValue(db.owner)}` });

@@ -74,10 +74,10 @@ describe("offline plan of the example stacks", () => {
         expect(text).toContain('picloud offline plan: stack "dev", 3 Pis');
         expect(text).toMatch(/picloud:host:PiHost "picloud-dev-2": pulumi:providers:docker, 7× command:remote:Command, 8× docker:index\/remoteImage:RemoteImage/);
         expect(text).toMatch(/picloud:registry:ServiceRegistry "picloud-registry": 13× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-registry-monitoring"/);
-        expect(text).toMatch(/picloud:blob:BlobStorage "picloud-blob": 2× random:index\/randomBytes:RandomBytes, random:index\/randomId:RandomId, random:index\/randomPassword:RandomPassword, 8× command:remote:Command, 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-blob-monitoring"/);
+        expect(text).toMatch(/picloud:blob:BlobStorage "picloud-blob": 3× random:index\/randomBytes:RandomBytes, 2× random:index\/randomId:RandomId, random:index\/randomPassword:RandomPassword, 8× command:remote:Command, 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-blob-monitoring"/);
         expect(text).toMatch(/picloud:apps:AppServers "picloud-hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-hello-monitoring"/);
         expect(text).toMatch(/dev-2 +2192\/3584 MB \(61%\) +2\.65\/4 +app-hello-\d, cadvisor-1, coredns-1, etcd-\d, faasd-0, garage-\d, haproxy-\d, node-exporter-1, postgres-\d, postgres-exporter-\d/);
-        expect(text).toMatch(/picloud:database:Database "picloud-database": 6× random:index\/randomPassword:RandomPassword, 17× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-database-monitoring"/);
+        expect(text).toMatch(/picloud:database:Database "picloud-database": 6× random:index\/randomPassword:RandomPassword, 26× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-database-monitoring"/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.
         expect(text).toMatch(/picloud:apps:AppServers "picloud-hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +app=hello,tier=apps/);
         expect(text).toContain("dev-1: tiers left with no replica: monitoring");

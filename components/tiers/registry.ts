@@ -274,7 +274,9 @@ const databaseTier: TierDefinition = {
         const etcd = etcdIdentities(registry, args.placement, config).map((m) => `${m.address}:${registry.dcsPort}`);
         const front = loadBalancerFront(config, args.placement);
         const after = created.filter((c): c is ServiceRegistry => c instanceof ServiceRegistry).flatMap((r) => r.replicas[ETCD_WORKLOAD].map((m) => m.resource));
-        return [new Database(name, { ...args, options, hosts, scope: cloudName, etcd, zone: dnsZone(registry, cloudName), loadBalancerAddress: front?.[0], after }, opts)];
+        const blob = created.find((c): c is BlobStorage => c instanceof BlobStorage);
+        const backupKey = options.backup && blob ? blob.keyEnvironment(options.backup.key) : undefined;
+        return [new Database(name, { ...args, options, hosts, scope: cloudName, etcd, zone: dnsZone(registry, cloudName), loadBalancerAddress: front?.[0], after, backupKey }, opts)];
     },
 };
 

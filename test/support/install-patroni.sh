@@ -5,7 +5,9 @@
 # validators' directory. The cache is a system one (/var/cache/picloud-tools unless
 # $PICLOUD_SYSTEM_TOOLS_CACHE says otherwise): Patroni runs as the postgres user, who cannot reach
 # root's home. PostgreSQL itself is Debian's postgresql-15 (bookworm has no 17; the image
-# runs 17), installed with its services kept from starting when it is missing. Quick when all is there.
+# runs 17), installed with its services kept from starting when it is missing, with Debian's
+# pgBackRest (2.45; the image gets the PostgreSQL archive's) and socat for the backups' TLS bridge.
+# Quick when all is there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -19,9 +21,9 @@ cache=${PICLOUD_SYSTEM_TOOLS_CACHE:-/var/cache/picloud-tools}
 dir="$cache/patroni-$version"
 mkdir -p "$bin_dir"
 
-if [ ! -x /usr/lib/postgresql/15/bin/postgres ] || ! command -v psql >/dev/null || [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
-    echo "install-patroni: installing postgresql-15 and python3-venv from Debian (services kept from starting)" >&2
-    apt_install_without_services postgresql-15 postgresql-client-15 python3-venv
+if [ ! -x /usr/lib/postgresql/15/bin/postgres ] || ! command -v psql >/dev/null || ! command -v pgbackrest >/dev/null || ! command -v socat >/dev/null || [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
+    echo "install-patroni: installing postgresql-15, pgbackrest, socat and python3-venv from Debian (services kept from starting)" >&2
+    apt_install_without_services postgresql-15 postgresql-client-15 pgbackrest socat python3-venv
 fi
 if ! { [ -x "$dir/bin/patroni" ] && [ "$("$dir/bin/patroni" --version 2>/dev/null)" = "patroni $version" ]; }; then
     echo "install-patroni: installing Patroni $version from PyPI into $dir" >&2

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { must } from "./processes";
@@ -29,6 +29,17 @@ export class NetnsLab {
         must("ip", ["netns", "add", ns]);
         this.namespaces.push(ns);
         must("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    }
+
+    /**
+     * Names namespace `ns` resolves, as a Pi's /etc/hosts would: `ip netns exec` puts
+     * /etc/netns/<ns>/hosts in place of /etc/hosts for what it runs. Removed with the namespace.
+     */
+    setHosts(ns: string, entries: Readonly<Record<string, string>>): void {
+        if (!this.namespaces.includes(ns)) throw new Error(`setHosts: namespace ${ns} is not this lab's`);
+        mkdirSync(join("/etc/netns", ns), { recursive: true });
+        const lines = ["127.0.0.1 localhost", ...Object.entries(entries).map(([name, address]) => `${address} ${name}`)];
+        writeFileSync(join("/etc/netns", ns, "hosts"), `${lines.join("\n")}\n`);
     }
 
     /** Creates namespace `ns` holding bridge `br0`, up: a switch hosts are plugged into with {@link addHost}. */
@@ -86,7 +97,10 @@ export class NetnsLab {
         for (const signal of SIGNALS) process.off(signal, this.onSignal);
         for (const child of this.children) killGroup(child, "SIGKILL");
         this.children.clear();
-        for (const ns of this.namespaces.splice(0).reverse()) spawnSync("ip", ["netns", "delete", ns]);
+        for (const ns of this.namespaces.splice(0).reverse()) {
+            spawnSync("ip", ["netns", "delete", ns]);
+            rmSync(join("/etc/netns", ns), { recursive: true, force: true });
+        }
         rmSync(this.work, { recursive: true, force: true });
     };
 

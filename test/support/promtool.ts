@@ -8,13 +8,14 @@ import { validator } from "./validators";
 
 /**
  * `promtool test rules` on the rule files of `specs`, each as the monitoring tier renders it, with
- * `tests` (promtool's test groups), at an evaluation interval of 15 s. Its folder goes at once.
+ * `tests` (promtool's test groups), at an evaluation interval of 15 s (longer for tests that span
+ * days, which would otherwise evaluate every rule thousands of times). Its folder goes at once.
  */
-export function promtoolTestRules(specs: readonly MonitoringSpec[], tests: readonly object[]): { status: number | null; out: string } {
+export function promtoolTestRules(specs: readonly MonitoringSpec[], tests: readonly object[], evaluationInterval = "15s"): { status: number | null; out: string } {
     const dir = mkdtempSync(path.join(tmpdir(), "picloud-rules-"));
     try {
         for (const s of specs) writeFileSync(path.join(dir, `${s.component}.yml`), renderRuleFile(s));
-        writeFileSync(path.join(dir, "test.yml"), JSON.stringify({ rule_files: specs.map((s) => `${s.component}.yml`), evaluation_interval: "15s", tests }));
+        writeFileSync(path.join(dir, "test.yml"), JSON.stringify({ rule_files: specs.map((s) => `${s.component}.yml`), evaluation_interval: evaluationInterval, tests }));
         const r = spawnSync(validator("promtool"), ["test", "rules", "test.yml"], { cwd: dir, encoding: "utf8", timeout: 30_000 });
         return { status: r.status, out: `${r.stdout}${r.stderr}` };
     } finally {

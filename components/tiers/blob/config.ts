@@ -1,13 +1,7 @@
 import { z } from "zod";
-import { cores, dnsLabel, expected, hostname, intIn, port, record, strictObject } from "../../config/fields";
+import { bucketName, cores, dnsLabel, expected, hostname, intIn, port, record, strictObject } from "../../config/fields";
 
 /** Blob storage's part of the config: `picloud:tiers.blob`. Pure: the config layer reads it (see test/layers.test.ts). */
-
-/** A bucket name as S3 and Garage take it: 3 to 63 lowercase letters, digits and '-', starting with a letter. */
-const bucketName = () => {
-    const rule = expected("a bucket name: 3 to 63 lowercase letters, digits and '-', starting with a letter, not ending with '-'");
-    return z.string(rule).regex(/^[a-z][a-z0-9-]{1,61}[a-z0-9]$/, rule);
-};
 
 /** What a key may do in a bucket. */
 export const BUCKET_ACCESS = ["read", "write", "readwrite", "owner"] as const;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cores, expected, intIn, port, record, strictObject } from "../../config/fields";
+import { bucketName, cores, dnsLabel, expected, intIn, onCalendar, port, record, strictObject } from "../../config/fields";
 
 /** The database tier's part of the config: `picloud:tiers.database`. Pure: the config layer reads it (see test/layers.test.ts). */
 
@@ -11,6 +11,18 @@ const identifier = (what: string) => {
 
 /** Roles picloud and PostgreSQL keep for themselves. */
 export const RESERVED_ROLES = new Set(["postgres", "replicator", "rewind", "picloud_monitor", "public"]);
+
+/** Days of the week as systemd and `date +%a` name them. */
+export const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] as const;
+
+/** A point in time to restore to: "latest" (all archived WAL), or an ISO 8601 time with its zone. */
+const restoreTarget = () => {
+    const rule = expected('"latest" or an ISO 8601 time with its zone, such as 2026-12-02T10:30:00Z');
+    return z
+        .string(rule)
+        .regex(/^(latest|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2}))$/, rule)
+        .refine((s) => s === "latest" || !Number.isNaN(Date.parse(s)), rule);
+};
 
 /** The database tier: PostgreSQL 17 with Patroni, its leader elected in the service registry's etcd. */
 export const databaseSchema = strictObject(
@@ -47,6 +59,39 @@ export const databaseSchema = strictObject(
         roles: record("a role name", identifier("a role name"), strictObject({}, "role options").prefault({}), "a map of role name to role options").default({}),
         /** Replication lag, seconds, above which a standby alerts; default 30. */
         maxLagSeconds: intIn(1, 86400, " of seconds").default(30),
+        /**
+         * Backups with pgBackRest into a bucket of blob storage: WAL archived continuously (at
+         * least every `archiveTimeoutSeconds`), a backup on each `onCalendar`, full on `fullOn`
+         * and differential on the other days, the newest `keepFull` full backups kept (with their
+         * differentials and the WAL to restore to any moment since the oldest).
+         */
+        backup: strictObject(
+            {
+                /** The bucket, declared under picloud:tiers.blob.buckets. */
+                bucket: bucketName(),
+                /** The blob key pgBackRest signs with, declared under picloud:tiers.blob.keys with readwrite or owner access to the bucket. */
+                key: dnsLabel("a key name"),
+                /** When a backup runs; default every day at 02:30. */
+                onCalendar: onCalendar().default("*-*-* 02:30"),
+                /** The day a backup is full; the others are differential. Default Sun. */
+                fullOn: z.enum(WEEKDAYS, expected(`a day of the week: ${WEEKDAYS.join(", ")}`)).default("Sun"),
+                /** Full backups kept; default 2 (two weeks of restore points with a weekly full). */
+                keepFull: intIn(1, 52).default(2),
+                /** Seconds after which a partly filled WAL segment is archived anyway: at most this much committed work is only on the Pis. Default 60. */
+                archiveTimeoutSeconds: intIn(30, 3600, " of seconds").default(60),
+                /** Hours without a successful backup that alert; default 26. */
+                maxAgeHours: intIn(1, 24 * 31).default(26),
+                /** Loopback port of each member's TLS bridge to blob storage (pgBackRest speaks S3 over TLS only); default 8443. */
+                bridgePort: port().default(8443),
+            },
+            "backup options",
+        ).optional(),
+        /**
+         * Restores the whole cluster from the backups to `to` on the next `pulumi up`, once for
+         * each value: every member stops, its data is set aside on its Pi, the first member
+         * restores and is promoted, the others copy from it. Needs `backup`.
+         */
+        restore: strictObject({ to: restoreTarget() }, "restore options").optional(),
     },
     "the database tier",
 );

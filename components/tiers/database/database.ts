@@ -2,10 +2,28 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { PiHost } from "../../host/piHost";
 import { remoteCommand, runRootScript, shipFile } from "../../host/remoteFiles";
+import { BACKUP_SKIPPED, backupTimerRemoveCommand, renderBackupTimerScript } from "../../renderers/backupTimer";
+import type { ClientEnvironment } from "../../runtime/workload";
+import { NODE_EXPORTER_TEXTFILE_DIR } from "../monitoring/specs";
 import type { HaproxyTcpService } from "../loadBalancer/renderers";
 import { TierArgs, TierComponent, hostOf, placedIdentities, replicaEndpoints } from "../tierComponent";
 import type { DatabaseConfig } from "./config";
 import {
+    BACKUP_NAME,
+    KEY_ENV,
+    MemberAccess,
+    RESTORE_MARKERS_REMOVE,
+    bridgeEnvironment,
+    renderBackupCommand,
+    renderPgbackrestConf,
+    renderRestoreRejoin,
+    renderRestoreReset,
+    renderRestoreRun,
+    renderRestoreStop,
+    s3Target,
+} from "./pgbackrest";
+import {
+    CONTAINER_PATHS,
     DATABASE_CONFIG_DIR,
     EXPORTER_WORKLOAD,
     POSTGRES_WORKLOAD,
@@ -39,6 +57,8 @@ export interface DatabaseArgs extends TierArgs {
     readonly loadBalancerAddress?: string;
     /** etcd's members: Patroni starts once they run (it gives up on a cluster that has not formed yet). */
     readonly after?: readonly pulumi.Resource[];
+    /** With `backup`: what the backup key's holder gets from blob storage (its endpoint and region, the key as secrets). */
+    readonly backupKey?: ClientEnvironment;
 }
 
 /**
@@ -68,24 +88,66 @@ export class Database extends TierComponent {
         const monitor = password("monitor");
         for (const role of Object.keys(options.roles)) this.rolePasswords.set(role, password(`role-${role}`));
 
-        const workload = postgresWorkload(options, args.pis, {
-            PATRONI_SUPERUSER_PASSWORD: superuser,
-            PATRONI_REPLICATION_PASSWORD: password("replication"),
-            PATRONI_REWIND_PASSWORD: password("rewind"),
-            PATRONI_RESTAPI_PASSWORD: restApi,
-        });
+        const backup = options.backup;
+        if (backup && !args.backupKey) throw new Error(`${KEY}.backup: expected blob storage's key "${backup.key}" to reach the database (picloud:tiers.blob.keys)`);
+        const s3 = backup && args.backupKey ? s3Target(args.backupKey.env.AWS_ENDPOINT_URL_S3, args.backupKey.env.AWS_REGION) : undefined;
+        const workload = postgresWorkload(
+            options,
+            args.pis,
+            {
+                PATRONI_SUPERUSER_PASSWORD: superuser,
+                PATRONI_REPLICATION_PASSWORD: password("replication"),
+                PATRONI_REWIND_PASSWORD: password("rewind"),
+                PATRONI_RESTAPI_PASSWORD: restApi,
+                ...(backup && args.backupKey ? { [KEY_ENV.id]: args.backupKey.secretEnv.AWS_ACCESS_KEY_ID, [KEY_ENV.secret]: args.backupKey.secretEnv.AWS_SECRET_ACCESS_KEY } : {}),
+            },
+            backup && s3 ? bridgeEnvironment(backup, s3) : {},
+        );
         const identities = placedIdentities(workload, args);
-        // Each member's patroni.yml before it starts; Patroni reads it at start.
+        // Each member's patroni.yml (and pgBackRest's configuration) before it starts; Patroni reads it at start.
         const files = identities.map((self) => renderPatroniYml(self, identities, options, { scope: args.scope, etcd: args.etcd }));
         const shipped = identities.map((self, i) =>
             shipFile(`${name}-${self.pi}-patroni-yml`, { connection: piHost(self.pi).connection, text: files[i], remotePath: `${DATABASE_CONFIG_DIR}/patroni.yml`, owner: "root" }, { parent: this, dependsOn: [piHost(self.pi).ready] }),
         );
-        this.runWorkloads([workload, exporterWorkload(options, args.pis, identities, { DATA_SOURCE_PASS: monitor })], args, [...shipped, ...(args.after ?? [])]);
+        const backupConf =
+            backup && s3
+                ? renderPgbackrestConf(backup, { scope: args.scope, s3, port: options.port, paths: { dataDir: CONTAINER_PATHS.dataDir, socketDir: CONTAINER_PATHS.socketDir } })
+                : undefined;
+        const shippedConf =
+            backupConf === undefined
+                ? []
+                : identities.map((self) =>
+                      shipFile(`${name}-${self.pi}-pgbackrest-conf`, { connection: piHost(self.pi).connection, text: backupConf, remotePath: `${DATABASE_CONFIG_DIR}/pgbackrest.conf`, owner: "root" }, { parent: this, dependsOn: [piHost(self.pi).ready] }),
+                  );
+        this.runWorkloads([workload, exporterWorkload(options, args.pis, identities, { DATA_SOURCE_PASS: monitor })], args, [...shipped, ...shippedConf, ...(args.after ?? [])]);
         const members = this.replicas[POSTGRES_WORKLOAD];
         // A changed patroni.yml (a member added or moved: pg_hba and the peers change) reaches a running member without a restart.
-        members.forEach((m, i) =>
+        const reloads = members.map((m, i) =>
             remoteCommand(`${name}-${m.pi}-patroni-reload`, { connection: piHost(m.pi).connection, create: renderPatroniReload(m.identity), rerunWhen: [files[i]] }, { parent: this, dependsOn: [shipped[i], m.resource] }),
         );
+        const first = identities[0];
+        const access = (m: { index: number }): MemberAccess => {
+            const container = memberName(m);
+            return {
+                exec: ["docker", "exec", container],
+                stop: `if docker inspect ${container} >/dev/null 2>&1; then docker stop -t 120 ${container} >/dev/null; fi\nif [ "$(docker inspect -f '{{.State.Running}}' ${container} 2>/dev/null)" = true ]; then echo "picloud: ${container} still runs" >&2; exit 1; fi`,
+                start: `docker start ${container} >/dev/null`,
+                running: `[ "$(docker inspect -f '{{.State.Running}}' ${container} 2>/dev/null)" = true ]`,
+                socketDir: CONTAINER_PATHS.socketDir,
+            };
+        };
+
+        // A restore, once for each moment: every member stops, etcd forgets the cluster, the first member restores, the others copy it.
+        let settled: pulumi.Resource[] = members.map((m) => m.resource);
+        const restore = options.restore;
+        if (restore) {
+            const step = (m: { pi: string }, what: string, script: string, dependsOn: pulumi.Resource[]) =>
+                runRootScript(`${name}-${m.pi}-restore-${what}`, { connection: piHost(m.pi).connection, scriptName: `database-restore-${what}.sh`, script, remove: RESTORE_MARKERS_REMOVE }, { parent: this, dependsOn }).run;
+            const stops = identities.map((m) => step(m, "stop", renderRestoreStop(m, restore, access(m), `${m.dataPath}/pgdata`), [...settled, ...reloads]));
+            const reset = step(first, "reset", renderRestoreReset(args.scope, args.etcd, restore), stops);
+            const run = step(first, "run", renderRestoreRun(options, restore, access(first)), [reset]);
+            settled = [run, ...identities.slice(1).map((m) => step(m, "rejoin", renderRestoreRejoin(m, options, restore, access(m)), [run]))];
+        }
 
         // The cluster step on the first member's Pi once every member runs: the settings, then the roles and databases.
         const roles = [
@@ -95,8 +157,7 @@ export class Database extends TierComponent {
         const sql = pulumi
             .all(roles.map((r) => r.secret))
             .apply((secrets) => renderRolesSql(roles.map((r, i) => ({ role: r.role, verifier: scramVerifier(r.role, secrets[i]), grants: r.grants })), options.databases));
-        const first = identities[0];
-        runRootScript(
+        const { run: cluster } = runRootScript(
             `${name}-cluster`,
             {
                 connection: piHost(first.pi).connection,
@@ -104,8 +165,24 @@ export class Database extends TierComponent {
                 script: renderClusterStep({ exec: ["docker", "exec", "-i", memberName(first)], members: identities, options }),
                 stdin: pulumi.interpolate`${restApi}\n${superuser}\n${sql}`,
             },
-            { parent: this, dependsOn: members.map((m) => m.resource) },
+            { parent: this, dependsOn: settled },
         );
+
+        // Backups: a timer on each member's Pi; the primary's takes them, the standbys' skip.
+        if (backup) {
+            for (const m of identities) {
+                runRootScript(
+                    `${name}-${m.pi}-backup`,
+                    {
+                        connection: piHost(m.pi).connection,
+                        scriptName: "backup-database.sh",
+                        script: renderBackupTimerScript({ name: BACKUP_NAME, onCalendar: backup.onCalendar, command: renderBackupCommand(options, backup, access(m).exec, BACKUP_SKIPPED), textfileDir: NODE_EXPORTER_TEXTFILE_DIR }),
+                        remove: backupTimerRemoveCommand(BACKUP_NAME, NODE_EXPORTER_TEXTFILE_DIR),
+                    },
+                    { parent: this, dependsOn: [cluster] },
+                );
+            }
+        }
 
         this.edgeTcp = args.loadBalancerAddress === undefined ? [] : databaseServices(options, identities);
         this.endpoint = databaseEndpoint(options, identities, args.loadBalancerAddress, args.zone);

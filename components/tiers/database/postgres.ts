@@ -16,6 +16,7 @@ import { contentHash } from "../../renderers/contentHash";
 import { shellQuote, waitUntilLines } from "../../renderers/shellSteps";
 import type { ReplicaIdentity, Workload } from "../../runtime/workload";
 import type { DatabaseConfig } from "./config";
+import { MEMBER_ENTRYPOINT, PGBACKREST_CONFIG_IN_CONTAINER, archiveCommand, patroniBackupSections, renderMemberEntrypoint } from "./pgbackrest";
 
 const KEY = "picloud:tiers.database";
 
@@ -33,7 +34,7 @@ export const PATRONI_WHEELS = [
     { name: "py-consul", version: "1.8.0", sha256: "242f45d66c97224ecd04ba1dd4eb71053ed5a38dc7bb9b9387d2a882f7352d59" },
     { name: "ydiff", version: "1.4.2", sha256: "369be623dcde7954d98973fb9db1780d64f0353982bf3ac85818f3d62ff452b0" },
 ] as const;
-const DEBIAN_PACKAGES = ["python3-venv", "python3-psycopg2", "python3-psutil", "python3-yaml", "python3-click", "python3-prettytable", "python3-dateutil", "python3-urllib3", "python3-etcd", "python3-dnspython", "python3-requests", "curl"];
+const DEBIAN_PACKAGES = ["python3-venv", "python3-psycopg2", "python3-psutil", "python3-yaml", "python3-click", "python3-prettytable", "python3-dateutil", "python3-urllib3", "python3-etcd", "python3-dnspython", "python3-requests", "curl", "pgbackrest", "socat", "openssl"];
 
 /** postgres_exporter (Prometheus community), multi-arch, pinned by digest. */
 export const POSTGRES_EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.19.1@sha256:e96064f876226d94bb6ce48a4c4b3dd76edba91168ec1ab024e5c4b959310b0f";
@@ -82,8 +83,11 @@ export function renderPatroniDockerfile(): string {
         `    && ${PATRONI_BIN}/pip install --no-cache-dir --no-deps --require-hashes -r /tmp/requirements.txt \\`,
         `    && ${PATRONI_BIN}/pip check \\`,
         "    && rm /tmp/requirements.txt",
+        // The entrypoint (the backups' TLS bridge, then Patroni), written exactly as rendered.
+        `RUN echo ${Buffer.from(renderMemberEntrypoint(`${PATRONI_BIN}/patroni`)).toString("base64")} | base64 -d >${MEMBER_ENTRYPOINT} \\`,
+        `    && chmod 0755 ${MEMBER_ENTRYPOINT}`,
         "USER postgres",
-        `ENTRYPOINT ["${PATRONI_BIN}/patroni"]`,
+        `ENTRYPOINT ["${MEMBER_ENTRYPOINT}"]`,
         `CMD ["${PATRONI_CONFIG_IN_CONTAINER}"]`,
         "",
     ].join("\n");
@@ -128,6 +132,10 @@ export function postgresParameters(options: DatabaseConfig): Record<string, stri
         full_page_writes: "on",
         password_encryption: "scram-sha-256",
         log_min_duration_statement: 1000,
+        // Archiving is always on, so backups can be turned on without a restart; without them it keeps nothing.
+        archive_mode: "on",
+        archive_command: archiveCommand(options.backup),
+        ...(options.backup ? { archive_timeout: `${options.backup.archiveTimeoutSeconds}s` } : {}),
     };
 }
 
@@ -180,6 +188,7 @@ export interface PatroniContext {
 export function renderPatroniYml(self: ReplicaIdentity, members: readonly ReplicaIdentity[], options: DatabaseConfig, context: PatroniContext): string {
     const paths = context.paths ?? CONTAINER_PATHS;
     const peers = members.map((m) => `${m.address}/32`);
+    const backup = patroniBackupSections(options, paths.dataDir);
     const config = {
         scope: context.scope,
         namespace: "/picloud/patroni/",
@@ -191,6 +200,7 @@ export function renderPatroniYml(self: ReplicaIdentity, members: readonly Replic
         bootstrap: {
             dcs: patroniDynamicConfig(options, members.length),
             initdb: [{ encoding: "UTF8" }, { locale: "C.UTF-8" }, "data-checksums"],
+            ...backup.bootstrap,
         },
         postgresql: {
             listen: `0.0.0.0:${options.port}`,
@@ -201,6 +211,7 @@ export function renderPatroniYml(self: ReplicaIdentity, members: readonly Replic
             // Patroni's own connections over the socket, as the postgres user (peer), not over TCP.
             use_unix_socket: true,
             parameters: { unix_socket_directories: paths.socketDir },
+            ...(backup.recovery_conf ? { recovery_conf: backup.recovery_conf } : {}),
             authentication: {
                 superuser: { username: SYSTEM_ROLES.superuser },
                 replication: { username: SYSTEM_ROLES.replication },
@@ -263,8 +274,12 @@ export function renderPostgresHandOff(self: ReplicaIdentity, members: readonly R
     ].join("\n");
 }
 
-/** The members' workload: host networking, data on each member's Pi, the image built there, one member at a time with the primary last. */
-export function postgresWorkload(options: DatabaseConfig, pis: readonly PiConfig[], secretEnv: Workload["secretEnv"] = {}): Workload {
+/**
+ * The members' workload: host networking, data on each member's Pi, the image built there, one
+ * member at a time with the primary last. With backups, pgBackRest's configuration is mounted and
+ * `env` carries the TLS bridge's settings.
+ */
+export function postgresWorkload(options: DatabaseConfig, pis: readonly PiConfig[], secretEnv: Workload["secretEnv"] = {}, env: Record<string, string> = {}): Workload {
     const dockerfile = renderPatroniDockerfile();
     return {
         name: POSTGRES_WORKLOAD,
@@ -281,8 +296,11 @@ export function postgresWorkload(options: DatabaseConfig, pis: readonly PiConfig
             { container: options.port, host: options.port, configKey: `${KEY}.port` },
             { container: options.restApiPort, host: options.restApiPort, configKey: `${KEY}.restApiPort` },
         ],
-        volumes: [{ hostPath: `${DATABASE_CONFIG_DIR}/patroni.yml`, containerPath: PATRONI_CONFIG_IN_CONTAINER, readOnly: true }],
-        env: { PATRONI_RESTAPI_USERNAME: SYSTEM_ROLES.restApi },
+        volumes: [
+            { hostPath: `${DATABASE_CONFIG_DIR}/patroni.yml`, containerPath: PATRONI_CONFIG_IN_CONTAINER, readOnly: true },
+            ...(options.backup ? [{ hostPath: `${DATABASE_CONFIG_DIR}/pgbackrest.conf`, containerPath: PGBACKREST_CONFIG_IN_CONTAINER, readOnly: true }] : []),
+        ],
+        env: { ...env, PATRONI_RESTAPI_USERNAME: SYSTEM_ROLES.restApi },
         secretEnv,
         data: { containerPath: POSTGRES_DATA_IN_CONTAINER, owner: POSTGRES_USER },
         fsyncHeavy: { allowSdCard: options.allowSdCard, allowSdCardKey: `${KEY}.allowSdCard` },

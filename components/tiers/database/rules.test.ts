@@ -131,3 +131,61 @@ describe("the database's alerts, run by promtool test rules", () => {
         expect(result.status, result.out).toBe(0);
     });
 });
+
+describe("the database's backup alerts, run by promtool test rules", () => {
+    const backedUp = databaseSchema.parse({ backup: { bucket: "database", key: "database" } });
+    const withBackups = databaseSpec(backedUp, members, members.map((m) => `10.0.0.${21 + m.index}:9187`));
+    const backupRule = (alert: string): AlertRule => withBackups.alertRules.find((r) => r.alert === alert)!;
+    const run = (tests: object[], evaluationInterval?: string) => promtoolTestRules([withBackups], tests, evaluationInterval);
+    // As node_exporter serves it from each member's Pi: only the primary's Pi records a backup.
+    const lastBackup = (i: number) => `picloud_backup_last_success_timestamp_seconds{job="monitoring-node",instance="10.0.0.${11 + i}:9100",backup="database"}`;
+
+    it("DatabaseBackupTooOld watches the newest backup of any member's Pi: quiet while the primary moved and backs up there, firing once none is 26 h old", () => {
+        const r = backupRule("DatabaseBackupTooOld");
+        expect(r).toBeDefined();
+        const result = run([
+            {
+                interval: "1h",
+                input_series: [
+                    // The old primary's Pi backed up at 0 and stopped (its member became a standby); the new one backed up at 20 h.
+                    { series: lastBackup(0), values: "0x60" },
+                    { series: lastBackup(1), values: "_x19 72000x41" },
+                ],
+                alert_rule_test: [only(r, "27h", []), only(r, "45h", []), only(r, "48h", [fired(r, { backup: "database" })])],
+            },
+        ], "5m");
+        expect(result.status, result.out).toBe(0);
+    });
+
+    it("DatabaseBackupTooOld fires when no backup was ever recorded", () => {
+        const r = backupRule("DatabaseBackupTooOld");
+        const result = run([{ interval: "5m", input_series: [{ series: exporter("pg_up", 0), values: "1x10" }], alert_rule_test: [only(r, "10m", []), only(r, "20m", [fired(r, { backup: "database" })])] }]);
+        expect(result.status, result.out).toBe(0);
+    });
+
+    it("PostgresWalArchiveFailing fires while archiving fails and nothing is archived, not for a failure among successes", () => {
+        const r = backupRule("PostgresWalArchiveFailing");
+        const failing = run([
+            {
+                interval: "1m",
+                input_series: [
+                    { series: exporter("pg_stat_archiver_failed_count", 0), values: "0+1x30" },
+                    { series: exporter("pg_stat_archiver_archived_count", 0), values: "12x30" },
+                ],
+                alert_rule_test: [only(r, "5m", []), only(r, "20m", [fired(r, { instance: "10.0.0.21:9187" })])],
+            },
+        ]);
+        expect(failing.status, failing.out).toBe(0);
+        const flaky = run([
+            {
+                interval: "1m",
+                input_series: [
+                    { series: exporter("pg_stat_archiver_failed_count", 0), values: "0 1x30" },
+                    { series: exporter("pg_stat_archiver_archived_count", 0), values: "12+1x30" },
+                ],
+                alert_rule_test: [only(r, "20m", [])],
+            },
+        ]);
+        expect(flaky.status, flaky.out).toBe(0);
+    });
+});

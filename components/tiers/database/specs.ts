@@ -4,11 +4,13 @@
  * services, the flows between members, to etcd and from clients, and what an app gets to connect.
  */
 import type { PiConfig } from "../../config/schema";
-import { MonitoringSpec, targetDownRule } from "../../monitoring/contract";
+import { MonitoringSpec, backupAgeRule, targetDownRule } from "../../monitoring/contract";
+import { BACKUP_METRIC } from "../../renderers/backupTimer";
 import type { Flow } from "../../network/flows";
 import type { ClientEnvironment, ReplicaIdentity } from "../../runtime/workload";
 import type { HaproxyTcpService } from "../loadBalancer/renderers";
 import type { DatabaseConfig } from "./config";
+import { BACKUP_NAME } from "./pgbackrest";
 import { SYSTEM_ROLES, memberName, synchronousMode } from "./postgres";
 
 const KEY = "picloud:tiers.database";
@@ -104,6 +106,20 @@ export function databaseSpec(options: DatabaseConfig, members: readonly ReplicaI
                 summary: "{{ $labels.instance }} waits for a restart to apply a changed setting",
                 description: "A setting such as shared_buffers or max_connections changed; it takes effect once the member restarts: patronictl restart in a member's container, standbys first.",
             },
+            ...(options.backup
+                ? [
+                      backupAgeRule(BACKUP_NAME, options.backup.maxAgeHours),
+                      {
+                          alert: "PostgresWalArchiveFailing",
+                          // The archiver retries a failed segment every minute: failures that go on, and nothing archived meanwhile.
+                          expr: `sum by (instance) (increase(pg_stat_archiver_failed_count{${e}}[10m])) > 0 and on (instance) sum by (instance) (increase(pg_stat_archiver_archived_count{${e}}[10m])) == 0`,
+                          for: "5m",
+                          severity: "critical" as const,
+                          summary: "The primary {{ $labels.instance }} cannot archive its WAL to blob storage",
+                          description: `pgBackRest's archive-push fails: a restore could not reach past the last archived segment, and WAL piles up on the primary's disk until it is full. docker logs postgres-N says why (blob storage down, the key ${options.backup.key} refused, or the stanza missing before the first backup).`,
+                      },
+                  ]
+                : []),
         ],
         dashboard: {
             uid: "picloud-database",
@@ -116,6 +132,13 @@ export function databaseSpec(options: DatabaseConfig, members: readonly ReplicaI
                 { title: "Connections", expr: `sum by (instance) (pg_stat_activity_count{${e}})` },
                 { title: "Transactions", expr: `sum by (instance) (rate(pg_stat_database_xact_commit{${e}}[5m]))`, unit: "ops" },
                 { title: "Deadlocks", expr: `sum by (instance) (increase(pg_stat_database_deadlocks{${e}}[5m]))` },
+                ...(options.backup
+                    ? [
+                          { title: "Since the last backup", expr: `time() - max(${BACKUP_METRIC}{backup="${BACKUP_NAME}"})`, unit: "s" },
+                          { title: "WAL archived", expr: `sum by (instance) (rate(pg_stat_archiver_archived_count{${e}}[15m]))`, unit: "ops" },
+                          { title: "WAL archive failures", expr: `sum by (instance) (increase(pg_stat_archiver_failed_count{${e}}[15m]))` },
+                      ]
+                    : []),
             ],
         },
         logLabels: { tier: "database" },

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cores, expected, intIn, ipv4, port, strictObject } from "../../config/fields";
+import { cores, expected, intIn, ipv4, onCalendar, port, strictObject } from "../../config/fields";
 
 /** The service registry's part of the config: `picloud:tiers.registry`. Pure: the config layer reads it (see test/layers.test.ts). */
 
@@ -50,7 +50,7 @@ export const registrySchema = strictObject(
         /** Snapshots: when (a systemd OnCalendar expression such as "daily" or "*-*-* 03:00"), how many to keep, and the age that alerts. */
         backup: strictObject(
             {
-                onCalendar: z.string(expected("a systemd OnCalendar expression such as daily")).regex(/^[A-Za-z0-9*:,./ -]{1,64}$/, expected("a systemd OnCalendar expression such as daily")).default("daily"),
+                onCalendar: onCalendar().default("daily"),
                 keep: intIn(1, 365).default(7),
                 maxAgeHours: intIn(1, 24 * 31).default(26),
             },
