@@ -6,7 +6,7 @@ import { planNetwork, stackDeclarations } from "./network";
 import { renderNftables } from "../network/nftables";
 import { PlacementLock, lockOf, previousPlacement } from "../placement/lock";
 import { PlacementChange, PlacementError, PlacementPlan, PreviousPlacement, majority, placeReplicas } from "../placement/place";
-import { PiLossImpact, analyseSinglePiLoss } from "../placement/resilience";
+import { DataTierSummary, PiLossImpact, analyseSinglePiLoss, summarizeDataTiers } from "../placement/resilience";
 import { DockerRuntime } from "../runtime/dockerRuntime";
 import { Workload, demandOf } from "../runtime/workload";
 import { Monitoring, attachHostMonitoring } from "../tiers/monitoring/monitoring";
@@ -31,6 +31,8 @@ export interface CloudPlan {
     readonly placement: PlacementPlan;
     /** The "lose any one Pi" analysis (per-Pi agents left out: they are meant to die with their Pi). */
     readonly singlePiLoss: readonly PiLossImpact[];
+    /** Each stateful workload's members, quorum and what losing members costs. */
+    readonly dataTiers: readonly DataTierSummary[];
     /** The placement as a lock, to keep it on the next run. */
     readonly lock: PlacementLock;
     /** What changed against the lock placement started from: new, moved and removed replicas, with reasons. */
@@ -71,6 +73,11 @@ export function planCloud(config: StackConfig, secrets: SecretValues, input: Pla
             analysed,
             new Map(counted.map((w) => [w.name, w.component])),
             workloads.flatMap((w) => (w.quorum ? [{ workload: w.name, ...w.quorum }] : [])),
+        ),
+        dataTiers: summarizeDataTiers(
+            placement,
+            workloads.filter((w) => w.data && !w.hostAgent).map((w) => ({ workload: w.name, component: w.component, ...(w.quorum ? { quorum: { workload: w.name, ...w.quorum } } : {}) })),
+            new Map(config.pis.map((p) => [p.name, p.storage])),
         ),
         lock: lockOf(placement.assignments, [...lockedNames], founders),
         changes: [...(renamed?.changes ?? []), ...placement.changes.filter((c) => lockedNames.has(c.workload) || !c.to)],

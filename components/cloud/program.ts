@@ -16,6 +16,8 @@ export interface PicloudStackOutputs {
     readonly placement: Record<string, { memoryUsedMb: number; memoryBudgetMb: number; cpusUsed: number; cpuBudget: number; replicas: string[] }>;
     /** Pi name → tiers that would lose every replica if that Pi died, and quorum groups that would stop taking writes (`quorum <name>`). */
     readonly singlePiLoss: Record<string, string[]>;
+    /** Each data tier's workload → its members (`<workload>-<n> <pi> (<storage>)`), the members its writes need (a quorum), and how many it may lose. */
+    readonly dataTiers: Record<string, { component: string; members: string[]; quorum?: number; mayLose: number }>;
     /** Where another stack's components attach their monitoring (see `monitoringEndpointFromOutput`). */
     readonly monitoring: MonitoringEndpointOutput;
     /** Grafana's URL and admin password (a secret: `pulumi stack output --show-secrets`). */
@@ -66,7 +68,7 @@ export function picloudProgram(placement: ProgramPlacement): { outputs: PicloudS
 
 function stackOutputs(cloud: PiCloud): PicloudStackOutputs {
     const config = cloud.config;
-    const { placement, singlePiLoss } = cloud.plan;
+    const { placement, singlePiLoss, dataTiers } = cloud.plan;
     const loadBalancer = cloud.components.find((c): c is LoadBalancer => c instanceof LoadBalancer);
     const functions = cloud.components.find((c): c is Functions => c instanceof Functions);
     return {
@@ -84,6 +86,12 @@ function stackOutputs(cloud: PiCloud): PicloudStackOutputs {
             ]),
         ),
         singlePiLoss: Object.fromEntries(singlePiLoss.map((i) => [i.pi, [...i.lostComponents, ...i.lostQuorums.map((q) => `quorum ${q}`)]])),
+        dataTiers: Object.fromEntries(
+            dataTiers.map((t) => [
+                t.workload,
+                { component: t.component, members: t.members.map((m, i) => `${t.workload}-${i} ${m.pi} (${m.storage})`), ...(t.quorum === undefined ? {} : { quorum: t.quorum }), mayLose: t.mayLose },
+            ]),
+        ),
         monitoring: cloud.monitoring.endpointOutput,
         grafana: { url: cloud.monitoring.grafanaUrl, adminPassword: cloud.monitoring.grafanaAdminPassword },
         ...(loadBalancer ? { loadBalancer: { address: loadBalancer.address } } : {}),

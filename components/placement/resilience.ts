@@ -39,3 +39,33 @@ export function analyseSinglePiLoss(plan: PlacementPlan, componentOf: ReadonlyMa
         return { pi, lostWorkloads: lost.sort(), lostComponents: [...components].sort(), degradedWorkloads: degraded.sort(), lostQuorums: lostQuorums.sort() };
     });
 }
+
+/** A stateful workload as the data-tier summary reads it. */
+export interface DataWorkload {
+    readonly workload: string;
+    readonly component: string;
+    /** Its quorum group, when its members vote (etcd, Garage); else a primary and standbys, or one copy. */
+    readonly quorum?: QuorumMembers;
+}
+
+/** A data tier's members and what losing them costs, for the plan. */
+export interface DataTierSummary {
+    readonly workload: string;
+    readonly component: string;
+    /** Each member's Pi and that Pi's storage, in member order. */
+    readonly members: readonly { readonly pi: string; readonly storage: string }[];
+    /** Members that must stay up for writes, when it votes. */
+    readonly quorum?: number;
+    /** Members it may lose and still take writes: beyond its quorum, or all but one (a standby is promoted). */
+    readonly mayLose: number;
+}
+
+/** Each stateful workload's members on their Pis (with the Pis' storage), its quorum and how many members it may lose. */
+export function summarizeDataTiers(plan: PlacementPlan, workloads: readonly DataWorkload[], storageOf: ReadonlyMap<string, string>): DataTierSummary[] {
+    return workloads.map((w) => {
+        const pis = plan.assignments.get(w.workload) ?? [];
+        const members = pis.map((pi) => ({ pi, storage: storageOf.get(pi) ?? "unknown" }));
+        const quorum = w.quorum?.quorum;
+        return { workload: w.workload, component: w.component, members, ...(quorum === undefined ? {} : { quorum }), mayLose: Math.max(0, quorum === undefined ? members.length - 1 : members.length - quorum) };
+    });
+}

@@ -76,6 +76,10 @@ describe("offline plan of the example stacks", () => {
         expect(text).toMatch(/picloud:registry:ServiceRegistry "picloud-registry": 13× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-registry-monitoring"/);
         expect(text).toMatch(/picloud:blob:BlobStorage "picloud-blob": 3× random:index\/randomBytes:RandomBytes, 2× random:index\/randomId:RandomId, random:index\/randomPassword:RandomPassword, 8× command:remote:Command, 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-blob-monitoring"/);
         expect(text).toMatch(/picloud:apps:AppServers "picloud-hello": 3× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-hello-monitoring"/);
+        // Each data tier: its members on distinct Pis with their storage, what writes need and what it may lose.
+        expect(text).toMatch(/\n  etcd +registry +etcd-0 dev-\d \(sd\), etcd-1 dev-\d \(sd\), etcd-2 dev-\d \(sd\) +2 of 3 members +1 member\n/);
+        expect(text).toMatch(/\n  garage +blob +garage-0 dev-\d \(sd\), garage-1 dev-\d \(sd\), garage-2 dev-\d \(sd\) +2 of 3 members +1 member\n/);
+        expect(text).toMatch(/\n  postgres +database +postgres-0 dev-\d \(sd\), postgres-1 dev-\d \(sd\), postgres-2 dev-\d \(sd\) +the primary \(a standby is promoted\) +2 members\n/);
         expect(text).toMatch(/dev-2 +2192\/3584 MB \(61%\) +2\.65\/4 +app-hello-\d, cadvisor-1, coredns-1, etcd-\d, faasd-0, garage-\d, haproxy-\d, node-exporter-1, postgres-\d, postgres-exporter-\d/);
         expect(text).toMatch(/picloud:database:Database "picloud-database": 6× random:index\/randomPassword:RandomPassword, 26× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-database-monitoring"/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.

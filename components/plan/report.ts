@@ -20,6 +20,7 @@ export function formatPlan(plan: PlanSuccess, outDir?: string): string {
     );
     if (joining.length) lines.push("Cluster members that join (away from where their cluster was formed)", ...joining, "");
     lines.push("Monitoring coverage", ...coverageTable(plan.resources), "");
+    lines.push("Data tiers (members on their Pis, what writes need, members it may lose)", ...dataTierTable(plan), "");
     lines.push("Lose any one Pi");
     for (const [pi, lost] of Object.entries(plan.outputs.singlePiLoss)) {
         const quorums = lost.filter((l) => l.startsWith("quorum ")).map((l) => l.slice("quorum ".length));
@@ -102,4 +103,20 @@ function piTable(plan: PlanSuccess): string[] {
         u.replicas.join(", ") || "-",
     ]);
     return table(["Pi", "memory used/budget", "CPU used/budget", "replicas"], rows);
+}
+
+/** Each data tier: its members, the quorum its writes need (or failover to a standby), and how many members it may lose. */
+function dataTierTable(plan: PlanSuccess): string[] {
+    const tiers = Object.entries(plan.outputs.dataTiers);
+    if (tiers.length === 0) return ["  none: no tier keeps data"];
+    return table(
+        ["workload", "tier", "members", "writes need", "may lose"],
+        tiers.map(([workload, t]) => [
+            workload,
+            t.component,
+            t.members.join(", "),
+            t.quorum === undefined ? (t.members.length > 1 ? "the primary (a standby is promoted)" : "its one member") : `${t.quorum} of ${t.members.length} members`,
+            `${t.mayLose} member${t.mayLose === 1 ? "" : "s"}`,
+        ]),
+    );
 }
