@@ -33,6 +33,21 @@ export interface WorkloadDemand {
      * the config key `allowSdCard` names says SD cards are acceptable.
      */
     readonly fsyncHeavy?: { readonly allowSdCard: boolean; readonly allowSdCardKey: string };
+    /** The least a Pi must have to carry a replica (Cassandra: 8 GB and an SSD); other Pis are refused, each with its reason. */
+    readonly hardwareFloor?: HardwareFloor;
+}
+
+/** What a Pi must have to carry a workload, and the config key that asks for the workload. */
+export interface HardwareFloor {
+    readonly memoryMb: number;
+    readonly ssd: boolean;
+    readonly configKey: string;
+}
+
+/** Why `pi` is below `floor`, or nothing when it meets it. */
+export function belowFloor(pi: PiConfig, floor: HardwareFloor): string | undefined {
+    const why = [...(pi.memoryMb < floor.memoryMb ? [`has ${pi.memoryMb} MB of memory`] : []), ...(floor.ssd && pi.storage !== "ssd" ? [`has storage: ${pi.storage}`] : [])];
+    return why.length ? `${pi.name} ${why.join(" and ")}` : undefined;
 }
 
 /** Members that agree by majority: the group keeps working while `quorum` of them are up. */
@@ -169,7 +184,18 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
     for (const w of order) {
         if (w.quorum && !w.spread) throw new PlacementError(w.configKey, `the members of quorum group "${w.quorum.name}" must run on distinct Pis; expected spread: true`);
         const onSsd = w.fsyncHeavy !== undefined && !w.fsyncHeavy.allowSdCard;
-        const eligible = usage.filter((u) => meetsConstraints(u.pi, w.constraints) && (!onSsd || u.pi.storage === "ssd"));
+        const floor = w.hardwareFloor;
+        if (floor) {
+            const able = usage.filter((u) => !belowFloor(u.pi, floor));
+            if (able.length < w.replicas) {
+                const refused = usage.map((u) => belowFloor(u.pi, floor)).filter((why): why is string => why !== undefined);
+                throw new PlacementError(
+                    floor.configKey,
+                    `"${w.name}" runs only on Pis with at least ${floor.memoryMb} MB of memory${floor.ssd ? " and storage: ssd" : ""} and needs ${w.replicas}, got ${able.length}${able.length ? ` (${able.map((u) => u.pi.name).join(", ")})` : ""}; refused: ${refused.join("; ")}; expected ${w.replicas} such Pis`,
+                );
+            }
+        }
+        const eligible = usage.filter((u) => meetsConstraints(u.pi, w.constraints) && (!onSsd || u.pi.storage === "ssd") && (!floor || !belowFloor(u.pi, floor)));
         if (onSsd && eligible.length < w.replicas) {
             const ssd = usage.filter((u) => u.pi.storage === "ssd").map((u) => u.pi.name);
             throw new PlacementError(

@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { HealthcheckConfig, PlacementConstraints } from "../config/workload";
-import type { QuorumGroup, WorkloadDemand } from "../placement/place";
+import type { HardwareFloor, QuorumGroup, WorkloadDemand } from "../placement/place";
 
 /** Where a stateful replica keeps its data on its Pi: on the SSD when the Pi boots from one. */
 export const DATA_ROOT = "/srv/picloud/data";
@@ -125,6 +125,8 @@ export interface Workload {
     readonly quorum?: QuorumGroup;
     /** It fsyncs on every write: SSD Pis only, unless the config allows SD cards (`allowSdCardKey`). */
     readonly fsyncHeavy?: { readonly allowSdCard: boolean; readonly allowSdCardKey: string };
+    /** The least a Pi must have to carry a replica; other Pis are refused, each named with its reason. */
+    readonly hardwareFloor?: HardwareFloor;
     /** Full access to the Pi's devices (cAdvisor); only for host agents. */
     readonly privileged?: boolean;
     /** User the container's process starts as, overriding the image's (e.g. "root" for a daemon that binds :80 with host networking, then drops privileges itself). */
@@ -179,6 +181,7 @@ export function demandOf(w: Workload): WorkloadDemand {
         pinnedBecause: w.pinnedBecause,
         quorum: w.quorum,
         fsyncHeavy: w.fsyncHeavy,
+        hardwareFloor: w.hardwareFloor,
     };
 }
 

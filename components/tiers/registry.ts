@@ -19,6 +19,8 @@ import { Database } from "./database/database";
 import { EXPORTER_WORKLOAD, exporterWorkload, postgresWorkload } from "./database/postgres";
 import { databaseFlows, databaseNames, databaseServices, databaseSpec } from "./database/specs";
 import type { DatabaseConfig } from "./database/config";
+import { cassandraFlows, cassandraSpec, cassandraWorkload } from "./database/cassandra";
+import { CassandraRing } from "./database/cassandraRing";
 import { FAASD_NETWORK } from "./functions/renderers";
 import { faasdDemand, faasdPi, functionsBackend, functionsSpec } from "./functions/specs";
 import { LoadBalancer } from "./loadBalancer/loadBalancer";
@@ -231,14 +233,26 @@ function loadBalancerFront(config: StackConfig, placement: PlacementPlan): strin
     return lb ? loadBalancerAddresses(lb, loadBalancerPis(placement, config.pis).map((p) => p.address)) : undefined;
 }
 
+/** Who the Cassandra ring's nodes are, from placement. */
+function cassandraIdentities(options: NonNullable<DatabaseConfig["cassandra"]>, placement: PlacementPlan, config: StackConfig) {
+    return placedIdentities(cassandraWorkload(options, config.pis), { placement, pis: config.pis });
+}
+
 const databaseTier: TierDefinition = {
     key: "database",
-    workloads: (config) => (config.tiers.database ? [postgresWorkload(config.tiers.database, config.pis), exporterWorkload(config.tiers.database, config.pis)] : []),
+    workloads: (config) => {
+        const options = config.tiers.database;
+        if (!options) return [];
+        return [postgresWorkload(options, config.pis), exporterWorkload(options, config.pis), ...(options.cassandra ? [cassandraWorkload(options.cassandra, config.pis)] : [])];
+    },
     monitoringSpecs: ({ config, placement }) => {
         const options = config.tiers.database;
         if (!options) return [];
         const exporters = replicaEndpoints(EXPORTER_WORKLOAD, options.exporterPort, { placement, pis: config.pis });
-        return [{ spec: databaseSpec(options, postgresIdentities(options, placement, config), exporters), declaredBy: `${KEY_DATABASE}.restApiPort` }];
+        return [
+            { spec: databaseSpec(options, postgresIdentities(options, placement, config), exporters), declaredBy: `${KEY_DATABASE}.restApiPort` },
+            ...(options.cassandra ? [{ spec: cassandraSpec(options.cassandra, cassandraIdentities(options.cassandra, placement, config)), declaredBy: `${KEY_DATABASE}.cassandra.metricsPort` }] : []),
+        ];
     },
     edgePorts: (config) => {
         const options = config.tiers.database;
@@ -257,13 +271,19 @@ const databaseTier: TierDefinition = {
         const options = config.tiers.database;
         const registry = config.tiers.registry;
         if (!options || !registry) return [];
-        return databaseFlows(options, postgresIdentities(options, placement, config), etcdIdentities(registry, placement, config), registry.dcsPort, config.pis);
+        return [
+            ...databaseFlows(options, postgresIdentities(options, placement, config), etcdIdentities(registry, placement, config), registry.dcsPort, config.pis),
+            ...(options.cassandra ? cassandraFlows(options.cassandra, cassandraIdentities(options.cassandra, placement, config), config.pis) : []),
+        ];
     },
     dnsNames: ({ config, placement }) => {
         const options = config.tiers.database;
         if (!options) return [];
         const exporters = placedIdentities(exporterWorkload(options, config.pis), { placement, pis: config.pis }).map((m) => m.address);
-        return databaseNames(postgresIdentities(options, placement, config), exporters, loadBalancerFront(config, placement));
+        return [
+            ...databaseNames(postgresIdentities(options, placement, config), exporters, loadBalancerFront(config, placement)),
+            ...(options.cassandra ? [{ name: "cassandra.database", addresses: cassandraIdentities(options.cassandra, placement, config).map((m) => m.address), declaredBy: `${KEY_DATABASE}.cassandra` }] : []),
+        ];
     },
     create: ({ config, args, hosts, scope, cloudName, created }) => {
         const options = config.tiers.database;
@@ -276,7 +296,10 @@ const databaseTier: TierDefinition = {
         const after = created.filter((c): c is ServiceRegistry => c instanceof ServiceRegistry).flatMap((r) => r.replicas[ETCD_WORKLOAD].map((m) => m.resource));
         const blob = created.find((c): c is BlobStorage => c instanceof BlobStorage);
         const backupKey = options.backup && blob ? blob.keyEnvironment(options.backup.key) : undefined;
-        return [new Database(name, { ...args, options, hosts, scope: cloudName, etcd, zone: dnsZone(registry, cloudName), loadBalancerAddress: front?.[0], after, backupKey }, opts)];
+        const database = new Database(name, { ...args, options, hosts, scope: cloudName, etcd, zone: dnsZone(registry, cloudName), loadBalancerAddress: front?.[0], after, backupKey }, opts);
+        if (!options.cassandra) return [database];
+        const ring = scope("cassandra");
+        return [database, new CassandraRing(ring.name, { ...args, options: options.cassandra, hosts, clusterName: cloudName }, ring.opts)];
     },
 };
 

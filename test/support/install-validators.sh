@@ -12,6 +12,7 @@
 #  - dig (dnsutils) with apt; CoreDNS built from its Go module (build-coredns.sh, cached by version).
 #  - Garage built from its crate (build-garage.sh, cached by version; AGPL, only run here, never shipped).
 #  - Patroni from PyPI and Debian's postgresql-15 (install-patroni.sh, cached by version).
+#  - Cassandra's jars from Maven Central and cqlsh from PyPI (install-cassandra.sh, cached by version).
 #  - sshd, ssh-audit and fail2ban: install-hardening-validators.sh.
 # Idempotent and quick when everything is there. Installing needs root and Debian's mirrors.
 set -euo pipefail
@@ -67,4 +68,5 @@ fi
 bash "$here/build-coredns.sh"
 bash "$here/build-garage.sh"
 bash "$here/install-patroni.sh"
+bash "$here/install-cassandra.sh"
 bash "$here/install-hardening-validators.sh"

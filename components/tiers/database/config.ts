@@ -12,6 +12,12 @@ const identifier = (what: string) => {
 /** Roles picloud and PostgreSQL keep for themselves. */
 export const RESERVED_ROLES = new Set(["postgres", "replicator", "rewind", "picloud_monitor", "public"]);
 
+/** A Cassandra keyspace picloud creates: lowercase, never quoted, not one of Cassandra's own. */
+const keyspaceName = () => {
+    const rule = expected("a keyspace name: 1 to 48 lowercase letters, digits and '_', starting with a letter, not system*");
+    return z.string(rule).regex(/^[a-z][a-z0-9_]{0,47}$/, rule).refine((s) => !s.startsWith("system"), rule);
+};
+
 /** Days of the week as systemd and `date +%a` name them. */
 export const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] as const;
 
@@ -92,6 +98,30 @@ export const databaseSchema = strictObject(
          * restores and is promoted, the others copy from it. Needs `backup`.
          */
         restore: strictObject({ to: restoreTarget() }, "restore options").optional(),
+        /**
+         * The ring option: Apache Cassandra 5.0 beside PostgreSQL, a homogeneous ring of `nodes`
+         * (at least three, each on its own Pi with at least 8 GB and an SSD), every keyspace
+         * replicated three times, for QUORUM reads and writes.
+         */
+        cassandra: strictObject(
+            {
+                /** Nodes of the ring; default 3 (replication factor 3 needs three). */
+                nodes: intIn(3, 64).default(3),
+                /** Memory limit per node, MB; the heap is half of it, memtables an eighth of the heap each on and off it. Default 4096. */
+                memoryMb: intIn(2048, 16384, " of MB").default(4096),
+                /** CPU limit per node in cores; default 2. */
+                cpus: cores(1, 4).default(2),
+                /** CQL's port on each node; default 9042. */
+                cqlPort: port().default(9042),
+                /** Gossip and streaming between nodes; default 7000. */
+                storagePort: port().default(7000),
+                /** The JMX exporter's metrics port on each node; default 7070. */
+                metricsPort: port().default(7070),
+                /** Keyspaces, by name: each created when missing, replicated to min(3, nodes) nodes; never dropped. */
+                keyspaces: record("a keyspace name", keyspaceName(), strictObject({}, "keyspace options").prefault({}), "a map of keyspace name to options").default({}),
+            },
+            "the Cassandra ring",
+        ).optional(),
     },
     "the database tier",
 );
