@@ -235,7 +235,7 @@ function loadBalancerFront(config: StackConfig, placement: PlacementPlan): strin
 
 /** Who the Cassandra ring's nodes are, from placement. */
 function cassandraIdentities(options: NonNullable<DatabaseConfig["cassandra"]>, placement: PlacementPlan, config: StackConfig) {
-    return placedIdentities(cassandraWorkload(options, config.pis), { placement, pis: config.pis });
+    return placedIdentities(cassandraWorkload(options), { placement, pis: config.pis });
 }
 
 const databaseTier: TierDefinition = {
@@ -243,7 +243,7 @@ const databaseTier: TierDefinition = {
     workloads: (config) => {
         const options = config.tiers.database;
         if (!options) return [];
-        return [postgresWorkload(options, config.pis), exporterWorkload(options, config.pis), ...(options.cassandra ? [cassandraWorkload(options.cassandra, config.pis)] : [])];
+        return [postgresWorkload(options, config.pis), exporterWorkload(options, config.pis), ...(options.cassandra ? [cassandraWorkload(options.cassandra)] : [])];
     },
     monitoringSpecs: ({ config, placement }) => {
         const options = config.tiers.database;

@@ -31,7 +31,7 @@ describe("the Cassandra ring", () => {
         expect(belowFloor(pi("small", 4096, "ssd"), CASSANDRA_FLOOR)).toBe("small has 4096 MB of memory");
         expect(belowFloor(pi("card", 8192, "sd"), CASSANDRA_FLOOR)).toBe("card has storage: sd");
         expect(belowFloor(pi("both", 2048, "sd"), CASSANDRA_FLOOR)).toBe("both has 2048 MB of memory and has storage: sd");
-        expect(cassandraWorkload(options, []).hardwareFloor).toEqual(CASSANDRA_FLOOR);
+        expect(cassandraWorkload(options).hardwareFloor).toEqual(CASSANDRA_FLOOR);
     });
 
     it("sizes the heap and memtables for a Pi and fsyncs commits before acknowledging them", () => {

@@ -166,7 +166,7 @@ export function cassandraJvmOptions(options: CassandraOptions, files: { readonly
 }
 
 /** The nodes' workload: host networking, each on a Pi of its own that meets the floor, its data there, one node joining at a time. */
-export function cassandraWorkload(options: CassandraOptions, _pis: readonly PiConfig[]): Workload {
+export function cassandraWorkload(options: CassandraOptions): Workload {
     const dockerfile = renderCassandraDockerfile();
     const heap = cassandraHeapMb(options);
     return {

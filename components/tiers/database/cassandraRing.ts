@@ -34,7 +34,7 @@ export class CassandraRing extends TierComponent {
         super("picloud:database:CassandraRing", name, opts);
         const { options } = args;
         const piHost = (pi: string) => hostOf(args.hosts, pi, KEY);
-        const workload = cassandraWorkload(options, args.pis);
+        const workload = cassandraWorkload(options);
         const identities = placedIdentities(workload, args);
         const shipped = identities.flatMap((self) => [
             shipFile(`${name}-${self.pi}-cassandra-yaml`, { connection: piHost(self.pi).connection, text: renderCassandraYaml(self, identities, options, { clusterName: args.clusterName }), remotePath: `${CASSANDRA_CONFIG_DIR}/cassandra.yaml`, owner: "root" }, { parent: this, dependsOn: [piHost(self.pi).ready] }),

@@ -128,11 +128,12 @@ export class Database extends TierComponent {
         const first = identities[0];
         const access = (m: { index: number }): MemberAccess => {
             const container = memberName(m);
+            const running = `[ "$(docker inspect -f '{{.State.Running}}' ${container} 2>/dev/null)" = true ]`;
             return {
                 exec: ["docker", "exec", container],
-                stop: `if docker inspect ${container} >/dev/null 2>&1; then docker stop -t 120 ${container} >/dev/null; fi\nif [ "$(docker inspect -f '{{.State.Running}}' ${container} 2>/dev/null)" = true ]; then echo "picloud: ${container} still runs" >&2; exit 1; fi`,
+                stop: `if ${running}; then docker stop -t 120 ${container} >/dev/null; fi\nif ${running}; then echo "picloud: ${container} still runs" >&2; exit 1; fi`,
                 start: `docker start ${container} >/dev/null`,
-                running: `[ "$(docker inspect -f '{{.State.Running}}' ${container} 2>/dev/null)" = true ]`,
+                running,
                 socketDir: CONTAINER_PATHS.socketDir,
             };
         };

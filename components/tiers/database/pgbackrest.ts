@@ -21,6 +21,7 @@ import { shellQuote, waitUntilLines } from "../../renderers/shellSteps";
 import type { ReplicaIdentity } from "../../runtime/workload";
 import type { DatabaseConfig } from "./config";
 import { WEEKDAYS } from "./config";
+import { localRestUrl, restAnswers } from "./patroniRest";
 
 /** Backups as configured (`picloud:tiers.database.backup`). */
 export type BackupOptions = NonNullable<DatabaseConfig["backup"]>;
@@ -190,8 +191,7 @@ export interface MemberAccess {
 }
 
 const run = (access: Pick<MemberAccess, "exec">) => access.exec.map(shellQuote).join(" ");
-const restUrl = (options: DatabaseConfig, path: string) => `http://127.0.0.1:${options.restApiPort}${path}`;
-const isPrimary = (options: DatabaseConfig) => `[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 ${restUrl(options, "/primary")})" = 200 ]`;
+const isPrimary = (options: DatabaseConfig) => restAnswers(localRestUrl(options, "/primary"));
 
 /**
  * One scheduled backup on a member's Pi (the body of the backup timer): on the primary only
@@ -299,7 +299,7 @@ export function renderRestoreRejoin(self: Pick<ReplicaIdentity, "index">, option
         "set -euo pipefail",
         ...once(restore, "rejoined", `postgres-${self.index}'s rejoin`),
         access.start,
-        ...waitUntilLines(`[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 ${restUrl(options, "/replica")})" = 200 ]`, waitSeconds, (s) => `picloud: postgres-${self.index} does not stream from the restored primary after ${s} s`),
+        ...waitUntilLines(restAnswers(localRestUrl(options, "/replica")), waitSeconds, (s) => `picloud: postgres-${self.index} does not stream from the restored primary after ${s} s`),
         ...done(restore, "rejoined"),
         `echo "picloud: postgres-${self.index} streams from the restored primary (restored to ${restore.to})"`,
         "",

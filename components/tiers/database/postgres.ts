@@ -16,6 +16,7 @@ import { contentHash } from "../../renderers/contentHash";
 import { shellQuote, waitUntilLines } from "../../renderers/shellSteps";
 import type { ReplicaIdentity, Workload } from "../../runtime/workload";
 import type { DatabaseConfig } from "./config";
+import { localRestUrl, restAnswers } from "./patroniRest";
 import { MEMBER_ENTRYPOINT, PGBACKREST_CONFIG_IN_CONTAINER, archiveCommand, patroniBackupSections, renderMemberEntrypoint } from "./pgbackrest";
 
 const KEY = "picloud:tiers.database";
@@ -247,8 +248,6 @@ export function memberName(m: Pick<ReplicaIdentity, "index">): string {
     return `${POSTGRES_WORKLOAD}-${m.index}`;
 }
 
-/** Patroni's REST API on loopback, from the member's Pi. */
-const restUrl = (options: DatabaseConfig, path: string) => `http://127.0.0.1:${options.restApiPort}${path}`;
 
 /** Where the hand-off finds the member: how to tell it runs, and its patronictl (in its container by default). */
 export interface HandOffAccess {
@@ -265,7 +264,7 @@ export function renderPostgresHandOff(self: ReplicaIdentity, members: readonly R
     const container = memberName(self);
     if (members.length < 2) return `echo "picloud: ${container} has no standby to hand the primary to"`;
     const { running, patronictl } = access ?? { running: `docker inspect ${container}`, patronictl: ["docker", "exec", container, `${PATRONI_BIN}/patronictl`, "-c", PATRONI_CONFIG_IN_CONTAINER] };
-    const primary = `[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 ${restUrl(options, "/primary")})" = 200 ]`;
+    const primary = restAnswers(localRestUrl(options, "/primary"));
     return [
         `if ! ${running} >/dev/null 2>&1 || ! ${primary}; then echo "picloud: ${container} is not the primary"; exit 0; fi`,
         `${patronictl.map(shellQuote).join(" ")} switchover --leader ${container} --force >&2`,
@@ -307,7 +306,7 @@ export function postgresWorkload(options: DatabaseConfig, pis: readonly PiConfig
         updateStrategy: "leader-last",
         leaderHandOff: (self, members) => renderPostgresHandOff(self, members, options),
         // Patroni answers 200 on /health while PostgreSQL runs, primary or standby.
-        healthcheck: { command: ["curl", "-fsS", "-o", "/dev/null", restUrl(options, "/health")], intervalSeconds: 10, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 120 },
+        healthcheck: { command: ["curl", "-fsS", "-o", "/dev/null", localRestUrl(options, "/health")], intervalSeconds: 10, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 120 },
         metrics: { port: options.restApiPort, path: "/metrics" },
         logLabels: { tier: "database", service: "postgres" },
     };
@@ -417,7 +416,7 @@ export function renderClusterStep(input: ClusterStepInput): string {
         "primary=''",
         "find_primary() {",
         ...input.members.map(
-            (m) => `    if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 ${shellQuote(rest(m.address, "/primary"))})" = 200 ]; then primary=${shellQuote(m.address)}; return 0; fi`,
+            (m) => `    if ${restAnswers(rest(m.address, "/primary"))}; then primary=${shellQuote(m.address)}; return 0; fi`,
         ),
         "    return 1",
         "}",
