@@ -81,7 +81,7 @@ describe("offline plan of the example stacks", () => {
         expect(text).toMatch(/\n  garage +blob +garage-0 dev-\d \(sd\), garage-1 dev-\d \(sd\), garage-2 dev-\d \(sd\) +2 of 3 members +1 member\n/);
         expect(text).toMatch(/\n  postgres +database +postgres-0 dev-\d \(sd\), postgres-1 dev-\d \(sd\), postgres-2 dev-\d \(sd\) +the primary \(a standby is promoted\) +2 members\n/);
         expect(text).toMatch(/dev-2 +2192\/3584 MB \(61%\) +2\.65\/4 +app-hello-\d, cadvisor-1, coredns-1, etcd-\d, faasd-0, garage-\d, haproxy-\d, node-exporter-1, postgres-\d, postgres-exporter-\d/);
-        expect(text).toMatch(/picloud:database:Database "picloud-database": 6× random:index\/randomPassword:RandomPassword, 26× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-database-monitoring"/);
+        expect(text).toMatch(/picloud:database:Database "picloud-database": 6× random:index\/randomPassword:RandomPassword, 29× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-database-monitoring"/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.
         expect(text).toMatch(/picloud:apps:AppServers "picloud-hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +app=hello,tier=apps/);
         expect(text).toContain("dev-1: tiers left with no replica: monitoring");

@@ -143,11 +143,15 @@ export class Database extends TierComponent {
         const restore = options.restore;
         if (restore) {
             const step = (m: { pi: string }, what: string, script: string, dependsOn: pulumi.Resource[]) =>
-                runRootScript(`${name}-${m.pi}-restore-${what}`, { connection: piHost(m.pi).connection, scriptName: `database-restore-${what}.sh`, script, remove: RESTORE_MARKERS_REMOVE }, { parent: this, dependsOn }).run;
+                // No delete: a step replaced (a Pi renamed) is created again before the old one goes, and its markers must outlive that.
+                runRootScript(`${name}-${m.pi}-restore-${what}`, { connection: piHost(m.pi).connection, scriptName: `database-restore-${what}.sh`, script }, { parent: this, dependsOn }).run;
             const stops = identities.map((m) => step(m, "stop", renderRestoreStop(m, restore, access(m), `${m.dataPath}/pgdata`), [...settled, ...reloads]));
             const reset = step(first, "reset", renderRestoreReset(args.scope, args.etcd, restore), stops);
             const run = step(first, "run", renderRestoreRun(options, restore, access(first)), [reset]);
             settled = [run, ...identities.slice(1).map((m) => step(m, "rejoin", renderRestoreRejoin(m, options, restore, access(m)), [run]))];
+        } else {
+            // With no restore in the config, its markers go (once, when this command is created), so the next restore, even to the same moment, runs.
+            for (const m of identities) remoteCommand(`${name}-${m.pi}-restore-markers-cleared`, { connection: piHost(m.pi).connection, create: RESTORE_MARKERS_REMOVE }, { parent: this, dependsOn: [piHost(m.pi).ready] });
         }
 
         // The cluster step on the first member's Pi once every member runs: the settings, then the roles and databases.

@@ -13,8 +13,8 @@
  * aside on its Pi; the cluster's state leaves etcd; the first member starts with Patroni's
  * bootstrap method `picloud_restore` (pgBackRest restores the newest backup before the moment,
  * PostgreSQL replays the archived WAL up to it and is promoted); the others copy from it. Each
- * step leaves a marker on its Pi, so a step that runs again (its inputs changed, or an `up`
- * resumes after a failure) does not restore twice.
+ * step leaves a marker on its Pi, so a step that runs again (its inputs changed, it was replaced,
+ * or an `up` resumes after a failure) does not restore twice.
  */
 import { createHash } from "node:crypto";
 import { shellQuote, waitUntilLines } from "../../renderers/shellSteps";
@@ -306,5 +306,9 @@ export function renderRestoreRejoin(self: Pick<ReplicaIdentity, "index">, option
     ].join("\n");
 }
 
-/** Removes the restore's markers, once the restore leaves the config: the next restore, even to the same moment, runs. */
+/**
+ * Removes the restore's markers, run once the restore leaves the config (a command that exists
+ * only while there is none), so the next restore, even to the same moment, runs. Never a step's
+ * delete: a step replaced is created anew before the old one's delete runs.
+ */
 export const RESTORE_MARKERS_REMOVE = `sudo -n rm -rf ${RESTORE_MARKERS_DIR}`;
