@@ -372,6 +372,30 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
             });
         }
     }
+    for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {
+        if (options.cache === true && !config.tiers.cache) {
+            problems.push({ key: configKey(["tiers", "apps", app, "cache"]), message: "expected picloud:tiers.cache to be enabled for an app that uses the cache, got true with no cache tier" });
+        }
+        const busUsers = Object.values(config.tiers.bus?.accounts ?? {}).flatMap((a) => Object.keys(a.users));
+        if (options.busUser !== undefined && !busUsers.includes(options.busUser)) {
+            problems.push({
+                key: configKey(["tiers", "apps", app, "busUser"]),
+                message: config.tiers.bus ? `expected a user of picloud:tiers.bus.accounts (${busUsers.join(", ") || "none declared"}), got ${describeValue(options.busUser)}` : `expected picloud:tiers.bus to be enabled for a bus user, got ${describeValue(options.busUser)} with no bus tier`,
+            });
+        }
+    }
+    // A user name is one across the bus's accounts (an app names only the user); an account with streams needs a user to create them as.
+    const seenUsers = new Map<string, string>();
+    for (const [account, a] of Object.entries(config.tiers.bus?.accounts ?? {})) {
+        for (const user of Object.keys(a.users)) {
+            const other = seenUsers.get(user);
+            if (other !== undefined) problems.push({ key: configKey(["tiers", "bus", "accounts", account, "users", user]), message: `expected a user name not used by another account, got ${describeValue(user)} (also in account ${other})` });
+            seenUsers.set(user, account);
+        }
+        if (Object.keys(a.streams).length > 0 && Object.keys(a.users).length === 0) {
+            problems.push({ key: configKey(["tiers", "bus", "accounts", account, "users"]), message: "expected at least one user in an account with streams: the streams step creates them as that user, got none" });
+        }
+    }
     // A secret reference must name a secret, not one of picloud's own options.
     const isOption = (name: string) => name in stackSchema.shape;
     for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {

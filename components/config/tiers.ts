@@ -1,5 +1,7 @@
 import { appSchema } from "../tiers/apps/config";
 import { blobSchema } from "../tiers/blob/config";
+import { busSchema } from "../tiers/bus/config";
+import { cacheSchema } from "../tiers/cache/config";
 import { databaseSchema } from "../tiers/database/config";
 import { functionsSchema } from "../tiers/functions/config";
 import { loadBalancerSchema } from "../tiers/loadBalancer/config";
@@ -30,6 +32,10 @@ export const tiersSchema = strictObject(
         blob: blobSchema.optional(),
         /** The database: PostgreSQL 17 with Patroni on the registry's etcd, a primary and up to four standbys. */
         database: databaseSchema.optional(),
+        /** The cache: Valkey, a primary and replicas on distinct Pis, failed over by three Sentinels. */
+        cache: cacheSchema.optional(),
+        /** The message bus: NATS with JetStream, three nodes where there are three Pis or more, streams replicated to min(3, nodes). */
+        bus: busSchema.optional(),
     },
     "tiers",
 );

@@ -21,6 +21,12 @@ import { databaseFlows, databaseNames, databaseServices, databaseSpec } from "./
 import type { DatabaseConfig } from "./database/config";
 import { cassandraFlows, cassandraSpec, cassandraWorkload } from "./database/cassandra";
 import { CassandraRing } from "./database/cassandraRing";
+import { Bus } from "./bus/bus";
+import type { BusConfig } from "./bus/config";
+import { NATS_EXPORTER_WORKLOAD, NATS_WORKLOAD, busFlows, busSpec, natsExporterWorkload, natsWorkload } from "./bus/nats";
+import { Cache } from "./cache/cache";
+import type { CacheConfig } from "./cache/config";
+import { SENTINEL_EXPORTER_WORKLOAD, SENTINEL_WORKLOAD, VALKEY_EXPORTER_WORKLOAD, VALKEY_WORKLOAD, cacheExporterWorkload, cacheFlows, cacheSpec, sentinelWorkload, valkeyWorkload } from "./cache/valkey";
 import { FAASD_NETWORK } from "./functions/renderers";
 import { faasdDemand, faasdPi, functionsBackend, functionsSpec } from "./functions/specs";
 import { LoadBalancer } from "./loadBalancer/loadBalancer";
@@ -303,6 +309,91 @@ const databaseTier: TierDefinition = {
     },
 };
 
+const KEY_CACHE = "picloud:tiers.cache";
+
+/** Where the cache's nodes and Sentinels run, from placement. */
+function cacheIdentities(options: CacheConfig, placement: PlacementPlan, config: StackConfig) {
+    const stack = { placement, pis: config.pis };
+    return { nodes: placedIdentities(valkeyWorkload(options, config.pis), stack), sentinels: placedIdentities(sentinelWorkload(options, config.pis), stack) };
+}
+
+const cacheTier: TierDefinition = {
+    key: "cache",
+    workloads: (config) => {
+        const options = config.tiers.cache;
+        if (!options) return [];
+        return [valkeyWorkload(options, config.pis), sentinelWorkload(options, config.pis), cacheExporterWorkload("valkey", options, config.pis), cacheExporterWorkload("sentinel", options, config.pis)];
+    },
+    monitoringSpecs: ({ config, placement }) => {
+        const options = config.tiers.cache;
+        if (!options) return [];
+        const { nodes, sentinels } = cacheIdentities(options, placement, config);
+        const stack = { placement, pis: config.pis };
+        return [
+            {
+                spec: cacheSpec(options, nodes.length, sentinels.length, replicaEndpoints(VALKEY_EXPORTER_WORKLOAD, options.exporterPort, stack), replicaEndpoints(SENTINEL_EXPORTER_WORKLOAD, options.sentinelExporterPort, stack)),
+                declaredBy: `${KEY_CACHE}.exporterPort`,
+            },
+        ];
+    },
+    flows: ({ config, placement }) => {
+        const options = config.tiers.cache;
+        if (!options) return [];
+        const { nodes, sentinels } = cacheIdentities(options, placement, config);
+        return cacheFlows(options, nodes, sentinels, config.pis);
+    },
+    dnsNames: ({ config, placement }) => {
+        const options = config.tiers.cache;
+        if (!options) return [];
+        const address = new Map(config.pis.map((p) => [p.name, p.address]));
+        const on = (workload: string) => (placement.assignments.get(workload) ?? []).map((pi) => address.get(pi)!);
+        return [
+            { name: "valkey.cache", addresses: on(VALKEY_WORKLOAD), declaredBy: KEY_CACHE },
+            { name: "sentinel.cache", addresses: on(SENTINEL_WORKLOAD), declaredBy: `${KEY_CACHE}.sentinelPort` },
+        ];
+    },
+    create: ({ config, args, hosts, scope, cloudName }) => {
+        const options = config.tiers.cache;
+        if (!options) return [];
+        const { name, opts } = scope("cache");
+        return [new Cache(name, { ...args, options, hosts, cloudName }, opts)];
+    },
+};
+
+const KEY_BUS = "picloud:tiers.bus";
+
+/** Where the bus's nodes run, from placement. */
+function natsIdentities(options: BusConfig, placement: PlacementPlan, config: StackConfig) {
+    return placedIdentities(natsWorkload(options, config.pis), { placement, pis: config.pis });
+}
+
+const busTier: TierDefinition = {
+    key: "bus",
+    workloads: (config) => (config.tiers.bus ? [natsWorkload(config.tiers.bus, config.pis), natsExporterWorkload(config.tiers.bus, config.pis)] : []),
+    monitoringSpecs: ({ config, placement }) => {
+        const options = config.tiers.bus;
+        if (!options) return [];
+        const nodes = natsIdentities(options, placement, config).length;
+        return [{ spec: busSpec(options, nodes, replicaEndpoints(NATS_EXPORTER_WORKLOAD, options.exporterPort, { placement, pis: config.pis })), declaredBy: `${KEY_BUS}.exporterPort` }];
+    },
+    flows: ({ config, placement }) => {
+        const options = config.tiers.bus;
+        return options ? busFlows(options, natsIdentities(options, placement, config), config.pis) : [];
+    },
+    dnsNames: ({ config, placement }) => {
+        const options = config.tiers.bus;
+        if (!options) return [];
+        const address = new Map(config.pis.map((p) => [p.name, p.address]));
+        return [{ name: "nats.bus", addresses: (placement.assignments.get(NATS_WORKLOAD) ?? []).map((pi) => address.get(pi)!), declaredBy: KEY_BUS }];
+    },
+    create: ({ config, args, hosts, scope }) => {
+        const options = config.tiers.bus;
+        if (!options) return [];
+        const { name, opts } = scope("bus");
+        return [new Bus(name, { ...args, options, hosts }, opts)];
+    },
+};
+
 const appsTier: TierDefinition = {
     key: "apps",
     workloads: (config, secrets) => Object.entries(config.tiers.apps ?? {}).map(([name, app]) => appWorkload(name, app, secrets, config.pis)),
@@ -328,11 +419,15 @@ const appsTier: TierDefinition = {
     create: ({ config, secrets, args, scope, created }) => {
         const blob = created.find((c): c is BlobStorage => c instanceof BlobStorage);
         const database = created.find((c): c is Database => c instanceof Database);
+        const cache = created.find((c): c is Cache => c instanceof Cache);
+        const bus = created.find((c): c is Bus => c instanceof Bus);
         return Object.entries(config.tiers.apps ?? {}).map(([appName, app]) => {
             const { name, opts } = scope(appName);
             const clients = [
                 ...(app.blobKey === undefined || !blob ? [] : [blob.keyEnvironment(app.blobKey)]),
                 ...(app.database === undefined || !database ? [] : [database.databaseEnvironment(app.database)]),
+                ...(app.cache !== true || !cache ? [] : [cache.clientEnvironment()]),
+                ...(app.busUser === undefined || !bus ? [] : [bus.userEnvironment(app.busUser)]),
             ];
             return new AppServers(name, { ...args, appName, app, secrets, clients, loadBalanced: config.tiers.loadBalancer !== undefined }, opts);
         });
@@ -432,7 +527,7 @@ const loadBalancerTier: TierDefinition = {
 /**
  * Every tier this version of picloud can build, in the order they are composed: monitoring first
  * (everything else attaches to it), the registry next (what runs later finds its peers there),
- * blob storage and the database before the apps that hold their credentials, the load balancer
+ * blob storage, the database, the cache and the bus before the apps that hold their credentials, the load balancer
  * after what it fronts.
  */
-export const TIERS: readonly TierDefinition[] = [monitoringTier, registryTier, blobTier, databaseTier, appsTier, functionsTier, loadBalancerTier];
+export const TIERS: readonly TierDefinition[] = [monitoringTier, registryTier, blobTier, databaseTier, cacheTier, busTier, appsTier, functionsTier, loadBalancerTier];

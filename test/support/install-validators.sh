@@ -13,6 +13,10 @@
 #  - Garage built from its crate (build-garage.sh, cached by version; AGPL, only run here, never shipped).
 #  - Patroni from PyPI and Debian's postgresql-15 (install-patroni.sh, cached by version).
 #  - Cassandra's jars from Maven Central and cqlsh from PyPI (install-cassandra.sh, cached by version).
+#  - Debian's Redis 7 and RabbitMQ, nats-server and the NATS CLI from their Go modules (install-cache-bus.sh, cached by version).
+#  - Redis, Sentinel and RabbitMQ from Debian, nats-server and the NATS CLI built from their Go
+#    modules, and the NATS and Redis exporters when the Go module proxy serves them
+#    (install-cache-bus.sh, cached by version).
 #  - sshd, ssh-audit and fail2ban: install-hardening-validators.sh.
 # Idempotent and quick when everything is there. Installing needs root and Debian's mirrors.
 set -euo pipefail
@@ -69,4 +73,6 @@ bash "$here/build-coredns.sh"
 bash "$here/build-garage.sh"
 bash "$here/install-patroni.sh"
 bash "$here/install-cassandra.sh"
+bash "$here/install-cache-bus.sh"
+bash "$here/install-cache-bus.sh"
 bash "$here/install-hardening-validators.sh"

@@ -37,6 +37,18 @@ export const appSchema = strictObject(
          * and PGPASSWORD as a secret. Only apps that name a database get its role's password.
          */
         database: z.string(expected("a database name of picloud:tiers.database.databases")).optional(),
+        /**
+         * The cache (`picloud:tiers.cache`): the app gets VALKEY_SENTINELS (the Sentinels'
+         * host:port, comma-separated), VALKEY_MASTER_NAME, and VALKEY_PASSWORD as a secret, which
+         * the Sentinels and the nodes both take. Only apps that set it get the password.
+         */
+        cache: z.boolean(expected("true or false")).optional(),
+        /**
+         * A user of the bus (`picloud:tiers.bus.accounts.<account>.users`): the app gets NATS_URL
+         * (every node), NATS_USER, and NATS_PASSWORD as a secret. Only apps that name a user get
+         * its password.
+         */
+        busUser: dnsLabel("a user of picloud:tiers.bus.accounts").optional(),
         healthcheck: healthcheckSchema.optional(),
         /** The app's name before a rename: its replicas, routes and monitoring carry over in one `pulumi up`. */
         renamedFrom: dnsLabel("the app's earlier name").optional(),

@@ -1,0 +1,87 @@
+import { z } from "zod";
+import { cores, dnsLabel, expected, intIn, port, record, strictObject } from "../../config/fields";
+
+/** The message bus's part of the config: `picloud:tiers.bus`. Pure: the config layer reads it (see test/layers.test.ts). */
+
+/** A NATS subject a stream takes: tokens of letters, digits, '-' and '_', separated by '.', with `*` and a last `>` as wildcards. */
+const subject = () => {
+    const rule = expected("a NATS subject such as orders.* or events.>");
+    return z.string(rule).regex(/^([A-Za-z0-9_-]+|\*)(\.([A-Za-z0-9_-]+|\*))*(\.>)?$|^>$/, rule);
+};
+
+/** A stream's name: letters, digits, '-' and '_' (NATS forbids '.', '*', '>' and spaces in it). */
+const streamName = () => {
+    const rule = expected("a stream name: 1 to 64 letters, digits, '-' and '_'");
+    return z.string(rule).regex(/^[A-Za-z0-9_-]{1,64}$/, rule);
+};
+
+/** How often JetStream fsyncs: "always" (before every acknowledgement), or a Go duration such as "2m" (NATS's default). */
+const syncInterval = () => {
+    const rule = expected('"always", or a duration such as 2m or 30s');
+    return z.string(rule).regex(/^(always|[1-9][0-9]*(ms|s|m|h))$/, rule);
+};
+
+/** The message bus: NATS with JetStream, three nodes where there are three Pis or more. */
+export const busSchema = strictObject(
+    {
+        /** With syncInterval "always" every message is fsynced: nodes go to SSD Pis only, unless this is true; default false. */
+        allowSdCard: z.boolean(expected("true or false")).default(false),
+        /** Nodes: default three where the stack has three Pis or more, else one. JetStream's Raft wants an odd number. */
+        nodes: z.union([z.literal(1), z.literal(3), z.literal(5)], expected("1, 3 or 5")).optional(),
+        /** Memory limit per node, MB; GOMEMLIMIT is four fifths of it, in-memory streams a quarter. Default 512. */
+        memoryMb: intIn(128, 16384, " of MB").default(512),
+        /** CPU limit per node in cores; default 0.5. */
+        cpus: cores(0.1, 4).default(0.5),
+        /** Disk each node's streams may fill, GB (JetStream's max_file_store); default 10. */
+        storeGb: intIn(1, 100_000, " of GB").default(10),
+        /**
+         * JetStream's fsync: "always" (default) acknowledges a message only once it is on disk, so
+         * a power cut of every Pi loses nothing acknowledged; NATS's own default, "2m", may lose
+         * up to two minutes of them on every node at once.
+         */
+        syncInterval: syncInterval().default("always"),
+        /** Clients' port; default 4222. */
+        clientPort: port().default(4222),
+        /** Routes between nodes; default 6222. */
+        clusterPort: port().default(6222),
+        /** The HTTP monitoring port the exporter reads; default 8222. */
+        monitorPort: port().default(8222),
+        /** prometheus-nats-exporter's port beside each node; default 7777. */
+        exporterPort: port().default(7777),
+        /**
+         * Accounts, by name: each is isolated from the others (its own subjects and streams), with
+         * its users (each gets a password picloud makes) and its streams (each on min(3, nodes)
+         * nodes, created when missing and never deleted).
+         */
+        accounts: record(
+            "an account name: a lowercase DNS label",
+            dnsLabel("an account name"),
+            strictObject(
+                {
+                    users: record("a user name: a lowercase DNS label", dnsLabel("a user name"), strictObject({}, "user options").prefault({}), "a map of user name to options").default({}),
+                    streams: record(
+                        "a stream name",
+                        streamName(),
+                        strictObject(
+                            {
+                                subjects: z.array(subject(), expected("a list of subjects")).min(1, expected("at least one subject")),
+                                /** Hours a message is kept; default 168 (a week). */
+                                maxAgeHours: intIn(1, 24 * 3650).default(168),
+                                /** Space the stream may take, MB; default 1024. Oldest messages go first. */
+                                maxMb: intIn(1, 10_000_000, " of MB").default(1024),
+                            },
+                            "stream options",
+                        ),
+                        "a map of stream name to options",
+                    ).default({}),
+                },
+                "account options",
+            ),
+            "a map of account name to options",
+        ).default({}),
+    },
+    "the message bus",
+);
+
+/** Validated bus options. */
+export type BusConfig = z.output<typeof busSchema>;

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Fetches the servers the cache and bus tiers' tests run, and only what is missing:
+#  - Debian's redis-server, redis-sentinel, redis-tools and rabbitmq-server, installed while a
+#    policy-rc.d forbids starting any service; whatever redis, RabbitMQ or epmd process the
+#    install started all the same is stopped (systemd units disabled), and redis-server,
+#    redis-sentinel and redis-cli are linked into the validators' directory.
+#  - nats-server built from its Go module at the version picloud's image pins (NATS_VERSION in
+#    components/tiers/bus/nats.ts; $PICLOUD_NATS_VERSION overrides it), and the NATS CLI
+#    (natscli, pinned here), each into a cache outside the clone keyed by version, linked as
+#    `nats-server` and `nats`.
+#  - Not redis_exporter nor prometheus-nats-exporter: the Go module proxy refuses both (403), so
+#    the alerts are judged by promtool on series shaped as they serve them.
+# Prints one line per thing it fetches; nothing when all is there. Nothing built here is committed.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+bin_dir="${PICLOUD_VALIDATORS_DIR:-$repo/.cache/validators/bin}"
+# shellcheck source=test/support/apt-download.sh
+source "$here/apt-download.sh"
+
+cache=${PICLOUD_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/picloud-tools}
+natscli_version=0.5.0
+mkdir -p "$bin_dir"
+
+# The PIDs of the processes a redis or RabbitMQ install may start, one a line.
+service_pids() {
+    ps -eo pid=,comm= | awk '$2 ~ /^(redis-server|redis-sentinel|redis-check-rdb|epmd|beam\.smp|erl_child_setup|inet_gethost)$/ { print $1 }'
+}
+
+# stop_started_services PIDS: stops the services an install started despite the policy-rc.d
+# (only processes not among PIDS, those that ran before it) and keeps them from starting at boot.
+stop_started_services() {
+    local before="$1" pid left
+    if command -v systemctl >/dev/null; then
+        systemctl disable --quiet redis-server.service redis-sentinel.service rabbitmq-server.service epmd.socket epmd.service 2>/dev/null || true
+        if [ -d /run/systemd/system ]; then
+            systemctl stop redis-server.service redis-sentinel.service rabbitmq-server.service epmd.socket epmd.service 2>/dev/null || true
+        fi
+    fi
+    for pid in $(service_pids); do
+        grep -qx "$pid" <<<"$before" && continue
+        echo "install-cache-bus: stopping $(ps -o comm= -p "$pid" || true) (pid $pid), started by the install" >&2
+        kill "$pid" 2>/dev/null || true
+        left="$pid"
+    done
+    if [ -n "${left:-}" ]; then
+        sleep 2
+        for pid in $(service_pids); do
+            grep -qx "$pid" <<<"$before" || kill -9 "$pid" 2>/dev/null || true
+        done
+    fi
+}
+
+mapfile -t packages < <(missing_commands redis-server:redis-server redis-sentinel:redis-sentinel redis-cli:redis-tools rabbitmq-server:rabbitmq-server rabbitmqctl:rabbitmq-server | sort -u)
+if [ "${#packages[@]}" -gt 0 ]; then
+    echo "install-cache-bus: installing ${packages[*]} from Debian (services kept from starting)" >&2
+    before=$(service_pids)
+    apt_install_without_services "${packages[@]}"
+    stop_started_services "$before"
+fi
+for b in redis-server redis-sentinel redis-cli; do
+    [ -x "$bin_dir/$b" ] || ln -sf "$(command -v "$b")" "$bin_dir/$b"
+done
+
+need_go() {
+    command -v go >/dev/null || { echo "install-cache-bus: $1 is built from its Go module and needs Go: apt-get install golang, or see https://go.dev/doc/install" >&2; return 1; }
+}
+
+# go_tool NAME KEY MODULE PACKAGE VERSION: builds PACKAGE (of MODULE at vVERSION, static) into
+# <cache>/KEY-vVERSION/NAME unless it is there, and links it into the validators' directory as NAME.
+# When `go install` refuses the module (replace lines in its go.mod), it is built from a small
+# wrapper module instead.
+go_tool() {
+    local name="$1" key="$2" module="$3" package="$4" version="$5" dir start work status=0
+    dir="$cache/$key-v$version"
+    if [ ! -x "$dir/$name" ]; then
+        need_go "$name" || return 1
+        echo "install-cache-bus: building $name $version from $module" >&2
+        start=$SECONDS
+        mkdir -p "$dir"
+        if ! GOBIN="$dir" CGO_ENABLED=0 go install -trimpath "$package@v$version" 2>"$dir/build.log"; then
+            if grep -q 'replace directives' "$dir/build.log"; then
+                echo "install-cache-bus: $module has replace lines; building $name from a wrapper module" >&2
+                work="$(mktemp -d)"
+                (
+                    cd "$work" &&
+                        go mod init wrapper >/dev/null 2>&1 &&
+                        go get "$module@v$version" 2>>"$dir/build.log" &&
+                        CGO_ENABLED=0 go build -trimpath -o "$dir/$name" "$package" 2>>"$dir/build.log"
+                ) || status=$?
+                rm -rf "$work"
+            else
+                status=1
+            fi
+            if [ "$status" -ne 0 ]; then
+                cat "$dir/build.log" >&2
+                rm -rf "$dir"
+                echo "install-cache-bus: building $name $version failed" >&2
+                return 1
+            fi
+        fi
+        rm -f "$dir/build.log"
+        # go install names the binary after the package's last element.
+        [ -x "$dir/$name" ] || mv "$dir/$(basename "$package")" "$dir/$name"
+        echo "install-cache-bus: built $name in $((SECONDS - start)) s ($(du -h "$dir/$name" | cut -f1))" >&2
+    fi
+    ln -sf "$dir/$name" "$bin_dir/$name"
+}
+
+nats_version=${PICLOUD_NATS_VERSION:-}
+if [ -z "$nats_version" ]; then
+    nats_version=$(grep -o 'NATS_VERSION = "[0-9][0-9.]*"' "$repo/components/tiers/bus/nats.ts" 2>/dev/null | cut -d'"' -f2 || true)
+fi
+[ -n "$nats_version" ] || { echo "install-cache-bus: no NATS_VERSION = \"<version>\" in components/tiers/bus/nats.ts (or set PICLOUD_NATS_VERSION)" >&2; exit 1; }
+go_tool nats-server nats-server github.com/nats-io/nats-server/v2 github.com/nats-io/nats-server/v2 "$nats_version"
+go_tool nats natscli github.com/nats-io/natscli github.com/nats-io/natscli/nats "$natscli_version"
