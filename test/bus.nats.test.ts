@@ -6,19 +6,15 @@
  * killed: publishing goes on. All three SIGKILLed at once and started again: every message
  * JetStream acknowledged before the kill is there, counted.
  */
-import * as path from "node:path";
-import { writeFileSync, mkdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChildProcess } from "node:child_process";
 import { parseStackConfig } from "../components/config/schema";
-import { replicaIdentities } from "../components/runtime/workload";
-import { passwordVariable, renderNatsConf, renderStreamsStep, streamReplicas } from "../components/tiers/bus/nats";
+import { streamReplicas } from "../components/tiers/bus/nats";
+import { NatsLab } from "./support/natsLab";
 import { NetnsLab, waitFor } from "./support/netnsLab";
-import { run, runAsync } from "./support/processes";
+import { run } from "./support/processes";
 import { validator } from "./support/validators";
 
 const PREFIX = `pct-nats-${process.pid}-`;
-const SWITCH = `${PREFIX}sw`;
 const lab = new NetnsLab("picloud-nats");
 
 const pis = [11, 12, 13].map((n, i) => ({ name: `pi-${i + 1}`, address: `10.77.0.${n}`, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINaWQtkkIJq7Iza/VlBf4dpDjLz1Rser9LqnV8bTJjAk", memoryMb: 4096, storage: "ssd", model: "pi4" }));
@@ -27,26 +23,12 @@ const config = parseStackConfig({
     secretKeys: ["sshPrivateKey"],
 });
 const options = config.tiers.bus!;
-const identities = replicaIdentities({ name: "nats", data: { containerPath: "/data" } }, pis.map((p) => p.name), (pi) => pis.find((p) => p.name === pi)!.address);
-const PASSWORD = "lab-password-not-a-secret-0123456789";
-const env = { [passwordVariable("shop", "orders")]: PASSWORD };
-const nodes = identities.map((identity) => ({ identity, ns: `${PREFIX}${identity.index}`, dir: path.join(lab.work, `node-${identity.index}`) }));
-const servers = new Map<number, ChildProcess>();
-
-function start(i: number): void {
-    const n = nodes[i];
-    mkdirSync(path.join(n.dir, "store"), { recursive: true });
-    const conf = path.join(n.dir, "nats.conf");
-    writeFileSync(conf, renderNatsConf(n.identity, identities, options, { dataDir: path.join(n.dir, "store") }));
-    servers.set(i, lab.start(n.ns, path.join(n.dir, "nats.log"), [validator("nats-server"), "--config", conf], env));
-}
-
-/** The NATS CLI in node `via`'s namespace, as the shop's user. */
-function nats(via: number, args: string[]): { status: number | null; out: string } {
-    const servers_ = nodes.map((n) => `nats://${n.identity.address}:${options.clientPort}`).join(",");
-    const r = run("ip", ["netns", "exec", nodes[via].ns, "timeout", "10", validator("nats"), "--server", servers_, "--user", "orders", "--password", PASSWORD, "--timeout", "3s", ...args]);
-    return { status: r.status, out: `${r.stdout}${r.stderr}`.trim() };
-}
+const bus = new NatsLab(lab, options, PREFIX, pis.map((p) => p.address));
+const { nodes } = bus;
+const start = (i: number) => bus.start(i);
+const nats = (via: number, args: string[]) => bus.nats(via, "orders", args);
+const logs = () => bus.logs();
+const streamsStep = () => bus.streamsStep();
 
 const acknowledged: number[] = [];
 /** Publishes message `n` to the stream and waits for JetStream's acknowledgement; remembered only when acknowledged. */
@@ -66,17 +48,8 @@ function streamMessages(via: number): number | string {
     }
 }
 
-const logs = () => nodes.map((n) => `${n.identity.address}: ${run("tail", ["-n", "15", path.join(n.dir, "nats.log")]).stdout}`).join("\n");
-
-async function streamsStep(): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    const script = path.join(lab.work, "bus-streams.sh");
-    writeFileSync(script, renderStreamsStep({ address: nodes[0].identity.address, options, nodes: nodes.length }));
-    return runAsync("ip", ["netns", "exec", nodes[0].ns, "bash", script], `shop orders ${PASSWORD}\n`);
-}
-
 beforeAll(async () => {
-    lab.addSwitch(SWITCH);
-    nodes.forEach((n, i) => lab.addHost(n.ns, SWITCH, `port${i}`, `${n.identity.address}/24`));
+    bus.network(`${PREFIX}sw`);
     nodes.forEach((_, i) => start(i));
     const r = await streamsStep();
     expect(r.status, `${r.stdout}\n${r.stderr}\n${logs()}`).toBe(0);
@@ -109,7 +82,7 @@ describe("NATS JetStream on picloud's nats.conf, three nodes on three namespaced
 
     it("goes on publishing with one node killed, and keeps every acknowledged message through a kill of all three at once", async () => {
         for (let i = 0; i < 50; i++) expect(publish(1, i)).toBe(true);
-        await lab.stop(servers.get(2), "SIGKILL");
+        await bus.kill(2);
         let n = 50;
         await waitFor("a message acknowledged with one node down", 30_000, () => publish(0, n++), { intervalMs: 200, context: logs });
         for (let i = 0; i < 50; i++) publish(0, n++);
@@ -119,7 +92,7 @@ describe("NATS JetStream on picloud's nats.conf, three nodes on three namespaced
         for (let i = 0; i < 50; i++) publish(1, n++);
 
         // A power cut: every node SIGKILLed at once, then all started again.
-        await Promise.all([0, 1, 2].map((i) => lab.stop(servers.get(i), "SIGKILL")));
+        await Promise.all([0, 1, 2].map((i) => bus.kill(i)));
         nodes.forEach((_, i) => start(i));
         const count = acknowledged.length;
         await waitFor("the stream to answer after the restart", 90_000, () => typeof streamMessages(0) === "number" || String(streamMessages(0)), { intervalMs: 1000, context: logs });
