@@ -140,6 +140,14 @@ export function scrapeFlows(specs: readonly DeclaredSpec[], prometheusPi: string
  * The load balancer's flows to its backends, read off the backends' servers: from every
  * load-balancer Pi to each server's port (requests and health checks alike).
  */
+/** A service port on Pi `to` that every other Pi (its clients, peers and exporters) and the operator reach. */
+export function clientFlows(to: string, port: number, what: string, declaredBy: string, pis: readonly Pick<PiConfig, "name">[]): Flow[] {
+    return [
+        ...pis.filter((p) => p.name !== to).map((p): Flow => ({ from: { pi: p.name }, to, protocol: "tcp", port, purpose: `${what} from ${p.name}`, declaredBy })),
+        { from: { zone: "mgmt" }, to, protocol: "tcp", port, purpose: `operator to ${what}`, declaredBy },
+    ];
+}
+
 export function backendFlows(backends: readonly DeclaredBackend[], lbPis: readonly string[], pis: readonly PiConfig[]): Flow[] {
     const flows = backends.flatMap(({ backend, declaredBy }) =>
         backend.backend.servers.flatMap((server) => {

@@ -3,7 +3,7 @@ import { promtoolTestRules } from "../../../test/support/promtool";
 import { shellcheck } from "../../../test/support/scripts";
 import { type AlertRule, monitoringGaps } from "../../monitoring/contract";
 import { busSchema } from "./config";
-import { NATS_JOB, busEnvironment, natsExporterWorkload, busSpec, goMemLimitMb, maxMemoryStoreMb, natsNodes, natsWorkload, passwordVariable, renderNatsConf, renderStreamsStep, streamConfig, streamReplicas } from "./nats";
+import { NATS_JOB, busEnvironment, busFlows, natsExporterWorkload, busSpec, goMemLimitMb, maxMemoryStoreMb, natsNodes, natsWorkload, passwordVariable, renderNatsConf, renderStreamsStep, streamConfig, streamReplicas } from "./nats";
 
 const options = busSchema.parse({ accounts: { shop: { users: { orders: {}, "billing-svc": {} }, streams: { ORDERS: { subjects: ["orders.>"] } } }, audit: { users: { auditor: {} } } } });
 const pi = (name: string) => ({ name, address: "10.0.0.1", hostKey: "k", model: "pi4" as const, memoryMb: 4096, storage: "ssd", labels: {}, user: "pi" }) as never;
@@ -54,6 +54,15 @@ describe("NATS's nodes, nats.conf and streams", () => {
         expect(exporter.build!.dockerfile).toMatch(/^FROM golang:[0-9.]+-alpine@sha256:[0-9a-f]{64} AS build$/m);
         expect(exporter.build!.dockerfile).toContain("go install -trimpath github.com/nats-io/prometheus-nats-exporter@v");
         expect(exporter.perReplica!(members[0], members).command).toEqual(["-port=7777", "-varz", "-routez", "-jsz=all", "-healthz", "http://10.0.0.11:8222"]);
+    });
+
+    it("opens routes between the nodes only, and clients from every other Pi and the operator", () => {
+        const pis = ["p0", "p1", "p2", "p3"].map((name) => ({ name }) as never);
+        const flows = busFlows(options, members.slice(0, 3), pis);
+        const routes = flows.filter((f) => f.port === 6222 && f.to === "p0").map((f) => f.from);
+        expect(routes).toEqual([{ pi: "p1" }, { pi: "p2" }]);
+        expect(flows.filter((f) => f.port === 4222 && f.to === "p0").map((f) => f.from)).toEqual([{ pi: "p1" }, { pi: "p2" }, { pi: "p3" }, { zone: "mgmt" }]);
+        expect(flows.every((f) => f.declaredBy.startsWith("picloud:tiers.bus."))).toBe(true);
     });
 
     it("gives an app every node's URL and its user, the password only as a secret", () => {

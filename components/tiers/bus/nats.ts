@@ -8,7 +8,7 @@
  */
 import type { PiConfig } from "../../config/schema";
 import { MonitoringSpec, targetDownRule } from "../../monitoring/contract";
-import type { Flow } from "../../network/flows";
+import { type Flow, clientFlows } from "../../network/flows";
 import { majority } from "../../placement/place";
 import { contentHash } from "../../renderers/contentHash";
 import { shellQuote } from "../../renderers/shellSteps";
@@ -354,18 +354,11 @@ export function busSpec(options: BusConfig, nodes: number, exporters: readonly s
 
 /** Clients from every other Pi and the operator; routes between the nodes only; the monitoring port from the exporters' Pis (every Pi). */
 export function busFlows(options: BusConfig, members: readonly Pick<ReplicaIdentity, "pi">[], pis: readonly PiConfig[]): Flow[] {
-    const flows: Flow[] = [];
-    for (const to of members) {
-        for (const from of pis.filter((p) => p.name !== to.pi)) {
-            flows.push({ from: { pi: from.name }, to: to.pi, protocol: "tcp", port: options.clientPort, purpose: `nats clients from ${from.name}`, declaredBy: `${KEY}.clientPort` });
-            flows.push({ from: { pi: from.name }, to: to.pi, protocol: "tcp", port: options.monitorPort, purpose: `nats exporter from ${from.name}`, declaredBy: `${KEY}.monitorPort` });
-        }
-        for (const from of members.filter((m) => m.pi !== to.pi)) {
-            flows.push({ from: { pi: from.pi }, to: to.pi, protocol: "tcp", port: options.clusterPort, purpose: `nats routes from ${from.pi}`, declaredBy: `${KEY}.clusterPort` });
-        }
-        flows.push({ from: { zone: "mgmt" }, to: to.pi, protocol: "tcp", port: options.clientPort, purpose: "operator to nats", declaredBy: `${KEY}.clientPort` });
-    }
-    return flows;
+    return members.flatMap((to) => [
+        ...clientFlows(to.pi, options.clientPort, "nats clients", `${KEY}.clientPort`, pis),
+        ...pis.filter((p) => p.name !== to.pi).map((p): Flow => ({ from: { pi: p.name }, to: to.pi, protocol: "tcp", port: options.monitorPort, purpose: `nats exporter from ${p.name}`, declaredBy: `${KEY}.monitorPort` })),
+        ...members.filter((m) => m.pi !== to.pi).map((m): Flow => ({ from: { pi: m.pi }, to: to.pi, protocol: "tcp", port: options.clusterPort, purpose: `nats routes from ${m.pi}`, declaredBy: `${KEY}.clusterPort` })),
+    ]);
 }
 
 /** What an app that names a bus user gets: every node's URL, its user name, and its password as a secret. */

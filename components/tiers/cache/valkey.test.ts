@@ -9,6 +9,7 @@ import {
     VALKEY_JOB,
     VALKEY_ONLY,
     cacheEnvironment,
+    cacheFlows,
     cacheNodes,
     cacheSpec,
     maxMemoryMb,
@@ -97,6 +98,14 @@ describe("Valkey's nodes and Sentinels", () => {
         // A changed file is a changed environment: the node restarts.
         const hash = (o: typeof options) => valkeyWorkload(o, [pi("a"), pi("b"), pi("c")], nodes).perReplica!(nodes[0], nodes).env!.PICLOUD_FILES_SHA256;
         expect(hash(cacheSchema.parse({ memoryMb: 512 }))).not.toBe(hash(options));
+    });
+
+    it("opens Valkey and Sentinel to every other Pi and the operator, each flow naming its port's key", () => {
+        const pis = ["p0", "p1", "p2", "p3"].map((name) => ({ name }) as never);
+        const flows = cacheFlows(options, nodes.slice(0, 2), nodes, pis);
+        expect(flows.filter((f) => f.port === 6379).map((f) => f.to)).toEqual([...Array(4).fill("p0"), ...Array(4).fill("p1")]);
+        expect(flows.filter((f) => f.port === 26379 && f.to === "p2").map((f) => f.from)).toEqual([{ pi: "p0" }, { pi: "p1" }, { pi: "p3" }, { zone: "mgmt" }]);
+        expect(new Set(flows.map((f) => f.declaredBy))).toEqual(new Set(["picloud:tiers.cache.port", "picloud:tiers.cache.sentinelPort"]));
     });
 
     it("gives an app the Sentinels and the master name, and the password only as a secret", () => {

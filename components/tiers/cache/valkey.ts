@@ -15,7 +15,7 @@
  */
 import type { PiConfig } from "../../config/schema";
 import { MonitoringSpec, targetDownRule } from "../../monitoring/contract";
-import type { Flow } from "../../network/flows";
+import { type Flow, clientFlows } from "../../network/flows";
 import { majority } from "../../placement/place";
 import { contentHash } from "../../renderers/contentHash";
 import { shellQuote } from "../../renderers/shellSteps";
@@ -392,7 +392,7 @@ export function sentinelWorkload(options: CacheConfig, pis: readonly PiConfig[],
         volumes: [{ hostPath: CACHE_CONFIG_DIR, containerPath: CONFIG_IN_CONTAINER, readOnly: true }],
         secretEnv,
         perReplica: (self) => ({ env: { PICLOUD_FILES_SHA256: startScriptHash(self) } }),
-        quorum: { name: "sentinel", quorum: sentinelQuorum(sentinels) },
+        // Not a quorum group for placement: a Sentinel on a new Pi needs no join step (it finds its peers through the nodes), and one gone is forgotten by the others' restart.
         healthcheck: { command: ["sh", "-c", `REDISCLI_AUTH="$${PASSWORD_ENV}" ${CONTAINER_PATHS.cli} --no-auth-warning -p ${options.sentinelPort} PING | grep -q PONG`], intervalSeconds: 10, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 30 },
         logLabels: { tier: "cache", service: "sentinel" },
     };
@@ -521,11 +521,7 @@ export function cacheSpec(options: CacheConfig, nodes: number, sentinels: number
  * likewise (its peers, the exporters, the apps asking for the primary).
  */
 export function cacheFlows(options: CacheConfig, nodes: readonly Pick<ReplicaIdentity, "pi">[], sentinels: readonly Pick<ReplicaIdentity, "pi">[], pis: readonly PiConfig[]): Flow[] {
-    const open = (to: string, port: number, what: string, key: string): Flow[] => [
-        ...pis.filter((p) => p.name !== to).map((p): Flow => ({ from: { pi: p.name }, to, protocol: "tcp", port, purpose: `${what} from ${p.name}`, declaredBy: key })),
-        { from: { zone: "mgmt" }, to, protocol: "tcp", port, purpose: `operator to ${what}`, declaredBy: key },
-    ];
-    return [...nodes.flatMap((n) => open(n.pi, options.port, "valkey", `${KEY}.port`)), ...sentinels.flatMap((s) => open(s.pi, options.sentinelPort, "sentinel", `${KEY}.sentinelPort`))];
+    return [...nodes.flatMap((n) => clientFlows(n.pi, options.port, "valkey", `${KEY}.port`, pis)), ...sentinels.flatMap((s) => clientFlows(s.pi, options.sentinelPort, "sentinel", `${KEY}.sentinelPort`, pis))];
 }
 
 /**
