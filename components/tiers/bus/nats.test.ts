@@ -87,18 +87,18 @@ describe("the bus's alerts, run by promtool test rules", () => {
         expect(monitoringGaps(busSpec(options, 1, ["10.0.0.11:7777"]))).toEqual([]);
     });
 
-    it("NatsServerDown fires when the exporter answers but its server does not", () => {
+    it("NatsServerDown fires once a server's health says not ok (unreachable), not on one that is", () => {
         const r = rule("NatsServerDown");
+        const health = (i: number, value: string) => series("gnatsd_healthz_status_value", i, `,value="${value}"`);
         const result = promtool([
             {
                 interval: "15s",
                 input_series: [
-                    { series: series("up", 0), values: "1x20" },
-                    { series: series("gnatsd_varz_connections", 0), values: "3x4 stale" },
-                    { series: series("up", 1), values: "1x20" },
-                    { series: series("gnatsd_varz_connections", 1), values: "3x20" },
+                    { series: health(0, "ok"), values: "1x4 stale" },
+                    { series: health(0, "unreachable"), values: "_x4 0x16" },
+                    { series: health(1, "ok"), values: "1x20" },
                 ],
-                alert_rule_test: [only(r, "45s", []), only(r, "3m", [fired(r, instance(0))])],
+                alert_rule_test: [only(r, "1m", []), only(r, "3m", [fired(r, { ...instance(0), value: "unreachable" })])],
             },
         ]);
         expect(result.status, result.out).toBe(0);
@@ -106,22 +106,22 @@ describe("the bus's alerts, run by promtool test rules", () => {
 
     it("NatsNoMetaLeader fires after a minute without a meta leader, not while one is elected", () => {
         const r = rule("NatsNoMetaLeader");
-        const leader = (i: number) => series("jetstream_server_jetstream_meta_leader", i);
+        const streams = (i: number, leader: boolean) => series("jetstream_server_total_streams", i, `,is_meta_leader="${leader}"`);
         const result = promtool([
             {
                 interval: "15s",
                 input_series: [
-                    { series: leader(0), values: "1x4 0x20" },
-                    { series: leader(1), values: "0x6 1x18" },
-                    { series: leader(2), values: "0x24" },
+                    { series: streams(0, true), values: "1x4 stale" },
+                    { series: streams(1, false), values: "1x6 stale" },
+                    { series: streams(1, true), values: "_x6 1x18" },
                 ],
                 alert_rule_test: [only(r, "5m", [])],
             },
             {
                 interval: "15s",
                 input_series: [
-                    { series: leader(0), values: "1x4 0x20" },
-                    { series: leader(1), values: "0x24" },
+                    { series: streams(0, true), values: "1x4 stale" },
+                    { series: streams(1, false), values: "1x24" },
                 ],
                 alert_rule_test: [only(r, "1m30s", []), only(r, "4m", [fired(r)])],
             },
@@ -129,19 +129,19 @@ describe("the bus's alerts, run by promtool test rules", () => {
         expect(result.status, result.out).toBe(0);
     });
 
-    it("NatsStreamWithoutQuorum fires once a stream is reported by fewer than two of its three nodes", () => {
+    it("NatsStreamWithoutQuorum fires once no node leads a stream, not while one does", () => {
         const r = rule("NatsStreamWithoutQuorum");
-        const msgs = (i: number, stream: string) => series("jetstream_stream_total_messages", i, `,stream_name="${stream}",account="shop"`);
+        const msgs = (i: number, stream: string, leader: boolean) => series("jetstream_stream_total_messages", i, `,stream_name="${stream}",account="shop",is_stream_leader="${leader}"`);
         const result = promtool([
             {
                 interval: "15s",
                 input_series: [
-                    { series: msgs(0, "ORDERS"), values: "10x24" },
-                    { series: msgs(1, "ORDERS"), values: "10x4 stale" },
-                    { series: msgs(2, "ORDERS"), values: "10x4 stale" },
-                    { series: msgs(0, "EVENTS"), values: "5x24" },
-                    { series: msgs(1, "EVENTS"), values: "5x24" },
-                    { series: msgs(2, "EVENTS"), values: "5x4 stale" },
+                    // ORDERS loses its leader and elects none; EVENTS moves its leader from node 0 to node 1.
+                    { series: msgs(0, "ORDERS", true), values: "10x4 stale" },
+                    { series: msgs(1, "ORDERS", false), values: "10x24" },
+                    { series: msgs(0, "EVENTS", true), values: "5x4 stale" },
+                    { series: msgs(1, "EVENTS", false), values: "5x6 stale" },
+                    { series: msgs(1, "EVENTS", true), values: "_x6 5x18" },
                 ],
                 alert_rule_test: [only(r, "4m", [fired(r, { stream_name: "ORDERS", account: "shop" })])],
             },

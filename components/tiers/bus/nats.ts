@@ -285,17 +285,18 @@ export function busSpec(options: BusConfig, nodes: number, exporters: readonly s
             targetDownRule(target),
             {
                 alert: "NatsServerDown",
-                expr: `up{${j}} == 1 unless on (instance) gnatsd_varz_connections{${j}}`,
+                // The exporter keeps serving a dead server's last /varz figures; /healthz says "unreachable" (0) at once.
+                expr: `gnatsd_healthz_status_value{${j}} == 0`,
                 for: "30s",
                 severity: "critical",
-                summary: "NATS on {{ $labels.instance }} does not answer its exporter",
-                description: `The exporter runs but its server's monitoring port does not answer: the server is down or restarting. Streams on three nodes go on with two; docker logs nats-N on its Pi says why.`,
+                summary: "NATS on {{ $labels.instance }} is down or unhealthy",
+                description: `The server's /healthz does not answer ok: it is down, restarting, or its JetStream is not current (catching up after a restart). Streams on three nodes go on with two; docker logs nats-N on its Pi says why.`,
             },
             ...(nodes > 1
                 ? [
                       {
                           alert: "NatsNoMetaLeader",
-                          expr: `(max(jetstream_server_jetstream_meta_leader{${j}} == 1) or vector(0)) == 0`,
+                          expr: `(count(jetstream_server_total_streams{${j},is_meta_leader="true"}) or vector(0)) == 0`,
                           for: "1m",
                           severity: "critical" as const,
                           summary: "JetStream has no meta leader: streams cannot be created or changed, and new consumers fail",
@@ -303,11 +304,12 @@ export function busSpec(options: BusConfig, nodes: number, exporters: readonly s
                       },
                       {
                           alert: "NatsStreamWithoutQuorum",
-                          expr: `max by (stream_name, account) (jetstream_stream_total_messages{${j}}) unless on (stream_name, account) count by (stream_name, account) (jetstream_stream_total_messages{${j}}) >= ${majority(streamReplicas(nodes))}`,
+                          // A stream's Raft group elects a leader only with a majority of its nodes: a stream no node leads has lost its quorum.
+                          expr: `max by (account, stream_name) (jetstream_stream_total_messages{${j}}) unless on (account, stream_name) max by (account, stream_name) (jetstream_stream_total_messages{${j},is_stream_leader="true"})`,
                           for: "1m",
                           severity: "critical" as const,
-                          summary: "Stream {{ $labels.stream_name }} ({{ $labels.account }}) is on fewer than ${majority(streamReplicas(nodes))} nodes: publishing to it fails",
-                          description: `A stream on ${streamReplicas(nodes)} nodes needs ${majority(streamReplicas(nodes))} of them to acknowledge a message. Its nodes are down or cut off.`,
+                          summary: "Stream {{ $labels.stream_name }} ({{ $labels.account }}) has no leader: publishing to it fails",
+                          description: `A stream on ${streamReplicas(nodes)} nodes elects a leader only with ${majority(streamReplicas(nodes))} of them; without one it takes no messages. Its nodes are down or cut off from each other.`,
                       },
                   ]
                 : []),
@@ -339,7 +341,8 @@ export function busSpec(options: BusConfig, nodes: number, exporters: readonly s
             uid: "picloud-bus",
             title: "picloud / bus",
             panels: [
-                { title: "Meta leader", expr: `jetstream_server_jetstream_meta_leader{${j}}`, kind: "stat" },
+                { title: "Healthy servers", expr: `sum(gnatsd_healthz_status_value{${j}})`, kind: "stat" },
+                { title: "Meta leader", expr: `count(jetstream_server_total_streams{${j},is_meta_leader="true"})`, kind: "stat" },
                 { title: "Messages in", expr: `sum by (instance) (rate(gnatsd_varz_in_msgs{${j}}[5m]))`, unit: "ops" },
                 { title: "Messages out", expr: `sum by (instance) (rate(gnatsd_varz_out_msgs{${j}}[5m]))`, unit: "ops" },
                 { title: "Connections", expr: `gnatsd_varz_connections{${j}}` },
