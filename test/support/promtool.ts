@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import type { MonitoringSpec } from "../../components/monitoring/contract";
+import type { AlertRule, MonitoringSpec } from "../../components/monitoring/contract";
 import { renderRuleFile } from "../../components/monitoring/renderers";
 import { validator } from "./validators";
 
@@ -21,4 +21,14 @@ export function promtoolTestRules(specs: readonly MonitoringSpec[], tests: reado
     } finally {
         rmSync(dir, { recursive: true, force: true });
     }
+}
+
+/**
+ * An alert as promtool should see it fire: its labels (with the rule's severity and `component`),
+ * and its annotations with `{{ $labels.x }}` and `{{ $value ... }}` filled in from `labels` and
+ * `value` (as the template's function prints it).
+ */
+export function firedAlert(rule: AlertRule, component: string, labels: Readonly<Record<string, string>> = {}, value = ""): object {
+    const fill = (text: string) => text.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, k: string) => labels[k]).replace(/\{\{ \$value[^}]*\}\}/g, value);
+    return { exp_labels: { ...labels, severity: rule.severity, component }, exp_annotations: { summary: fill(rule.summary), description: fill(rule.description) } };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { promtoolTestRules } from "../../../test/support/promtool";
+import { firedAlert, promtoolTestRules } from "../../../test/support/promtool";
 import { shellcheck } from "../../../test/support/scripts";
 import { type AlertRule, monitoringGaps } from "../../monitoring/contract";
 import { busSchema } from "./config";
@@ -74,10 +74,7 @@ const spec = busSpec(options, 3, members.map((m) => `${m.address}:7777`));
 const rule = (alert: string): AlertRule => spec.alertRules.find((r) => r.alert === alert)!;
 const series = (metric: string, i: number, extra = "") => `${metric}{job="${NATS_JOB}",instance="${members[i].address}:7777",tier="bus"${extra}}`;
 const only = (r: AlertRule, at: string, alerts: object[]) => ({ alertname: r.alert, eval_time: at, exp_alerts: alerts });
-const fired = (r: AlertRule, labels: Record<string, string> = {}, value = "") => {
-    const fill = (text: string) => text.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, k: string) => labels[k]).replace(/\{\{ \$value[^}]*\}\}/g, value);
-    return { exp_labels: { ...labels, severity: r.severity, component: "bus" }, exp_annotations: { summary: fill(r.summary), description: fill(r.description) } };
-};
+const fired = (r: AlertRule, labels: Record<string, string> = {}, value = "") => firedAlert(r, "bus", labels, value);
 const promtool = (tests: object[]) => promtoolTestRules([spec], tests);
 const instance = (i: number) => ({ job: NATS_JOB, instance: `${members[i].address}:7777`, tier: "bus" });
 

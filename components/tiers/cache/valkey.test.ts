@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { promtoolTestRules } from "../../../test/support/promtool";
+import { firedAlert, promtoolTestRules } from "../../../test/support/promtool";
 import { shellcheck } from "../../../test/support/scripts";
 import { type AlertRule, monitoringGaps } from "../../monitoring/contract";
 import { cacheSchema } from "./config";
@@ -121,11 +121,7 @@ const valkey = (metric: string, i: number, extra = "") => `${metric}{job="${VALK
 const sentinel = (metric: string, i: number, extra = "") => `${metric}{job="${SENTINEL_JOB}",instance="${nodes[i].address}:9355",tier="cache"${extra}}`;
 const promtool = (tests: object[]) => promtoolTestRules([spec], tests);
 const only = (r: AlertRule, at: string, alerts: object[]) => ({ alertname: r.alert, eval_time: at, exp_alerts: alerts });
-/** The alert as it fires: its labels, and its annotations with the labels and the value (as the template prints it) filled in. */
-const labelsOf = (r: AlertRule, labels: Record<string, string> = {}, value = "") => {
-    const fill = (text: string) => text.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, k: string) => labels[k]).replace(/\{\{ \$value[^}]*\}\}/g, value);
-    return { exp_labels: { ...labels, severity: r.severity, component: "cache" }, exp_annotations: { summary: fill(r.summary), description: fill(r.description) } };
-};
+const labelsOf = (r: AlertRule, labels: Record<string, string> = {}, value = "") => firedAlert(r, "cache", labels, value);
 const role = (i: number, r: string) => valkey("redis_instance_info", i, `,role="${r}"`);
 
 describe("the cache's alerts, run by promtool test rules", () => {

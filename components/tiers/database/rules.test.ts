@@ -1,6 +1,6 @@
 /** The database's alerts, run by promtool test rules on series shaped as Patroni and postgres_exporter serve them. */
 import { describe, expect, it } from "vitest";
-import { promtoolTestRules } from "../../../test/support/promtool";
+import { firedAlert, promtoolTestRules } from "../../../test/support/promtool";
 import type { AlertRule } from "../../monitoring/contract";
 import { databaseSchema } from "./config";
 import { PATRONI_JOB, POSTGRES_JOB, databaseSpec } from "./specs";
@@ -12,14 +12,7 @@ const spec = databaseSpec(options, members, members.map((m) => `10.0.0.${21 + m.
 const rule = (alert: string): AlertRule => spec.alertRules.find((r) => r.alert === alert)!;
 const patroni = (metric: string, i: number) => `${metric}{job="${PATRONI_JOB}",instance="${members[i].address}:8008",tier="database",component="database"}`;
 const exporter = (metric: string, i: number, extra = "") => `${metric}{job="${POSTGRES_JOB}",instance="10.0.0.${21 + i}:9187",tier="database",component="database"${extra}}`;
-/**
- * The alert as it fires: its labels, and its annotations with the labels and the value (as the
- * template's function prints it) filled in.
- */
-const fired = (r: AlertRule, labels: Record<string, string> = {}, value = "") => {
-    const fill = (text: string) => text.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, k: string) => labels[k]).replace(/\{\{ \$value[^}]*\}\}/g, value);
-    return { exp_labels: { ...labels, severity: r.severity, component: "database" }, exp_annotations: { summary: fill(r.summary), description: fill(r.description) } };
-};
+const fired = (r: AlertRule, labels: Record<string, string> = {}, value = "") => firedAlert(r, "database", labels, value);
 
 const promtool = (tests: object[]) => promtoolTestRules([spec], tests);
 
