@@ -5,7 +5,7 @@ import { runRootScript, shipFile } from "../../host/remoteFiles";
 import type { ClientEnvironment } from "../../runtime/workload";
 import { TierArgs, TierComponent, hostOf, placedIdentities, replicaEndpoints } from "../tierComponent";
 import type { BusConfig } from "./config";
-import { BUS_CONFIG_DIR, NATS_EXPORTER_WORKLOAD, NATS_WORKLOAD, busEnvironment, busSpec, natsConfHash, natsExporterWorkload, natsUsers, natsWorkload, passwordVariable, renderNatsConf, renderStreamsStep } from "./nats";
+import { BUS_CONFIG_DIR, NATS_EXPORTER_WORKLOAD, NATS_WORKLOAD, busEnvironment, busSpec, natsExporterWorkload, natsUsers, natsWorkload, passwordVariable, renderNatsConf, renderStreamsStep } from "./nats";
 
 const KEY = "picloud:tiers.bus";
 
@@ -36,7 +36,7 @@ export class Bus extends TierComponent {
         for (const u of users) this.passwords.set(u.user, new random.RandomPassword(`${name}-${u.account}-${u.user}-password`, { length: 40, special: false }, { parent: this }).result);
         const secretEnv = Object.fromEntries(users.map((u) => [passwordVariable(u.account, u.user), this.passwords.get(u.user)!]));
 
-        const workload = natsWorkload(options, args.pis, secretEnv, (self, members) => natsConfHash(self, members, options));
+        const workload = natsWorkload(options, args.pis, secretEnv);
         const identities = placedIdentities(workload, args);
         this.members = identities;
         const shipped = identities.map((self) =>

@@ -130,7 +130,7 @@ export function renderNatsConf(self: ReplicaIdentity, members: readonly ReplicaI
 }
 
 /** The NATS nodes: host networking (routes and clients see each Pi's address), one per Pi, one at a time. */
-export function natsWorkload(options: BusConfig, pis: readonly PiConfig[], secretEnv: Workload["secretEnv"] = {}, confHash: (self: ReplicaIdentity, members: readonly ReplicaIdentity[]) => string = () => ""): Workload {
+export function natsWorkload(options: BusConfig, pis: readonly PiConfig[], secretEnv: Workload["secretEnv"] = {}): Workload {
     const nodes = natsNodes(options, pis);
     return {
         name: NATS_WORKLOAD,
@@ -153,7 +153,7 @@ export function natsWorkload(options: BusConfig, pis: readonly PiConfig[], secre
         volumes: [{ hostPath: `${BUS_CONFIG_DIR}/nats.conf`, containerPath: CONFIG_IN_CONTAINER, readOnly: true }],
         data: { containerPath: NATS_DATA_IN_CONTAINER },
         // A changed nats.conf restarts the node (its hash is in the environment), one node at a time, each back before the next.
-        perReplica: (self, members) => ({ env: { PICLOUD_FILES_SHA256: confHash(self, members) } }),
+        perReplica: (self, members) => ({ env: { PICLOUD_FILES_SHA256: natsConfHash(self, members, options) } }),
         quorum: { name: "jetstream", quorum: majority(nodes) },
         fsyncHeavy: { allowSdCard: options.allowSdCard || options.syncInterval !== "always", allowSdCardKey: `${KEY}.allowSdCard` },
         // /healthz answers 200 once the server runs and its JetStream is current.
@@ -163,7 +163,7 @@ export function natsWorkload(options: BusConfig, pis: readonly PiConfig[], secre
 }
 
 /** The hash of what a node reads at start. */
-export function natsConfHash(self: ReplicaIdentity, members: readonly ReplicaIdentity[], options: BusConfig): string {
+function natsConfHash(self: ReplicaIdentity, members: readonly ReplicaIdentity[], options: BusConfig): string {
     return contentHash(renderNatsConf(self, members, options));
 }
 

@@ -369,7 +369,7 @@ export function valkeyWorkload(options: CacheConfig, pis: readonly PiConfig[], s
 }
 
 /** The hash of what a node reads at start: a change restarts it. */
-export function cacheFilesHash(self: ReplicaIdentity, members: readonly ReplicaIdentity[], sentinels: readonly Pick<ReplicaIdentity, "address">[], options: CacheConfig): string {
+function cacheFilesHash(self: ReplicaIdentity, members: readonly ReplicaIdentity[], sentinels: readonly Pick<ReplicaIdentity, "address">[], options: CacheConfig): string {
     return contentHash(renderValkeyConf(self, members.length, options) + renderValkeyStart({ self, nodes: members, sentinels, options, configFile: `${CONFIG_IN_CONTAINER}/valkey.conf` }));
 }
 
