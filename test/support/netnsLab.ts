@@ -98,6 +98,14 @@ export class NetnsLab {
         for (const child of this.children) killGroup(child, "SIGKILL");
         this.children.clear();
         for (const ns of this.namespaces.splice(0).reverse()) {
+            // Whatever a daemon left behind in the namespace (a forked-off helper outside its group).
+            for (const pid of spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).stdout?.split("\n").filter(Boolean) ?? []) {
+                try {
+                    process.kill(Number(pid), "SIGKILL");
+                } catch {
+                    // Already gone.
+                }
+            }
             spawnSync("ip", ["netns", "delete", ns]);
             rmSync(join("/etc/netns", ns), { recursive: true, force: true });
         }
