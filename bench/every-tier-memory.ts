@@ -1,5 +1,5 @@
 // The plan's memory figures for the dev stack with every tier on (the example's, plus the cache
-// and the bus at their defaults), against dev's three 4 GB Pis: what each tier asks for in
+// and the bus at their defaults, then the bus's RabbitMQ option too), against dev's three 4 GB Pis: what each tier asks for in
 // memory limits, the total against the Pis' memory and against what placement may give out (the
 // OS reserve taken off), and whether placement fits it, per Pi, or what it refuses and why.
 // Printed, not asserted. Run: npx tsx bench/every-tier-memory.ts
@@ -47,3 +47,4 @@ function report(title: string, overrides: Record<string, Record<string, unknown>
 
 report("dev with every tier at its defaults (the cache and the bus added):", {});
 report("the same with the cache and the bus at a tenth of a core per node and HAProxy at 0.4:", { cache: { cpus: 0.1 }, bus: { allowSdCard: true, cpus: 0.1 }, loadBalancer: { cpus: 0.4 } });
+report("the same with the bus's RabbitMQ option on at its defaults:", { cache: { cpus: 0.1 }, bus: { allowSdCard: true, cpus: 0.1, rabbitmq: { allowSdCard: true } }, loadBalancer: { cpus: 0.4 } });

@@ -384,14 +384,37 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
             });
         }
     }
-    // A user name is one across the bus's accounts (an app names only the user); an account with streams needs a user to create them as.
-    const seenUsers = new Map<string, string>();
-    for (const [account, a] of Object.entries(config.tiers.bus?.accounts ?? {})) {
-        for (const user of Object.keys(a.users)) {
-            const other = seenUsers.get(user);
-            if (other !== undefined) problems.push({ key: configKey(["tiers", "bus", "accounts", account, "users", user]), message: `expected a user name not used by another account, got ${describeValue(user)} (also in account ${other})` });
-            seenUsers.set(user, account);
+    // A user name is one across the bus's accounts, and one across RabbitMQ's virtual hosts (an app names only the user).
+    const uniqueUsers = (groups: Record<string, { users: Record<string, unknown> }>, path: string[], what: string) => {
+        const seen = new Map<string, string>();
+        for (const [group, g] of Object.entries(groups)) {
+            for (const user of Object.keys(g.users)) {
+                const other = seen.get(user);
+                if (other !== undefined) problems.push({ key: configKey(["tiers", "bus", ...path, group, "users", user]), message: `expected a user name not used by another ${what}, got ${describeValue(user)} (also in ${what} ${other})` });
+                seen.set(user, group);
+            }
         }
+    };
+    uniqueUsers(config.tiers.bus?.accounts ?? {}, ["accounts"], "account");
+    const rabbitmq = config.tiers.bus?.rabbitmq;
+    uniqueUsers(rabbitmq?.vhosts ?? {}, ["rabbitmq", "vhosts"], "virtual host");
+    for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {
+        const users = Object.values(rabbitmq?.vhosts ?? {}).flatMap((v) => Object.keys(v.users));
+        if (options.rabbitmqUser !== undefined && !users.includes(options.rabbitmqUser)) {
+            problems.push({
+                key: configKey(["tiers", "apps", app, "rabbitmqUser"]),
+                message: rabbitmq ? `expected a user of picloud:tiers.bus.rabbitmq.vhosts (${users.join(", ") || "none declared"}), got ${describeValue(options.rabbitmqUser)}` : `expected picloud:tiers.bus.rabbitmq to be enabled for a RabbitMQ user, got ${describeValue(options.rabbitmqUser)} with no RabbitMQ`,
+            });
+        }
+    }
+    // RabbitMQ's Raft WAL is held in memory until it rolls over: it must fit well under the memory watermark.
+    if (rabbitmq && rabbitmq.walMaxMb * 4 > rabbitmq.memoryMb * rabbitmq.memoryWatermark) {
+        problems.push({
+            key: "picloud:tiers.bus.rabbitmq.walMaxMb",
+            message: `expected at most ${Math.floor((rabbitmq.memoryMb * rabbitmq.memoryWatermark) / 4)} MB (a quarter of memoryMb ${rabbitmq.memoryMb} × memoryWatermark ${rabbitmq.memoryWatermark}; raise memoryMb for a larger WAL), got ${rabbitmq.walMaxMb}`,
+        });
+    }
+    for (const [account, a] of Object.entries(config.tiers.bus?.accounts ?? {})) {
         if (Object.keys(a.streams).length > 0 && Object.keys(a.users).length === 0) {
             problems.push({ key: configKey(["tiers", "bus", "accounts", account, "users"]), message: "expected at least one user in an account with streams: the streams step creates them as that user, got none" });
         }

@@ -24,6 +24,8 @@ import { CassandraRing } from "./database/cassandraRing";
 import { Bus } from "./bus/bus";
 import type { BusConfig } from "./bus/config";
 import { NATS_EXPORTER_WORKLOAD, NATS_WORKLOAD, busFlows, busSpec, natsExporterWorkload, natsWorkload } from "./bus/nats";
+import { RABBITMQ_WORKLOAD, rabbitmqFlows, rabbitmqSpec, rabbitmqWorkload } from "./bus/rabbitmq";
+import { RabbitmqCluster } from "./bus/rabbitmqCluster";
 import { Cache } from "./cache/cache";
 import type { CacheConfig } from "./cache/config";
 import { SENTINEL_EXPORTER_WORKLOAD, SENTINEL_WORKLOAD, VALKEY_EXPORTER_WORKLOAD, VALKEY_WORKLOAD, cacheExporterWorkload, cacheFlows, cacheSpec, sentinelWorkload, valkeyWorkload } from "./cache/valkey";
@@ -367,30 +369,51 @@ function natsIdentities(options: BusConfig, placement: PlacementPlan, config: St
     return placedIdentities(natsWorkload(options, config.pis), { placement, pis: config.pis });
 }
 
+/** Where RabbitMQ's nodes run, from placement. */
+function rabbitmqIdentities(options: NonNullable<BusConfig["rabbitmq"]>, placement: PlacementPlan, config: StackConfig) {
+    return placedIdentities(rabbitmqWorkload(options, config.pis), { placement, pis: config.pis });
+}
+
 const busTier: TierDefinition = {
     key: "bus",
-    workloads: (config) => (config.tiers.bus ? [natsWorkload(config.tiers.bus, config.pis), natsExporterWorkload(config.tiers.bus, config.pis)] : []),
+    workloads: (config) => {
+        const options = config.tiers.bus;
+        if (!options) return [];
+        return [natsWorkload(options, config.pis), natsExporterWorkload(options, config.pis), ...(options.rabbitmq ? [rabbitmqWorkload(options.rabbitmq, config.pis)] : [])];
+    },
     monitoringSpecs: ({ config, placement }) => {
         const options = config.tiers.bus;
         if (!options) return [];
         const nodes = natsIdentities(options, placement, config).length;
-        return [{ spec: busSpec(options, nodes, replicaEndpoints(NATS_EXPORTER_WORKLOAD, options.exporterPort, { placement, pis: config.pis })), declaredBy: `${KEY_BUS}.exporterPort` }];
+        const rabbitmq = options.rabbitmq;
+        return [
+            { spec: busSpec(options, nodes, replicaEndpoints(NATS_EXPORTER_WORKLOAD, options.exporterPort, { placement, pis: config.pis })), declaredBy: `${KEY_BUS}.exporterPort` },
+            ...(rabbitmq
+                ? [{ spec: rabbitmqSpec(rabbitmq, rabbitmqIdentities(rabbitmq, placement, config).length, replicaEndpoints(RABBITMQ_WORKLOAD, rabbitmq.prometheusPort, { placement, pis: config.pis })), declaredBy: `${KEY_BUS}.rabbitmq.prometheusPort` }]
+                : []),
+        ];
     },
     flows: ({ config, placement }) => {
         const options = config.tiers.bus;
-        return options ? busFlows(options, natsIdentities(options, placement, config), config.pis) : [];
+        if (!options) return [];
+        const rabbitmq = options.rabbitmq;
+        return [...busFlows(options, natsIdentities(options, placement, config), config.pis), ...(rabbitmq ? rabbitmqFlows(rabbitmq, rabbitmqIdentities(rabbitmq, placement, config), config.pis) : [])];
     },
     dnsNames: ({ config, placement }) => {
         const options = config.tiers.bus;
         if (!options) return [];
         const address = new Map(config.pis.map((p) => [p.name, p.address]));
-        return [{ name: "nats.bus", addresses: (placement.assignments.get(NATS_WORKLOAD) ?? []).map((pi) => address.get(pi)!), declaredBy: KEY_BUS }];
+        const on = (workload: string) => (placement.assignments.get(workload) ?? []).map((pi) => address.get(pi)!);
+        return [{ name: "nats.bus", addresses: on(NATS_WORKLOAD), declaredBy: KEY_BUS }, ...(options.rabbitmq ? [{ name: "rabbitmq.bus", addresses: on(RABBITMQ_WORKLOAD), declaredBy: `${KEY_BUS}.rabbitmq` }] : [])];
     },
     create: ({ config, args, hosts, scope }) => {
         const options = config.tiers.bus;
         if (!options) return [];
         const { name, opts } = scope("bus");
-        return [new Bus(name, { ...args, options, hosts }, opts)];
+        const bus = new Bus(name, { ...args, options, hosts }, opts);
+        if (!options.rabbitmq) return [bus];
+        const cluster = scope("rabbitmq");
+        return [bus, new RabbitmqCluster(cluster.name, { ...args, options: options.rabbitmq, hosts }, cluster.opts)];
     },
 };
 
@@ -421,6 +444,7 @@ const appsTier: TierDefinition = {
         const database = created.find((c): c is Database => c instanceof Database);
         const cache = created.find((c): c is Cache => c instanceof Cache);
         const bus = created.find((c): c is Bus => c instanceof Bus);
+        const rabbitmq = created.find((c): c is RabbitmqCluster => c instanceof RabbitmqCluster);
         return Object.entries(config.tiers.apps ?? {}).map(([appName, app]) => {
             const { name, opts } = scope(appName);
             const clients = [
@@ -428,6 +452,7 @@ const appsTier: TierDefinition = {
                 ...(app.database === undefined || !database ? [] : [database.databaseEnvironment(app.database)]),
                 ...(app.cache !== true || !cache ? [] : [cache.clientEnvironment()]),
                 ...(app.busUser === undefined || !bus ? [] : [bus.userEnvironment(app.busUser)]),
+                ...(app.rabbitmqUser === undefined || !rabbitmq ? [] : [rabbitmq.userEnvironment(app.rabbitmqUser)]),
             ];
             return new AppServers(name, { ...args, appName, app, secrets, clients, loadBalanced: config.tiers.loadBalancer !== undefined }, opts);
         });

@@ -6,8 +6,9 @@ import { STACKS_DIR } from "./exampleStacks";
 
 /**
  * An example stack's document with every tier the example leaves off turned on: the cache, and
- * the bus with an account, a user and a stream, and its first app using both. Options (CPU limits,
- * SD cards) come from `overrides`, merged into the tiers.
+ * the bus with an account, a user and a stream, and its first app using both (and RabbitMQ's first
+ * user, when `overrides.bus.rabbitmq` declares one). Options (CPU limits, SD cards, RabbitMQ) come
+ * from `overrides`, merged into the tiers.
  */
 export function everyTierDocument(stack: string, overrides: Record<string, Record<string, unknown>> = {}): Record<string, unknown> {
     const doc = YAML.parse(readFileSync(path.join(STACKS_DIR, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, Record<string, unknown>> };
@@ -17,7 +18,8 @@ export function everyTierDocument(stack: string, overrides: Record<string, Recor
     for (const [tier, options] of Object.entries(overrides)) if (tier !== "cache" && tier !== "bus") tiers[tier] = { ...(tiers[tier] ?? {}), ...options };
     const apps = tiers.apps as Record<string, Record<string, unknown>>;
     const first = Object.keys(apps)[0];
-    apps[first] = { ...apps[first], cache: true, busUser: "orders" };
+    const rabbitmqUser = Object.values((tiers.bus.rabbitmq as { vhosts?: Record<string, { users?: Record<string, unknown> }> } | undefined)?.vhosts ?? {}).flatMap((v) => Object.keys(v.users ?? {}))[0];
+    apps[first] = { ...apps[first], cache: true, busUser: "orders", ...(rabbitmqUser ? { rabbitmqUser } : {}) };
     return doc;
 }
 

@@ -49,6 +49,12 @@ export const appSchema = strictObject(
          * its password.
          */
         busUser: dnsLabel("a user of picloud:tiers.bus.accounts").optional(),
+        /**
+         * A user of the bus's RabbitMQ (`picloud:tiers.bus.rabbitmq.vhosts.<vhost>.users`): the app
+         * gets RABBITMQ_ADDRESSES (every node's host:port, comma-separated), RABBITMQ_VHOST,
+         * RABBITMQ_USER, and RABBITMQ_PASSWORD as a secret. Only apps that name a user get its password.
+         */
+        rabbitmqUser: dnsLabel("a user of picloud:tiers.bus.rabbitmq.vhosts").optional(),
         healthcheck: healthcheckSchema.optional(),
         /** The app's name before a rename: its replicas, routes and monitoring carry over in one `pulumi up`. */
         renamedFrom: dnsLabel("the app's earlier name").optional(),

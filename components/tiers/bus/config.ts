@@ -21,6 +21,83 @@ const syncInterval = () => {
     return z.string(rule).regex(/^(always|[1-9][0-9]*(ms|s|m|h))$/, rule);
 };
 
+/** A RabbitMQ queue's name picloud declares: letters, digits, '-', '_' and '.', not amq.* (RabbitMQ keeps those). */
+const queueName = () => {
+    const rule = expected("a queue name: 1 to 128 letters, digits, '-', '_' and '.', not starting with amq.");
+    return z.string(rule).regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, rule).refine((s) => !s.startsWith("amq."), rule);
+};
+
+/**
+ * The RabbitMQ option, beside NATS: RabbitMQ 4 on three Pis (one on a smaller stack), every
+ * declared queue a quorum queue on min(3, nodes) of them, its Raft WAL and memory watermark sized
+ * for a Pi.
+ */
+export const rabbitmqSchema = strictObject(
+    {
+        /** Quorum queues fsync every write: nodes go to SSD Pis only, unless this is true; default false. */
+        allowSdCard: z.boolean(expected("true or false")).default(false),
+        /** Nodes: default three where the stack has three Pis or more, else one. Raft wants an odd number. */
+        nodes: z.union([z.literal(1), z.literal(3), z.literal(5)], expected("1, 3 or 5")).optional(),
+        /** Memory limit per node, MB; default 1024. */
+        memoryMb: intIn(512, 16384, " of MB").default(1024),
+        /** CPU limit per node in cores; default 0.5. */
+        cpus: cores(0.25, 4).default(0.5),
+        /**
+         * The share of memoryMb above which RabbitMQ blocks publishers (its memory alarm) until
+         * consumers catch up; default 0.4, since the Erlang VM may briefly take twice what it uses.
+         */
+        memoryWatermark: z.number(expected("a fraction between 0.2 and 0.7")).min(0.2, expected("a fraction between 0.2 and 0.7")).max(0.7, expected("a fraction between 0.2 and 0.7")).default(0.4),
+        /**
+         * The quorum queues' shared write-ahead log, MB: RabbitMQ keeps up to this much in memory
+         * before it rolls the log over. RabbitMQ's default, 512, costs gigabytes of RAM on a busy
+         * node; default 64.
+         */
+        walMaxMb: intIn(8, 512, " of MB").default(64),
+        /** Free disk, MB, below which RabbitMQ blocks publishers (its disk alarm); default 1024. */
+        diskFreeLimitMb: intIn(50, 1_000_000, " of MB").default(1024),
+        /** AMQP's port for clients; default 5672. */
+        amqpPort: port().default(5672),
+        /** Erlang distribution between nodes (and the CLI on each node); default 25672. */
+        distPort: port().default(25672),
+        /** The Prometheus plugin's port; default 15692. */
+        prometheusPort: port().default(15692),
+        /**
+         * Virtual hosts, by name: each isolated from the others, with its users (each gets a
+         * password picloud makes and full rights on its virtual host) and its queues (each a quorum
+         * queue, created when missing and never deleted).
+         */
+        vhosts: record(
+            "a virtual host name: a lowercase DNS label",
+            dnsLabel("a virtual host name"),
+            strictObject(
+                {
+                    users: record("a user name: a lowercase DNS label", dnsLabel("a user name"), strictObject({}, "user options").prefault({}), "a map of user name to options").default({}),
+                    queues: record(
+                        "a queue name",
+                        queueName(),
+                        strictObject(
+                            {
+                                /** Space the queue's messages may take, MB; once full it refuses new ones (publishers get a nack). Default 256. */
+                                maxMb: intIn(1, 1_000_000, " of MB").default(256),
+                                /** Deliveries of a message before it is dropped (a poison message stops coming back); default 20. */
+                                deliveryLimit: intIn(1, 10_000).default(20),
+                            },
+                            "queue options",
+                        ),
+                        "a map of queue name to options",
+                    ).default({}),
+                },
+                "virtual host options",
+            ),
+            "a map of virtual host name to options",
+        ).default({}),
+    },
+    "the RabbitMQ option",
+);
+
+/** Validated RabbitMQ options. */
+export type RabbitmqConfig = z.output<typeof rabbitmqSchema>;
+
 /** The message bus: NATS with JetStream, three nodes where there are three Pis or more. */
 export const busSchema = strictObject(
     {
@@ -79,6 +156,8 @@ export const busSchema = strictObject(
             ),
             "a map of account name to options",
         ).default({}),
+        /** RabbitMQ beside NATS, for apps that speak AMQP: see {@link rabbitmqSchema}. */
+        rabbitmq: rabbitmqSchema.optional(),
     },
     "the message bus",
 );
