@@ -5,7 +5,8 @@
  * left out), with the environment the containers get and one cookie. The rendered definitions
  * step makes the quorum queue over RabbitMQ's CLI. The node leading the queue is killed: the
  * queue goes on taking and delivering, and every message it confirmed is delivered. Each node's
- * Prometheus plugin serves every series the alerts read.
+ * Prometheus plugin serves every series the alerts read. A lost Pi's node moves to the spare Pi:
+ * the rendered join step forgets the lost node, and the new one joins by peer discovery.
  */
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../components/config/schema";
 import {
     RABBITMQ_WORKLOAD,
+    containerCli,
     rabbitmqDefinitions,
     rabbitmqNodeName,
     rabbitmqSpec,
@@ -22,6 +24,7 @@ import {
     renderEnabledPlugins,
     renderInetrc,
     renderRabbitmqConf,
+    renderRabbitmqJoin,
     watermarkBytes,
 } from "../components/tiers/bus/rabbitmq";
 import { replicaIdentities } from "../components/runtime/workload";
@@ -34,7 +37,8 @@ const lab = new NetnsLab("picloud-rabbitmq");
 const PASSWORD = "lab-password-not-a-secret-0123456789";
 const COOKIE = "lab-cookie-not-a-secret-0123456789";
 
-const pis = [21, 22, 23].map((n, i) => ({ name: `pi-${i + 1}`, address: `10.79.0.${n}`, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINaWQtkkIJq7Iza/VlBf4dpDjLz1Rser9LqnV8bTJjAk", memoryMb: 4096, storage: "ssd", model: "pi4" }));
+// Four Pis: the nodes on the first three, the fourth the spare a lost Pi's node moves to.
+const pis = [21, 22, 23, 24].map((n, i) => ({ name: `pi-${i + 1}`, address: `10.79.0.${n}`, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINaWQtkkIJq7Iza/VlBf4dpDjLz1Rser9LqnV8bTJjAk", memoryMb: 4096, storage: "ssd", model: "pi4" }));
 const config = parseStackConfig({
     // The lab's disk is shared with everything else on the machine: a small disk limit keeps the alarm out of the way.
     values: { pis, tiers: { bus: { rabbitmq: { diskFreeLimitMb: 100, vhosts: { shop: { users: { orders: {} }, queues: { orders: {} } } } } } } },
@@ -42,10 +46,11 @@ const config = parseStackConfig({
 });
 const options = config.tiers.bus!.rabbitmq!;
 const workload = rabbitmqWorkload(options, config.pis);
-const identities = replicaIdentities(workload, pis.map((p) => p.name), (pi) => pis.find((p) => p.name === pi)!.address);
+const addressOf = (pi: string) => pis.find((p) => p.name === pi)!.address;
+let identities = replicaIdentities(workload, ["pi-1", "pi-2", "pi-3"], addressOf);
 const nodes = identities.map((identity) => ({ identity, ns: `${PREFIX}${identity.index}`, dir: path.join(lab.work, `node-${identity.index}`) }));
 const servers = new Map<number, ChildProcess>();
-const addresses = identities.map((m) => `${m.address}:${options.amqpPort}`).join(",");
+let addresses = identities.map((m) => `${m.address}:${options.amqpPort}`).join(",");
 
 /** What a node's programs find in their environment: the container's, with the lab's paths. */
 function nodeEnv(i: number): Record<string, string> {
@@ -68,7 +73,7 @@ function prepare(i: number): void {
     for (const d of ["home", "mnesia", "log"]) mkdirSync(path.join(dir, d), { recursive: true });
     writeFileSync(path.join(dir, "rabbitmq.conf"), renderRabbitmqConf(identities, options, "rabbitmq3.10"));
     writeFileSync(path.join(dir, "enabled_plugins"), renderEnabledPlugins());
-    writeFileSync(path.join(dir, "inetrc"), renderInetrc(identities));
+    writeFileSync(path.join(dir, "inetrc"), renderInetrc(config.pis));
     const cookie = path.join(dir, "home", ".erlang.cookie");
     writeFileSync(cookie, COOKIE);
     chmodSync(cookie, 0o400);
@@ -177,7 +182,7 @@ describe(`RabbitMQ on picloud's rabbitmq.conf, ${RABBITMQ_WORKLOAD} nodes on thr
         expect(after.confirmed, logs()).toHaveLength(50);
         const received = (await amqp(survivor, ["consume", addresses, "shop", "orders", "orders", "3"])).received as number[];
         const confirmed = [...(before.confirmed as number[]), ...(after.confirmed as number[])];
-        console.log(`rabbitmq: leader ${identities[leader].pi} killed; 50 more confirmed ${seconds.toFixed(1)} s later (${after.retries} retries); ${received.length} delivered of ${confirmed.length} confirmed`);
+        console.log(`rabbitmq: leader ${identities[leader].pi} killed; the next 50 messages all confirmed within ${seconds.toFixed(1)} s of the kill (${after.retries} retries); ${received.length} delivered of ${confirmed.length} confirmed`);
         expect(confirmed.filter((n) => !received.includes(n))).toEqual([]);
 
         // The killed node comes back and rejoins the queue.
@@ -192,4 +197,48 @@ describe(`RabbitMQ on picloud's rabbitmq.conf, ${RABBITMQ_WORKLOAD} nodes on thr
             { intervalMs: 2000, context: logs },
         );
     }, 300_000);
+
+    it("replaces the node of a lost Pi on the spare: the join step forgets the lost node, and the new one joins by peer discovery", async () => {
+        // pi-3 is lost; placement moves node 2 to pi-4, where the others' resolver file already finds it.
+        await lab.stop(servers.get(2), "SIGKILL");
+        identities = replicaIdentities(workload, ["pi-1", "pi-2", "pi-4"], addressOf, ["pi-1", "pi-2", "pi-3"]);
+        expect(identities[2].joins).toBe(true);
+        const script = path.join(lab.work, "join.sh");
+        writeFileSync(script, renderRabbitmqJoin({ cli: { rabbitmqctl: cli(0, "rabbitmqctl"), rabbitmqQueues: cli(0, "rabbitmq-queues") }, members: identities }));
+        const join = await runAsync("ip", ["netns", "exec", nodes[0].ns, "bash", script]);
+        expect(join.status, `${join.stdout}${join.stderr}`).toBe(0);
+        expect(join.stdout).toContain("picloud: forgot rabbit@pi-3");
+        const members = quorumStatus(1);
+        expect(typeof members === "string" ? members : members.map((m) => m["Node Name"]).sort()).toEqual(["rabbit@pi-1", "rabbit@pi-2"]);
+        // Run again, it changes nothing.
+        const again = await runAsync("ip", ["netns", "exec", nodes[0].ns, "bash", script]);
+        expect([again.status, again.stdout]).toEqual([0, ""]);
+
+        nodes[2] = { identity: identities[2], ns: `${PREFIX}spare`, dir: path.join(lab.work, "node-spare") };
+        lab.addHost(nodes[2].ns, `${PREFIX}sw`, "port3", `${identities[2].address}/24`);
+        prepare(2);
+        start(2);
+        addresses = identities.map((m) => `${m.address}:${options.amqpPort}`).join(",");
+        await waitFor(
+            "rabbit@pi-4 to run in the cluster",
+            120_000,
+            () => {
+                const r = ctl(0, ["-q", "cluster_status", "--formatter", "json"]);
+                try {
+                    const status = JSON.parse(r.out) as { running_nodes: string[]; disk_nodes: string[] };
+                    return (status.running_nodes.includes("rabbit@pi-4") && !status.disk_nodes.includes("rabbit@pi-3")) || r.out.slice(0, 300);
+                } catch {
+                    return r.out.slice(0, 300);
+                }
+            },
+            { intervalMs: 2000, context: logs },
+        );
+        // The queue still takes and delivers through the new cluster.
+        const sent = await amqp(2, ["publish", addresses, "shop", "orders", "orders", "1000", "10", "30"]);
+        expect(sent.confirmed).toHaveLength(10);
+        const received = (await amqp(2, ["consume", addresses, "shop", "orders", "orders", "3"])).received as number[];
+        expect(received.filter((n) => n >= 1000).sort((a, b) => a - b)).toEqual(sent.confirmed);
+        // The step as it runs on the Pis: the CLI inside the container of the node it speaks through.
+        expect(renderRabbitmqJoin({ cli: containerCli("rabbitmq-0"), members: identities })).toContain('members=" rabbit@pi-1 rabbit@pi-2 rabbit@pi-4 "');
+    }, 240_000);
 });

@@ -52,14 +52,17 @@ describe("RabbitMQ's nodes, rabbitmq.conf and definitions", () => {
     });
 
     it("names each node after its Pi, resolved by the rendered Erlang resolver file", () => {
-        expect(renderInetrc(members)).toContain('{host, {10,0,0,12}, ["p1"]}.');
-        expect(renderInetrc(members).trim().split("\n").at(-1)).toBe("{lookup, [file, native]}.");
+        const stackPis = members.map((m) => ({ name: m.pi, address: m.address }));
+        expect(renderInetrc(stackPis)).toContain('{host, {10,0,0,12}, ["p1"]}.');
+        expect(renderInetrc(stackPis).trim().split("\n").at(-1)).toBe("{lookup, [file, native]}.");
         const w = rabbitmqWorkload(options, [pi("a"), pi("b"), pi("c")]);
         expect(w.perReplica!(members[1], members).env).toMatchObject({ RABBITMQ_NODENAME: "rabbit@p1" });
         expect(w.env).toMatchObject({ RABBITMQ_USE_LONGNAME: "false", RABBITMQ_DIST_PORT: "25672", ERL_INETRC: "/etc/rabbitmq/inetrc" });
-        // A changed file restarts the node: its hash is in the environment.
-        const hash = (o: object) => rabbitmqWorkload(rabbitmqSchema.parse(o), [pi("a")]).perReplica!(members[0], members).env!.PICLOUD_FILES_SHA256;
+        // A changed setting restarts the node (its hash is in the environment); a peer moved to another Pi does not.
+        const hash = (o: object, peers = members) => rabbitmqWorkload(rabbitmqSchema.parse(o), [pi("a")]).perReplica!(members[0], peers).env!.PICLOUD_FILES_SHA256;
         expect(hash({ walMaxMb: 32 })).not.toBe(hash({}));
+        expect(hash({}, [members[0], members[1], { index: 2, pi: "p9", address: "10.0.0.19" }])).toBe(hash({}));
+        expect(hash({}, members.slice(0, 1))).not.toBe(hash({}));
     });
 
     it("pins the image by digest, keeps the cookie a file only the rabbitmq user reads, and takes SSD Pis unless SD cards are allowed", () => {

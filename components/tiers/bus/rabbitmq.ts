@@ -101,13 +101,14 @@ export function renderEnabledPlugins(): string {
 }
 
 /**
- * Erlang's resolver file (ERL_INETRC): each node's Pi name to its address, then the system's own
- * resolver. Node names stay the Pis' names whatever the Pis' hostnames or DNS.
+ * Erlang's resolver file (ERL_INETRC): every Pi of the stack by name to its address, then the
+ * system's own resolver. Node names stay the Pis' names whatever the Pis' hostnames or DNS, and a
+ * node that moves to another Pi of the stack is found without the others restarting to learn it.
  */
-export function renderInetrc(members: readonly Pick<ReplicaIdentity, "pi" | "address">[]): string {
+export function renderInetrc(pis: readonly Pick<PiConfig, "name" | "address">[]): string {
     return [
         "%% picloud: RabbitMQ nodes' names; rendered, do not edit",
-        ...members.map((m) => `{host, {${m.address.split(".").join(",")}}, [${JSON.stringify(m.pi)}]}.`),
+        ...pis.map((p) => `{host, {${p.address.split(".").join(",")}}, [${JSON.stringify(p.name)}]}.`),
         "{lookup, [file, native]}.",
         "",
     ].join("\n");
@@ -154,8 +155,12 @@ export function rabbitmqWorkload(options: RabbitmqConfig, pis: readonly PiConfig
         },
         volumes: [file("conf"), file("plugins"), file("inetrc"), file("cookie")],
         data: { containerPath: DATA_IN_CONTAINER, owner: { uid: RABBITMQ_UID, gid: RABBITMQ_UID } },
-        // Its name, and a hash of what it reads at start: a changed file restarts it, one node at a time.
-        perReplica: (self, members) => ({ env: { RABBITMQ_NODENAME: rabbitmqNodeName(self), PICLOUD_FILES_SHA256: contentHash(renderRabbitmqConf(members, options) + renderInetrc(members) + renderEnabledPlugins()) } }),
+        // Its name, and a hash of what a running node reads: a changed setting restarts the nodes, one
+        // at a time. Not the peers' names, which only a blank node reads: a member replaced on
+        // another Pi leaves the others running (a restart then would cost the queues their majority).
+        perReplica: (self, members) => ({
+            env: { RABBITMQ_NODENAME: rabbitmqNodeName(self), PICLOUD_FILES_SHA256: contentHash(renderRabbitmqConf(members.map((_, i) => ({ pi: `peer-${i}` })), options) + renderInetrc(pis) + renderEnabledPlugins()) },
+        }),
         // A node that replaces one on a lost Pi: the lost one is forgotten first, then the new one joins by peer discovery.
         join: (_self, members, via) => renderRabbitmqJoin({ cli: containerCli(`${RABBITMQ_WORKLOAD}-${via.index}`), members }),
         quorum: { name: "rabbitmq", quorum: majority(nodes) },

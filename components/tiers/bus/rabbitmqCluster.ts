@@ -58,7 +58,7 @@ export class RabbitmqCluster extends TierComponent {
         const files: [keyof typeof RABBITMQ_FILES, string][] = [
             ["conf", renderRabbitmqConf(identities, options)],
             ["plugins", renderEnabledPlugins()],
-            ["inetrc", renderInetrc(identities)],
+            ["inetrc", renderInetrc(args.pis)],
         ];
         const shipped = identities.flatMap((self) => {
             const { connection, ready } = piHost(self.pi);
