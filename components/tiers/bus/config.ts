@@ -21,6 +21,9 @@ const syncInterval = () => {
     return z.string(rule).regex(/^(always|[1-9][0-9]*(ms|s|m|h))$/, rule);
 };
 
+/** A group's users (a NATS account's, a RabbitMQ virtual host's), by name: each gets a password picloud makes. */
+const users = () => record("a user name: a lowercase DNS label", dnsLabel("a user name"), strictObject({}, "user options").prefault({}), "a map of user name to options").default({});
+
 /** A RabbitMQ queue's name picloud declares: letters, digits, '-', '_' and '.', not amq.* (RabbitMQ keeps those). */
 const queueName = () => {
     const rule = expected("a queue name: 1 to 128 letters, digits, '-', '_' and '.', not starting with amq.");
@@ -71,7 +74,7 @@ export const rabbitmqSchema = strictObject(
             dnsLabel("a virtual host name"),
             strictObject(
                 {
-                    users: record("a user name: a lowercase DNS label", dnsLabel("a user name"), strictObject({}, "user options").prefault({}), "a map of user name to options").default({}),
+                    users: users(),
                     queues: record(
                         "a queue name",
                         queueName(),
@@ -135,7 +138,7 @@ export const busSchema = strictObject(
             dnsLabel("an account name"),
             strictObject(
                 {
-                    users: record("a user name: a lowercase DNS label", dnsLabel("a user name"), strictObject({}, "user options").prefault({}), "a map of user name to options").default({}),
+                    users: users(),
                     streams: record(
                         "a stream name",
                         streamName(),
