@@ -8,6 +8,8 @@ export default defineConfig({
         exclude: ["**/node_modules/**", "test/hosts/**", "test/engine/**"],
         // The validators (shellcheck, promtool, haproxy …) are fetched once, before any file runs.
         globalSetup: ["test/support/globalSetup.ts"],
+        // Names a test that blocks its worker long enough to risk vitest's fixed 60 s call timeout.
+        setupFiles: ["test/support/eventLoopWatch.ts"],
         // Each file gets its own process: the Pulumi SDK's runtime state is global per process.
         pool: "forks",
         testTimeout: 60_000,
