@@ -14,6 +14,7 @@ import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../components/config/schema";
 import {
+    RABBITMQ_FILES,
     RABBITMQ_WORKLOAD,
     containerCli,
     rabbitmqDefinitions,
@@ -60,7 +61,8 @@ function nodeEnv(i: number): Record<string, string> {
         ...workload.perReplica!(identity, identities).env,
         ERL_INETRC: path.join(dir, "inetrc"),
         HOME: path.join(dir, "home"),
-        RABBITMQ_CONFIG_FILE: path.join(dir, "rabbitmq.conf"),
+        // The image's layout: its conf.d with its defaults, picloud's file last.
+        RABBITMQ_CONFIG_FILES: path.join(dir, "conf.d"),
         RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, "enabled_plugins"),
         RABBITMQ_MNESIA_BASE: path.join(dir, "mnesia"),
         RABBITMQ_LOG_BASE: path.join(dir, "log"),
@@ -70,8 +72,10 @@ function nodeEnv(i: number): Record<string, string> {
 
 function prepare(i: number): void {
     const { ns, dir } = nodes[i];
-    for (const d of ["home", "mnesia", "log"]) mkdirSync(path.join(dir, d), { recursive: true });
-    writeFileSync(path.join(dir, "rabbitmq.conf"), renderRabbitmqConf(identities, options, "rabbitmq3.10"));
+    for (const d of ["home", "mnesia", "log", "conf.d"]) mkdirSync(path.join(dir, d), { recursive: true });
+    // The official image's own default, which lets guest in from anywhere: picloud's file must win over it.
+    writeFileSync(path.join(dir, "conf.d", "10-defaults.conf"), "loopback_users.guest = false\nlog.console = true\n");
+    writeFileSync(path.join(dir, "conf.d", path.basename(RABBITMQ_FILES.conf.inContainer)), renderRabbitmqConf(identities, options, "rabbitmq3.10"));
     writeFileSync(path.join(dir, "enabled_plugins"), renderEnabledPlugins());
     writeFileSync(path.join(dir, "inetrc"), renderInetrc(config.pis));
     const cookie = path.join(dir, "home", ".erlang.cookie");
@@ -103,11 +107,16 @@ function definitionsStep(via = 0) {
     return runAsync("ip", ["netns", "exec", nodes[via].ns, "bash", script], JSON.stringify(rabbitmqDefinitions(options, nodes.length, { orders: PASSWORD })));
 }
 
-function amqp(via: number, args: string[]): Promise<Record<string, number[] | number>> {
-    return runAsync("ip", ["netns", "exec", nodes[via].ns, validator("pika-python"), path.join(__dirname, "support", "amqp.py"), ...args], undefined, { AMQP_PASSWORD: PASSWORD }).then((r) => {
+function amqp(via: number, args: string[], password = PASSWORD): Promise<Record<string, number[] | number | string | boolean>> {
+    return runAsync("ip", ["netns", "exec", nodes[via].ns, validator("pika-python"), path.join(__dirname, "support", "amqp.py"), ...args], undefined, { AMQP_PASSWORD: password }).then((r) => {
         if (r.status !== 0) throw new Error(`amqp.py ${args[0]} failed (${r.status}): ${r.stderr}`);
-        return JSON.parse(r.stdout) as Record<string, number[] | number>;
+        return JSON.parse(r.stdout) as Record<string, number[] | number | string | boolean>;
     });
+}
+
+/** Whether RabbitMQ's guest user gets in over AMQP, from node `from`'s namespace to `to`. */
+function guest(from: number, to: string) {
+    return amqp(from, ["connect", `${to}:${options.amqpPort}`, "/", "guest"], "guest");
 }
 
 function metrics(i: number): string {
@@ -125,6 +134,7 @@ function quorumStatus(via: number): { "Node Name": string; "Raft State": string 
     }
 }
 
+let guestBefore: Record<string, Record<string, unknown>> = {};
 const logs = () => nodes.map((n) => `${n.identity.pi}: ${run("tail", ["-n", "15", path.join(n.dir, "rabbitmq.log")]).stdout}`).join("\n");
 
 beforeAll(async () => {
@@ -132,6 +142,9 @@ beforeAll(async () => {
     nodes.forEach((n, i) => lab.addHost(n.ns, `${PREFIX}sw`, `port${i}`, `${n.identity.address}/24`));
     nodes.forEach((_, i) => prepare(i));
     nodes.forEach((_, i) => start(i));
+    await waitFor("node 0 to take AMQP connections", 120_000, () => run("ip", ["netns", "exec", nodes[0].ns, "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${options.amqpPort}`]).status === 0, { intervalMs: 1000, context: logs });
+    // Before the step: guest exists, but only from its node's own Pi, whatever the image's defaults say.
+    guestBefore = { loopback: await guest(0, "127.0.0.1"), remote: await guest(1, identities[0].address) };
     const r = await definitionsStep();
     expect(r.status, `${r.stdout}\n${r.stderr}\n${logs()}`).toBe(0);
 }, 240_000);
@@ -147,7 +160,10 @@ describe(`RabbitMQ on picloud's rabbitmq.conf, ${RABBITMQ_WORKLOAD} nodes on thr
         expect(status.cluster_name).toBe("picloud");
         const members = quorumStatus(2);
         expect(typeof members === "string" ? members : members.map((m) => m["Node Name"]).sort()).toEqual(identities.map(rabbitmqNodeName).sort());
+        expect(guestBefore.loopback).toEqual({ connected: true });
+        expect(guestBefore.remote).toEqual({ error: "ProbableAuthenticationError" });
         expect(ctl(0, ["-q", "list_users"]).out).not.toMatch(/^guest/m);
+        expect(await guest(0, "127.0.0.1")).toEqual({ error: "ProbableAuthenticationError" });
         expect(ctl(0, ["-q", "authenticate_user", "orders", PASSWORD]).status).toBe(0);
         expect(ctl(0, ["-q", "authenticate_user", "orders", "wrong-password"]).status).not.toBe(0);
         expect(ctl(0, ["-q", "list_policies", "-p", "shop"]).out).toContain('"overflow":"reject-publish"');
@@ -157,14 +173,19 @@ describe(`RabbitMQ on picloud's rabbitmq.conf, ${RABBITMQ_WORKLOAD} nodes on thr
         expect(again.stdout).not.toContain("removed the guest user");
     });
 
-    it("sizes the WAL and the memory watermark as rendered, and serves every series the alerts read", () => {
+    it("sizes the WAL and the memory watermark as rendered, and serves every series the alerts read", async () => {
         expect(ctl(0, ["eval", "application:get_env(ra, wal_max_size_bytes)."]).out).toContain(`{ok,${options.walMaxMb * 1024 * 1024}}`);
-        const scraped = nodes.map((_, i) => metrics(i)).join("\n");
-        expect(scraped).toMatch(new RegExp(`^rabbitmq_resident_memory_limit_bytes ${watermarkBytes(options)}$`, "m"));
-        const served = new Set([...scraped.matchAll(/^([a-z_]+)[{ ]/gm)].map((m) => m[1]));
         const read = new Set(rabbitmqSpec(options, 3, []).alertRules.flatMap((r) => [...r.expr.matchAll(/([a-z_]+)\{/g)].map((m) => m[1])).filter((name) => name !== "up"));
-        expect([...read].filter((name) => !served.has(name))).toEqual([]);
         expect(read.size).toBeGreaterThan(10);
+        let scraped = "";
+        // A queue's own series appear once its leader has reported its statistics (every few seconds).
+        await waitFor("every node's plugin to serve every series the alerts read", 30_000, () => {
+            scraped = nodes.map((_, i) => metrics(i)).join("\n");
+            const served = new Set([...scraped.matchAll(/^([a-z_]+)[{ ]/gm)].map((m) => m[1]));
+            const missing = [...read].filter((name) => !served.has(name));
+            return missing.length === 0 || `missing ${missing.join(", ")}`;
+        }, { intervalMs: 1000 });
+        expect(scraped).toMatch(new RegExp(`^rabbitmq_resident_memory_limit_bytes ${watermarkBytes(options)}$`, "m"));
     });
 
     it("loses the node leading the queue: the queue goes on taking and delivering, and every confirmed message is delivered", async () => {

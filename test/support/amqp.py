@@ -9,6 +9,9 @@
       Takes and acknowledges messages from QUEUE until none came for IDLE_SECONDS.
       Prints {"received": [...]}.
 
+  amqp.py connect ADDRESSES VHOST USER
+      Opens a connection and closes it. Prints {"connected": true}, or {"error": "<pika's error>"}.
+
 ADDRESSES are host:port, comma-separated; the password is $AMQP_PASSWORD (never an argument).
 """
 
@@ -79,10 +82,20 @@ def consume(addresses, vhost, user, queue, idle):
     print(json.dumps({"received": received}))
 
 
+def try_connect(addresses, vhost, user):
+    try:
+        connect(addresses, vhost, user).close()
+        print(json.dumps({"connected": True}))
+    except Exception as e:
+        print(json.dumps({"error": type(e).__name__}))
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "publish":
         publish(args[0], args[1], args[2], args[3], int(args[4]), int(args[5]), float(args[6]))
+    elif command == "connect":
+        try_connect(args[0], args[1], args[2])
     elif command == "consume":
         consume(args[0], args[1], args[2], args[3], float(args[4]))
     else:

@@ -1,11 +1,15 @@
-import { beforeEach } from "vitest";
+import { afterEach, beforeEach } from "vitest";
 
 /**
- * Reports a test that keeps its worker's event loop blocked for long (synchronous work: a long
- * run of spawnSync calls, say). Vitest's worker gives up on its own calls to the main process
- * after a fixed 60 s and fails the whole run with `Timeout calling "onTaskUpdate"`, naming no
- * test; this names the tests that ran in the blocked stretch, on stderr, from 20 s of blocking on.
+ * Vitest's worker gives up on its own calls to the main process after a fixed 60 s and fails the
+ * whole run with `Timeout calling "onTaskUpdate"`, naming no test, when its event loop does not
+ * get to read the answer: synchronous work (a long run of spawnSync calls), or tests that await
+ * only promises (a mock runtime's), which run one after another as microtasks and never let the
+ * loop read its input. So each test ends by yielding to the event loop, and a stretch of 20 s or
+ * more without it is reported on stderr, naming the tests that ran in it.
  */
+afterEach(() => new Promise<void>((resolve) => setImmediate(resolve)));
+
 let current = "(collecting)";
 /** The test running at the last tick, and every test started since. */
 let since: string[] = [current];

@@ -30,7 +30,8 @@ export const RABBITMQ_UID = 999;
 export const EPMD_PORT = 4369;
 /** The files each node reads, by name in {@link RABBITMQ_CONFIG_DIR}, and where the container has them. */
 export const RABBITMQ_FILES = {
-    conf: { file: "rabbitmq.conf", inContainer: "/etc/rabbitmq/rabbitmq.conf" },
+    // Last of the image's conf.d files, so its settings win over the image's defaults (10-defaults.conf lets guest in from anywhere).
+    conf: { file: "rabbitmq.conf", inContainer: "/etc/rabbitmq/conf.d/90-picloud.conf" },
     plugins: { file: "enabled_plugins", inContainer: "/etc/rabbitmq/enabled_plugins" },
     inetrc: { file: "inetrc", inContainer: "/etc/rabbitmq/inetrc" },
     cookie: { file: "erlang.cookie", inContainer: "/var/lib/rabbitmq/.erlang.cookie" },
