@@ -398,12 +398,12 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
     uniqueUsers(config.tiers.bus?.accounts ?? {}, ["accounts"], "account");
     const rabbitmq = config.tiers.bus?.rabbitmq;
     uniqueUsers(rabbitmq?.vhosts ?? {}, ["rabbitmq", "vhosts"], "virtual host");
+    const rabbitmqUsers = Object.values(rabbitmq?.vhosts ?? {}).flatMap((v) => Object.keys(v.users));
     for (const [app, options] of Object.entries(config.tiers.apps ?? {})) {
-        const users = Object.values(rabbitmq?.vhosts ?? {}).flatMap((v) => Object.keys(v.users));
-        if (options.rabbitmqUser !== undefined && !users.includes(options.rabbitmqUser)) {
+        if (options.rabbitmqUser !== undefined && !rabbitmqUsers.includes(options.rabbitmqUser)) {
             problems.push({
                 key: configKey(["tiers", "apps", app, "rabbitmqUser"]),
-                message: rabbitmq ? `expected a user of picloud:tiers.bus.rabbitmq.vhosts (${users.join(", ") || "none declared"}), got ${describeValue(options.rabbitmqUser)}` : `expected picloud:tiers.bus.rabbitmq to be enabled for a RabbitMQ user, got ${describeValue(options.rabbitmqUser)} with no RabbitMQ`,
+                message: rabbitmq ? `expected a user of picloud:tiers.bus.rabbitmq.vhosts (${rabbitmqUsers.join(", ") || "none declared"}), got ${describeValue(options.rabbitmqUser)}` : `expected picloud:tiers.bus.rabbitmq to be enabled for a RabbitMQ user, got ${describeValue(options.rabbitmqUser)} with no RabbitMQ`,
             });
         }
     }

@@ -79,7 +79,7 @@ export class RabbitmqCluster extends TierComponent {
                 connection: piHost(first.pi).connection,
                 scriptName: "bus-rabbitmq-definitions.sh",
                 script: renderDefinitionsStep({ cli: containerCli(`${RABBITMQ_WORKLOAD}-${first.index}`), options, nodes: identities.length }),
-                stdin: pulumi.secret(passwords.apply((p) => JSON.stringify(rabbitmqDefinitions(options, identities.length, p)))),
+                stdin: passwords.apply((p) => JSON.stringify(rabbitmqDefinitions(options, identities.length, p))),
             },
             { parent: this, dependsOn: this.replicas[RABBITMQ_WORKLOAD].map((m) => m.resource) },
         );
@@ -87,10 +87,8 @@ export class RabbitmqCluster extends TierComponent {
         this.registerOutputs({ nodes: identities.map((m) => `${m.address}:${options.amqpPort}`), queues: Object.values(options.vhosts).flatMap((v) => Object.keys(v.queues)) });
     }
 
-    /** What an app that names RabbitMQ user `user` gets; throws naming the user when it is not declared. */
+    /** What an app that names RabbitMQ user `user` gets; throws naming the user when it is not declared (rabbitmqEnvironment). */
     userEnvironment(user: string): ClientEnvironment {
-        const password = this.passwords.get(user);
-        if (!password) throw new Error(`${KEY}.vhosts: no user "${user}" is declared (users: ${[...this.passwords.keys()].join(", ") || "none"})`);
-        return rabbitmqEnvironment(this.members, this.options, user, password);
+        return rabbitmqEnvironment(this.members, this.options, user, this.passwords.get(user)!);
     }
 }
