@@ -7,12 +7,16 @@ import * as pulumi from "@pulumi/pulumi";
  */
 export class ChildRecord {
     private readonly recorded: string[] = [];
+    private readonly own: pulumi.CustomResource[] = [];
     private owner?: pulumi.Resource;
 
     /** `opts` plus a transformation that records each own custom child (children inherit it; only direct ones count). */
     options(opts: pulumi.ComponentResourceOptions = {}): pulumi.ComponentResourceOptions {
         const record: pulumi.ResourceTransformation = (args) => {
-            if (this.owner !== undefined && args.opts.parent === this.owner && args.resource instanceof pulumi.CustomResource) this.recorded.push(args.name);
+            if (this.owner !== undefined && args.opts.parent === this.owner && args.resource instanceof pulumi.CustomResource) {
+                this.recorded.push(args.name);
+                this.own.push(args.resource);
+            }
             return undefined;
         };
         return { ...opts, transformations: [...(opts.transformations ?? []), record] };
@@ -26,5 +30,10 @@ export class ChildRecord {
     /** What has been recorded so far, in registration order. */
     get names(): readonly string[] {
         return [...this.recorded];
+    }
+
+    /** The same resources themselves, for what must wait for them. */
+    get resources(): readonly pulumi.CustomResource[] {
+        return [...this.own];
     }
 }

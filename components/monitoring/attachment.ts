@@ -3,6 +3,7 @@ import { ATTACHMENT_TYPE, MonitoringSpec, monitoringGaps } from "./contract";
 import { ChildRecord } from "../host/childRecord";
 import { Connection, remoteCommand, shipFile } from "../host/remoteFiles";
 import { shellQuote } from "../renderers/shellSteps";
+import { ConfirmSettings, renderConfirmScript } from "./confirm";
 import { renderFileSd, renderGrafanaDashboard, renderRuleFile } from "./renderers";
 
 /**
@@ -21,6 +22,13 @@ export interface MonitoringEndpoint {
     readonly reloadCommand: string;
     /** Resources that must exist before files are delivered (the tier's folders). */
     readonly ready?: readonly pulumi.Resource[];
+    /**
+     * Done means monitored: each Attachment then waits, after its reload, until Prometheus reports
+     * its targets up and its rules loaded ({@link renderConfirmScript}); absent, it does not wait.
+     */
+    readonly confirm?: ConfirmSettings;
+    /** The monitoring services a confirmation asks (Prometheus's container): it waits for them. */
+    readonly running?: readonly pulumi.Resource[];
 }
 
 /**
@@ -37,6 +45,8 @@ export interface MonitoringEndpointOutput {
     readonly dashboardsDir: string;
     /** Prometheus's port on the monitoring Pi, for its reload. */
     readonly prometheusPort: number;
+    /** How long an attachment waits for Prometheus to confirm it (`picloud:tiers.monitoring.confirmTimeoutSeconds`); 0 or absent: no wait. */
+    readonly confirmTimeoutSeconds?: number;
 }
 
 /**
@@ -68,12 +78,15 @@ export function monitoringEndpointFromOutput(output: MonitoringEndpointOutput, p
             throw new Error(`monitoring output ${key}: expected an absolute path of letters, digits, '.', '_', '-' and '/', got ${JSON.stringify(dir)}`);
         }
     }
+    const wait = output.confirmTimeoutSeconds ?? 0;
+    if (!Number.isInteger(wait) || wait < 0) throw new Error(`monitoring output confirmTimeoutSeconds: expected a whole number of seconds, got ${JSON.stringify(wait)}`);
     return {
         connection: { host: output.host, port: output.port, user: output.user, hostKey: output.hostKey, privateKey: pulumi.secret(privateKey) },
         fileSdDir: output.fileSdDir,
         rulesDir: output.rulesDir,
         dashboardsDir: output.dashboardsDir,
         reloadCommand: prometheusReloadCommand(output.prometheusPort),
+        ...(wait > 0 && { confirm: { prometheusPort: output.prometheusPort, timeoutSeconds: wait } }),
     };
 }
 
@@ -103,6 +116,8 @@ export interface AttachmentArgs {
     readonly covers?: readonly string[];
     /** The spec's `component` before a rename: its files on the monitoring Pi are replaced by the new ones. */
     readonly renamedFrom?: string;
+    /** What the component runs: a confirmation waits for it to exist before it asks Prometheus. */
+    readonly after?: readonly pulumi.Resource[];
 }
 
 /** What an Attachment records as its own inputs, for the policy pack. */
@@ -181,7 +196,7 @@ export class Attachment extends pulumi.ComponentResource {
                     { parent: this, dependsOn: [...(endpoint.ready ?? [])] },
                 ),
             );
-            remoteCommand(
+            const reload = remoteCommand(
                 `${name}-reload`,
                 {
                     connection: endpoint.connection,
@@ -191,8 +206,19 @@ export class Attachment extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: copies },
             );
+            // Done means monitored: the update waits until Prometheus says so, again whenever the
+            // files change. Nothing to undo on removal: the reload's delete takes the files away.
+            if (endpoint.confirm && endpoint.confirm.timeoutSeconds > 0) {
+                remoteCommand(
+                    `${name}-confirmed`,
+                    { connection: endpoint.connection, create: renderConfirmScript(args.spec, endpoint.confirm), rerunWhen: contents.map(([, , , text]) => text) },
+                    { parent: this, dependsOn: [reload, ...(endpoint.running ?? []), ...(args.after ?? [])] },
+                );
+            }
         }
-        this.registerOutputs({ ...declared, coverage: monitoringCoverage(args.spec) });
+        // How long its update waits for Prometheus to confirm it (0: it does not), for the plan.
+        const confirmWithinSeconds = args.endpoint?.confirm?.timeoutSeconds ?? 0;
+        this.registerOutputs({ ...declared, coverage: monitoringCoverage(args.spec), confirmWithinSeconds });
     }
 }
 
@@ -210,8 +236,9 @@ export function attachMonitoring(
     endpoint?: MonitoringEndpoint,
     covers: readonly string[] = [],
     renamedFrom?: string,
+    after?: readonly pulumi.Resource[],
 ): Attachment {
-    return new Attachment(`${name}-monitoring`, { spec, endpoint, covers, renamedFrom }, { parent: component });
+    return new Attachment(`${name}-monitoring`, { spec, endpoint, covers, renamedFrom, after }, { parent: component });
 }
 
 /**
@@ -237,7 +264,7 @@ export abstract class MonitoredComponent extends pulumi.ComponentResource {
      */
     protected attach(spec: MonitoringSpec, endpoint: MonitoringEndpoint | undefined, renamedFrom?: string): Attachment {
         if (this.monitoring) throw new Error(`${this.componentName}: its monitoring is attached already`);
-        this.monitoring = attachMonitoring(this, this.componentName, spec, endpoint, this.children.names, renamedFrom);
+        this.monitoring = attachMonitoring(this, this.componentName, spec, endpoint, this.children.names, renamedFrom, this.children.resources);
         return this.monitoring;
     }
 

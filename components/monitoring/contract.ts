@@ -22,7 +22,21 @@ export interface ScrapeTarget {
     readonly scheme?: "http" | "https";
     /** Extra labels on every series (component, tier, pi …). */
     readonly labels?: Readonly<Record<string, string>>;
+    /**
+     * An endpoint whose every scrape is expensive (cAdvisor's thousands of series): scraped at the
+     * tier's bulk interval (`picloud:tiers.monitoring.scrapeIntervalSeconds`) instead of
+     * {@link LIVENESS}'s, and its target-down alert is a warning after five minutes. Default false.
+     */
+    readonly bulk?: boolean;
 }
+
+/**
+ * How fast a dead target is noticed: every target but a bulk one is scraped every 5 s, rules are
+ * evaluated every 5 s, and target-down fires once `up` has been 0 for 10 s (at least three failed
+ * scrapes in a row, so a container's restart does not page). With Alertmanager's 5 s wait for
+ * critical alerts, a dead service notifies within 25 s at worst (measured: bench/detection-time.ts).
+ */
+export const LIVENESS = { scrapeIntervalSeconds: 5, scrapeTimeoutSeconds: 4, evaluationIntervalSeconds: 5, targetDownFor: "10s", criticalGroupWait: "5s" } as const;
 
 /** Alert severities; Alertmanager routes on them. */
 export type Severity = "critical" | "warning" | "info";
@@ -82,13 +96,16 @@ export function alertPrefix(name: string): string {
         .join("");
 }
 
-/** The rule every scrape job gets: one of its targets stopped answering. */
-export function targetDownRule(target: ScrapeTarget, forDuration = "1m"): AlertRule {
+/**
+ * The rule every scrape job gets: one of its targets stopped answering. Critical after
+ * {@link LIVENESS}'s `targetDownFor`; a warning after five minutes for a bulk target.
+ */
+export function targetDownRule(target: ScrapeTarget): AlertRule {
     return {
         alert: `${alertPrefix(target.job)}TargetDown`,
         expr: `up{job="${target.job}"} == 0`,
-        for: forDuration,
-        severity: "critical",
+        for: target.bulk ? "5m" : LIVENESS.targetDownFor,
+        severity: target.bulk ? "warning" : "critical",
         summary: `${target.job} target {{ $labels.instance }} is down`,
         description: `Prometheus cannot scrape {{ $labels.instance }} of job ${target.job}: the process, its Pi or the network between them is down.`,
     };

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { tempDirs } from "../../test/support/tempDirs";
 import { validator } from "../../test/support/validators";
-import { type AlertRule, type MonitoringSpec, type ScrapeTarget, alertPrefix, monitoringGaps, targetDownRule } from "./contract";
+import { type AlertRule, LIVENESS, type MonitoringSpec, type ScrapeTarget, alertPrefix, monitoringGaps, targetDownRule } from "./contract";
 import {
     type AlertmanagerConfigInput,
     DEADMANSSWITCH_RECEIVER,
@@ -152,6 +152,8 @@ describe("renderPrometheusConfig", () => {
             });
         }
         expect(discovered.some((t) => t.labels.job === FILE_SD_JOB_NAME)).toBe(false);
+        // Prometheus scrapes each at the liveness interval from its file, not the global one.
+        for (const t of discovered) expect(t.labels).toMatchObject({ __scrape_interval__: `${LIVENESS.scrapeIntervalSeconds}s`, __scrape_timeout__: `${LIVENESS.scrapeTimeoutSeconds}s` });
     });
 
     it("renders the global section, rule glob, alerting and both scrape jobs", () => {
@@ -160,7 +162,7 @@ describe("renderPrometheusConfig", () => {
         expect(doc.rule_files).toEqual(["/etc/prometheus/rules/*.yml"]);
         expect(doc.alerting.alertmanagers[0].static_configs[0].targets).toEqual(["10.0.0.10:9093"]);
         expect(doc.scrape_configs).toHaveLength(2);
-        expect(doc.scrape_configs[0]).toEqual({ job_name: "prometheus", static_configs: [{ targets: ["10.0.0.10:9090"] }] });
+        expect(doc.scrape_configs[0]).toEqual({ job_name: "prometheus", scrape_interval: "5s", scrape_timeout: "4s", static_configs: [{ targets: ["10.0.0.10:9090"] }] });
         expect(doc.scrape_configs[1].file_sd_configs[0].files).toEqual(["/etc/prometheus/file_sd/*.json"]);
     });
 
@@ -172,12 +174,12 @@ describe("renderPrometheusConfig", () => {
 
 describe("renderFileSd", () => {
     it("is one target group per scrape target, with the contract's labels winning over free-form ones", () => {
-        const s = spec("apps-hello", [{ ...appsHelloTarget, labels: { tier: "apps", job: "hijack", component: "hijack" } }, nodeTarget]);
+        const s = spec("apps-hello", [{ ...appsHelloTarget, labels: { tier: "apps", job: "hijack", component: "hijack", __scrape_interval__: "1h" } }, { ...nodeTarget, bulk: true }]);
         const groups = JSON.parse(renderFileSd(s));
         expect(groups).toEqual([
             {
                 targets: appsHelloTarget.targets,
-                labels: { tier: "apps", job: "apps-hello", component: "apps-hello", __metrics_path__: "/metrics", __scheme__: "http" },
+                labels: { tier: "apps", job: "apps-hello", component: "apps-hello", __metrics_path__: "/metrics", __scheme__: "http", __scrape_interval__: "5s", __scrape_timeout__: "4s" },
             },
             {
                 targets: nodeTarget.targets,
@@ -214,7 +216,7 @@ describe("renderRuleFile", () => {
         expect(doc.groups[0].rules[0]).toEqual({
             alert: "AppsHelloTargetDown",
             expr: 'up{job="apps-hello"} == 0',
-            for: "1m",
+            for: LIVENESS.targetDownFor,
             labels: { severity: "critical", component: "apps-hello" },
             annotations: { summary: specs[0].alertRules[0].summary, description: specs[0].alertRules[0].description },
         });
@@ -233,12 +235,13 @@ describe("renderRuleFile", () => {
         const rule = targetDownRule(t);
         const instance = t.targets[0];
         return {
-            interval: "15s",
+            interval: `${LIVENESS.scrapeIntervalSeconds}s`,
             input_series: [{ series: `up{job="${t.job}", instance="${instance}"}`, values: upValues }],
             alert_rule_test: [
-                { eval_time: "30s", alertname: rule.alert, exp_alerts: [] },
+                // Pending, not firing, until up has been 0 for the whole `for`.
+                { eval_time: "5s", alertname: rule.alert, exp_alerts: [] },
                 {
-                    eval_time: "2m",
+                    eval_time: "15s",
                     alertname: rule.alert,
                     exp_alerts: firesAt2m
                         ? [
@@ -259,13 +262,13 @@ describe("renderRuleFile", () => {
     function promtoolTestRules(tests: object[]): { status: number | null; out: string } {
         const dir = tmp();
         for (const s of specs) writeFileSync(path.join(dir, `${s.component}.yml`), renderRuleFile(s));
-        const doc = { rule_files: specs.map((s) => `${s.component}.yml`), evaluation_interval: "15s", tests };
+        const doc = { rule_files: specs.map((s) => `${s.component}.yml`), evaluation_interval: `${LIVENESS.evaluationIntervalSeconds}s`, tests };
         writeFileSync(path.join(dir, "test.yml"), JSON.stringify(doc));
         return run("promtool", ["test", "rules", "test.yml"], dir);
     }
 
-    it("fires target-down after its `for` for every component, and not while up == 1", () => {
-        const tests = downCases.flatMap(({ s, t }) => [ruleTest(s, t, "0x20", true), ruleTest(s, t, "1x20", false)]);
+    it("fires target-down after its `for` for every component, and not while up == 1 nor for one failed scrape", () => {
+        const tests = downCases.flatMap(({ s, t }) => [ruleTest(s, t, "0x20", true), ruleTest(s, t, "1x20", false), ruleTest(s, t, "1 0 1x20", false)]);
         const r = promtoolTestRules(tests);
         expect(r.status, r.out).toBe(0);
         expect(r.out).toContain("SUCCESS");
@@ -326,6 +329,13 @@ describe("renderAlertmanagerConfig", () => {
         const watchdog = parse(renderAlertmanagerConfig(full)).route.routes[0];
         expect(watchdog.repeat_interval).toBe("1m");
         expect(parse(renderAlertmanagerConfig(full)).receivers.find((r: { name: string }) => r.name === DEADMANSSWITCH_RECEIVER).webhook_configs[0].url).toBe(full.deadMansSwitchUrl);
+    });
+
+    it("notifies a critical group after a short wait, a warning group after 30 s", () => {
+        const routes = parse(renderAlertmanagerConfig(full)).route.routes as { matchers: string[]; group_wait?: string }[];
+        expect(routes.find((r) => r.matchers.includes('severity="critical"'))?.group_wait).toBe(LIVENESS.criticalGroupWait);
+        expect(routes.find((r) => r.matchers.includes('severity="warning"'))?.group_wait).toBeUndefined();
+        expect(parse(renderAlertmanagerConfig(full)).route.group_wait).toBe("30s");
     });
 
     it("routes critical and warning to the default receiver and drops info", () => {

@@ -3,7 +3,7 @@
  * on the monitoring Pi. Pure text in, text out: writing the files is the Monitoring tier's job.
  */
 import { stringify } from "yaml";
-import type { Dashboard, MonitoringSpec } from "./contract";
+import { Dashboard, LIVENESS, MonitoringSpec } from "./contract";
 
 /** Uid of the provisioned Prometheus datasource; dashboards reference it so they survive renames. */
 export const GRAFANA_PROMETHEUS_DATASOURCE_UID = "picloud-prometheus";
@@ -44,6 +44,8 @@ export interface PrometheusConfigInput {
     readonly externalLabels: Readonly<Record<string, string>>;
     /** `host:port` of Prometheus itself. */
     readonly selfTarget: string;
+    /** URLs every sample is also sent to (VictoriaMetrics' `/api/v1/write`), for long-term storage. */
+    readonly remoteWriteUrls?: readonly string[];
 }
 
 /**
@@ -64,8 +66,18 @@ export function renderPrometheusConfig(input: PrometheusConfigInput): string {
     if (input.alertmanagers.length > 0) {
         doc.alerting = { alertmanagers: [{ static_configs: [{ targets: [...input.alertmanagers] }] }] };
     }
+    if (input.remoteWriteUrls?.length) {
+        // Prometheus keeps unsent samples in its WAL and resends them, so a restarted or moved
+        // long-term store loses nothing shorter than the WAL's two hours or so.
+        doc.remote_write = input.remoteWriteUrls.map((url) => ({ url }));
+    }
     doc.scrape_configs = [
-        { job_name: "prometheus", static_configs: [{ targets: [input.selfTarget] }] },
+        {
+            job_name: "prometheus",
+            scrape_interval: `${LIVENESS.scrapeIntervalSeconds}s`,
+            scrape_timeout: `${LIVENESS.scrapeTimeoutSeconds}s`,
+            static_configs: [{ targets: [input.selfTarget] }],
+        },
         {
             job_name: FILE_SD_JOB_NAME,
             // File changes are seen through inotify at once; the refresh catches a missed event.
@@ -78,6 +90,8 @@ export function renderPrometheusConfig(input: PrometheusConfigInput): string {
 /**
  * The file_sd JSON document of one component: a target group per scrape target. The contract's
  * own fields are applied last so a free-form label cannot hijack the job, component, path or scheme.
+ * A target that is not bulk carries {@link LIVENESS}'s interval and timeout (Prometheus takes
+ * `__scrape_interval__` and `__scrape_timeout__` from discovery, as it does `job`).
  */
 export function renderFileSd(spec: MonitoringSpec): string {
     const groups = spec.scrapeTargets.map((t) => ({
@@ -88,6 +102,7 @@ export function renderFileSd(spec: MonitoringSpec): string {
             component: spec.component,
             __metrics_path__: t.metricsPath ?? "/metrics",
             __scheme__: t.scheme ?? "http",
+            ...(!t.bulk && { __scrape_interval__: `${LIVENESS.scrapeIntervalSeconds}s`, __scrape_timeout__: `${LIVENESS.scrapeTimeoutSeconds}s` }),
         },
     }));
     return `${JSON.stringify(groups, null, 2)}\n`;
@@ -130,7 +145,9 @@ export interface AlertmanagerConfigInput {
 /**
  * `alertmanager.yml`: Watchdog goes to the dead man's switch (pinged every minute), info alerts
  * are dropped, everything else (critical, warning, and anything mislabelled) reaches the default
- * receiver, grouped per alert and component. A critical alert inhibits warnings of its component.
+ * receiver, grouped per alert and component: a critical group after {@link LIVENESS}'s short wait
+ * (a dead service is news at once), the rest after 30 s. A critical alert inhibits warnings of its
+ * component.
  */
 export function renderAlertmanagerConfig(input: AlertmanagerConfigInput): string {
     const email = input.email;
@@ -171,7 +188,9 @@ export function renderAlertmanagerConfig(input: AlertmanagerConfigInput): string
                     repeat_interval: "1m",
                 },
                 { receiver: NULL_RECEIVER, matchers: ['severity="info"'] },
-                { receiver: DEFAULT_RECEIVER, matchers: ['severity=~"critical|warning"'] },
+                // A second alert of an open critical group waits a minute, not five.
+                { receiver: DEFAULT_RECEIVER, matchers: ['severity="critical"'], group_wait: LIVENESS.criticalGroupWait, group_interval: "1m" },
+                { receiver: DEFAULT_RECEIVER, matchers: ['severity="warning"'] },
             ],
         },
         inhibit_rules: [
@@ -185,22 +204,34 @@ export function renderAlertmanagerConfig(input: AlertmanagerConfigInput): string
     });
 }
 
-/** Grafana datasource provisioning: Prometheus as the default, under a fixed uid. */
-export function renderGrafanaDatasources(input: { readonly prometheusUrl: string }): string {
+/** Uid of the provisioned VictoriaMetrics datasource. */
+export const GRAFANA_VICTORIA_METRICS_DATASOURCE_UID = "picloud-victoria-metrics";
+
+/**
+ * Grafana datasource provisioning: Prometheus under a fixed uid (the dashboards' datasource), and
+ * VictoriaMetrics, the long-term store, when there is one; it is then the default (Explore and new
+ * panels read a year, not Prometheus's days).
+ */
+export function renderGrafanaDatasources(input: { readonly prometheusUrl: string; readonly victoriaMetricsUrl?: string }): string {
+    const datasource = (name: string, uid: string, url: string, isDefault: boolean) => ({
+        name,
+        uid,
+        type: "prometheus",
+        access: "proxy",
+        url,
+        isDefault,
+        // Provisioned means owned by picloud: UI edits would be lost at the next deploy.
+        editable: false,
+    });
+    const vm = input.victoriaMetricsUrl;
     return yaml({
         apiVersion: 1,
         datasources: [
-            {
-                name: "Prometheus",
-                uid: GRAFANA_PROMETHEUS_DATASOURCE_UID,
-                type: "prometheus",
-                access: "proxy",
-                url: input.prometheusUrl,
-                isDefault: true,
-                // Provisioned means owned by picloud: UI edits would be lost at the next deploy.
-                editable: false,
-            },
+            datasource("Prometheus", GRAFANA_PROMETHEUS_DATASOURCE_UID, input.prometheusUrl, vm === undefined),
+            ...(vm === undefined ? [] : [datasource("VictoriaMetrics", GRAFANA_VICTORIA_METRICS_DATASOURCE_UID, vm, true)]),
         ],
+        // A stack that drops VictoriaMetrics drops its datasource too.
+        ...(vm === undefined && { deleteDatasources: [{ name: "VictoriaMetrics", orgId: 1 }] }),
     });
 }
 

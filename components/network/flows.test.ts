@@ -190,7 +190,7 @@ describe("the prod stack's flows", () => {
         expect(network.flows.filter((f) => f.protocol === "vrrp").map((f) => f.to).sort()).toEqual(["edge-1", "edge-2"]);
     });
 
-    it("data-2 (an etcd member, Garage's first node and a database member) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, S3 and PostgreSQL from every Pi, mgmt and the load balancers (which check Garage's admin port and Patroni's), Garage's RPC and Patroni from their peers, Prometheus, and DNS from mgmt and the Pis without a member", () => {
+    it("data-2 (an etcd member, Garage's first node, a database member and VictoriaMetrics) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, S3 and PostgreSQL from every Pi, mgmt and the load balancers (which check Garage's admin port and Patroni's), Garage's RPC and Patroni from their peers, Prometheus, pushes and queries to VictoriaMetrics from every Pi and mgmt, and DNS from mgmt and the Pis without a member", () => {
         const dns = ["mgmt (10.20.0.0/24)", "app-2", "edge-1", "edge-2", "data-2"].flatMap((from) => [`tcp/53 <- ${from}`, `udp/53 <- ${from}`]);
         const s3 = ["app-1", "app-2", "data-1", "edge-1", "edge-2", "mgmt (10.20.0.0/24)"].map((from) => `tcp/3900 <- ${from}`);
         // The load balancers' own flow to their S3 backend beside S3 from every Pi: one rule each, each saying why.
@@ -202,8 +202,10 @@ describe("the prod stack's flows", () => {
             ...["app-1", "data-1", "data-1", "edge-1", "edge-2"].map((from) => `tcp/8008 <- ${from}`),
             ...["tcp/2383 <- app-1", "tcp/2383 <- data-1"],
         ];
+        // Prometheus's remote_write and its scrape, both from data-1; pushes from every Pi, itself included; the operator's queries.
+        const victoriaMetrics = ["data-1", "data-1", "app-1", "app-2", "data-2", "edge-1", "edge-2", "mgmt (10.20.0.0/24)"].map((from) => `tcp/8428 <- ${from}`);
         expect(inbound(network, "data-2")).toEqual(
-            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", "tcp/2381 <- data-1", "tcp/9100 <- data-1", "tcp/9153 <- data-1", "tcp/9338 <- data-1", ...garage, ...postgres, ...dns].sort(),
+            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", "tcp/2381 <- data-1", "tcp/9100 <- data-1", "tcp/9153 <- data-1", "tcp/9338 <- data-1", ...garage, ...postgres, ...victoriaMetrics, ...dns].sort(),
         );
     });
 });

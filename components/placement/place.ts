@@ -191,7 +191,7 @@ export function placeReplicas(pis: readonly PiConfig[], osReserveMb: number, wor
                 const refused = usage.map((u) => belowFloor(u.pi, floor)).filter((why): why is string => why !== undefined);
                 throw new PlacementError(
                     floor.configKey,
-                    `"${w.name}" runs only on Pis with at least ${floor.memoryMb} MB of memory${floor.ssd ? " and storage: ssd" : ""} and needs ${w.replicas}, got ${able.length}${able.length ? ` (${able.map((u) => u.pi.name).join(", ")})` : ""}; refused: ${refused.join("; ")}; expected ${w.replicas} such Pis`,
+                    `"${w.name}" runs only on Pis with ${[...(floor.memoryMb > 0 ? [`at least ${floor.memoryMb} MB of memory`] : []), ...(floor.ssd ? ["storage: ssd"] : [])].join(" and ")} and needs ${w.replicas}, got ${able.length}${able.length ? ` (${able.map((u) => u.pi.name).join(", ")})` : ""}; refused: ${refused.join("; ")}; expected ${w.replicas} such Pis`,
                 );
             }
         }

@@ -33,7 +33,7 @@ describe("offline plan of the example stacks", () => {
             const containers = plan.resources.filter((r) => r.type === "docker:index/container:Container");
             expect(containers.length).toBeGreaterThan(0);
             for (const c of containers) {
-                expect(["picloud:apps:AppServers", "picloud:monitoring:Monitoring", "picloud:loadbalancer:LoadBalancer", "picloud:registry:ServiceRegistry", "picloud:blob:BlobStorage", "picloud:database:Database"]).toContain(byUrn.get(c.parent)?.type);
+                expect(["picloud:apps:AppServers", "picloud:monitoring:Monitoring", "picloud:loadbalancer:LoadBalancer", "picloud:registry:ServiceRegistry", "picloud:blob:BlobStorage", "picloud:database:Database", "picloud:monitoring:VictoriaMetrics"]).toContain(byUrn.get(c.parent)?.type);
                 const provider = byUrn.get(c.provider.split("::").slice(0, -1).join("::"));
                 expect(provider?.type).toBe("pulumi:providers:docker");
                 const piOfProvider = byUrn.get(provider!.parent)!.name.replace(/^picloud-/, "");
@@ -83,7 +83,7 @@ describe("offline plan of the example stacks", () => {
         expect(text).toMatch(/dev-2 +2192\/3584 MB \(61%\) +2\.65\/4 +app-hello-\d, cadvisor-1, coredns-1, etcd-\d, faasd-0, garage-\d, haproxy-\d, node-exporter-1, postgres-\d, postgres-exporter-\d/);
         expect(text).toMatch(/picloud:database:Database "picloud-database": 6× random:index\/randomPassword:RandomPassword, 29× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-database-monitoring"/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.
-        expect(text).toMatch(/picloud:apps:AppServers "picloud-hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +app=hello,tier=apps/);
+        expect(text).toMatch(/picloud:apps:AppServers "picloud-hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +within 180 s +app=hello,tier=apps/);
         expect(text).toContain("dev-1: tiers left with no replica: monitoring");
         // faasd is a single-host system: its Pi is the one place functions run.
         expect(text).toContain("dev-2: tiers left with no replica: functions");

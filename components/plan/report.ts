@@ -78,15 +78,17 @@ export function coverageTable(resources: readonly RecordedResource[]): string[] 
             `${c.jobs.length} job${c.jobs.length === 1 ? "" : "s"}, ${c.targets} target${c.targets === 1 ? "" : "s"}`,
             `${c.alerts.length} alerts`,
             c.dashboard,
+            a.outputs?.confirmWithinSeconds ? `within ${a.outputs.confirmWithinSeconds as number} s` : "no",
             Object.entries(c.logLabels).map(([k, v]) => `${k}=${v}`).join(","),
         ]);
     }
     const monitored = new Set(resources.filter((r) => r.type === ATTACHMENT_TYPE).map((r) => r.parent));
     for (const r of resources) {
         const runsSomething = !r.custom && r.type !== ATTACHMENT_TYPE && resources.some((c) => c.parent === r.urn && c.custom);
-        if (runsSomething && !monitored.has(r.urn)) rows.push([`${r.type} "${r.name}"`, "NOT MONITORED", "-", "-", "-"]);
+        if (runsSomething && !monitored.has(r.urn)) rows.push([`${r.type} "${r.name}"`, "NOT MONITORED", "-", "-", "-", "-"]);
     }
-    return table(["component", "scrape targets", "alerts", "dashboard", "log labels"], rows);
+    // "confirmed": pulumi up waits until Prometheus reports the component's targets up and rules loaded.
+    return table(["component", "scrape targets", "alerts", "dashboard", "confirmed", "log labels"], rows);
 }
 
 function table(header: string[], rows: string[][]): string[] {

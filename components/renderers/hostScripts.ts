@@ -152,6 +152,7 @@ readonly SSHD_HARDENING=${shellQuote(chomp(h.sshd))} \\
         STEP_HOSTNAME,
         STEP_TIME_SYNC,
         STEP_JOURNALD,
+        STEP_TOOLS,
         sd ? STEP_VAR_LOG_TMPFS : "",
         STEP_MEMORY_CGROUP,
         pi5 ? STEP_PI5_PAGE_SIZE : "",
@@ -163,6 +164,7 @@ detect_pi_hardware
 step_hostname
 step_time_sync
 step_journald
+step_tools
 `,
         sd ? "step_var_log_tmpfs\n" : "",
         // The boot-partition edits only make sense on a real Pi; elsewhere detect_pi_hardware said so.
@@ -288,6 +290,18 @@ RuntimeMaxUse=\${PICLOUD_JOURNAL_MAX_MB}M"
         systemctl restart systemd-journald
     fi
     finish_step journald
+}
+`;
+
+// What picloud's own commands use on the Pi beyond the image's curl: jq reads Prometheus's API
+// when an update waits for the monitoring to confirm a component (done means monitored).
+const STEP_TOOLS = `
+step_tools() {
+    if ! is_installed jq; then
+        apt_install jq
+        step_changed=1
+    fi
+    finish_step tools
 }
 `;
 

@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { configKey } from "../config/errors";
-import type { StackConfig } from "../config/schema";
+import type { PiConfig, StackConfig } from "../config/schema";
 import type { RegistryConfig } from "./serviceRegistry/config";
 import type { PiHost } from "../host/piHost";
 import type { DeclaredBackend, DeclaredSpec, Flow } from "../network/flows";
@@ -36,6 +36,7 @@ import { EdgeBackend, EdgePort, loadBalancerAddresses, loadBalancerPis, loadBala
 import type { HaproxyTcpService } from "./loadBalancer/renderers";
 import { Monitoring } from "./monitoring/monitoring";
 import { MONITORING_PORTS, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./monitoring/specs";
+import { VICTORIA_METRICS_WORKLOAD, victoriaMetricsSpec } from "./monitoring/victoriaMetrics";
 import { scrapeFlows, backendFlows } from "../network/flows";
 import { placedIdentities, replicaEndpoints } from "./tierComponent";
 import type { TierArgs, TierComponent } from "./tierComponent";
@@ -125,6 +126,7 @@ const monitoringTier: TierDefinition = {
     monitoringSpecs: ({ config, placement }) => [
         ...config.pis.map((pi, i) => ({ spec: hostSpec(pi), declaredBy: configKey(["pis", i]) })),
         { spec: monitoringTierSpec(config.pis, config.tiers.monitoring, monitoringHome(placement, config.pis)), declaredBy: "picloud:tiers.monitoring" },
+        ...victoriaMetricsSpecs(config, placement),
     ],
     // Prometheus to every scrape target of the stack; the operator to the UIs it publishes.
     flows: ({ config, placement }, { specs }) => {
@@ -137,11 +139,15 @@ const monitoringTier: TierDefinition = {
             purpose: `operator to ${what}`,
             declaredBy: "picloud:tiers.monitoring",
         });
-        return [...scrapeFlows(specs, home, config.pis), ui("grafana", "Grafana"), ui("prometheus", "Prometheus UI"), ui("alertmanager", "Alertmanager UI")];
+        return [...scrapeFlows(specs, home, config.pis), ui("grafana", "Grafana"), ui("prometheus", "Prometheus UI"), ui("alertmanager", "Alertmanager UI"), ...victoriaMetricsFlows(config, placement, home)];
     },
     dnsNames: ({ config, placement }) => {
         const home = monitoringHome(placement, config.pis).address;
-        return (["prometheus", "alertmanager", "grafana"] as const).map((service) => ({ name: `${service}.monitoring`, addresses: [home], declaredBy: "picloud:tiers.monitoring" }));
+        const store = victoriaMetricsPi(config, placement);
+        return [
+            ...(["prometheus", "alertmanager", "grafana"] as const).map((service) => ({ name: `${service}.monitoring`, addresses: [home], declaredBy: "picloud:tiers.monitoring" })),
+            ...(store ? [{ name: "victoria-metrics.monitoring", addresses: [store.address], declaredBy: KEY_VICTORIA_METRICS }] : []),
+        ];
     },
     create: ({ config, secrets, args, hosts, scope, cloudName }) => {
         const { name, opts } = scope("monitoring");
@@ -180,6 +186,32 @@ const registryTier: TierDefinition = {
 };
 
 const KEY_REGISTRY = "picloud:tiers.registry";
+const KEY_VICTORIA_METRICS = "picloud:tiers.monitoring.victoriaMetrics";
+
+/** The Pi placement put VictoriaMetrics on, when the stack has it. */
+function victoriaMetricsPi(config: StackConfig, placement: PlacementPlan): PiConfig | undefined {
+    const name = config.tiers.monitoring.victoriaMetrics && placement.assignments.get(VICTORIA_METRICS_WORKLOAD)?.[0];
+    return config.pis.find((p) => p.name === name);
+}
+
+function victoriaMetricsSpecs(config: StackConfig, placement: PlacementPlan): DeclaredSpec[] {
+    const options = config.tiers.monitoring.victoriaMetrics;
+    const pi = victoriaMetricsPi(config, placement);
+    return options && pi ? [{ spec: victoriaMetricsSpec(options, pi.address), declaredBy: KEY_VICTORIA_METRICS }] : [];
+}
+
+/** Prometheus's remote_write from the monitoring Pi, pushes from any Pi of the stack, and the operator's queries. */
+function victoriaMetricsFlows(config: StackConfig, placement: PlacementPlan, prometheusPi: string): Flow[] {
+    const options = config.tiers.monitoring.victoriaMetrics;
+    const pi = victoriaMetricsPi(config, placement);
+    if (!options || !pi) return [];
+    const to = (from: Flow["from"], purpose: string): Flow => ({ from, to: pi.name, protocol: "tcp", port: options.httpPort, purpose, declaredBy: `${KEY_VICTORIA_METRICS}.httpPort` });
+    return [
+        to({ pi: prometheusPi }, "Prometheus remote_write to VictoriaMetrics"),
+        ...config.pis.filter((p) => p.name !== prometheusPi).map((p) => to({ pi: p.name }, "metrics pushed to VictoriaMetrics")),
+        to(MGMT, "operator to VictoriaMetrics queries and UI"),
+    ];
+}
 
 /** Whether a tier keeps its state in etcd (the database's Patroni): etcd then serves its DCS port. */
 function servesDcs(config: StackConfig): boolean {

@@ -216,6 +216,38 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         expect(engine.log.at(-1)).not.toContain("engine-lane-grafana-2");
     });
 
+    it("j) done means monitored: with a host's node_exporter stopped the up fails, naming its target and Prometheus's reason; started, the next up passes", async () => {
+        const before = spec;
+        // Real node_exporters where the attachments say: every host's, and the probe's port on e1.
+        const exporter = (h: TestHost, unit: string, port: number) =>
+            must(h, `sudo -n systemd-run --unit=${unit} ${VALIDATORS_ON_HOST}/node_exporter --web.listen-address=:${port} --collector.disable-defaults --collector.loadavg`);
+        await exporter(e1, "pct-node-exporter", 9100);
+        await exporter(e1, "pct-probe-exporter", 9797);
+        await exporter(e3, "pct-node-exporter", 9100);
+        spec = { ...spec, confirmSeconds: 30, network: network(pis, { e2: 9100, e3: 9100 }) };
+        let refusal = "";
+        try {
+            await run("up, e2's exporter stopped", engine.stack.up({ program: engineProgram(spec), color: "never" }), true);
+        } catch (e) {
+            refusal = String(e);
+        }
+        expect(refusal, "the up passed with e2's node_exporter stopped").toContain("Prometheus does not confirm the monitoring of host-e2");
+        expect(refusal).toMatch(new RegExp(`host-e2 ${pis[1].address.replaceAll(".", "\\.")}:9100: down: .*connection refused`));
+        expect(refusal).not.toContain("monitoring of host-e1");
+        expect(refusal).not.toContain("monitoring of engine-probe");
+
+        await exporter(e2, "pct-node-exporter", 9100);
+        const passed = await up(spec);
+        expect(changes(passed)).toMatchObject({ create: 1 });
+        expect(engine.log.at(-1)).toContain("Prometheus confirms the monitoring of host-e2: 1 target(s) up, 6 alert(s) loaded");
+
+        // Turned off again: the confirmations leave the stack, nothing else changes on the Pis.
+        spec = before;
+        const off = await up(spec);
+        expect(changes(off)).toMatchObject({ delete: 4 });
+        await Promise.all([e1, e2, e3].map((h) => must(h, "sudo -n systemctl stop pct-node-exporter pct-probe-exporter 2>/dev/null || sudo -n systemctl stop pct-node-exporter")));
+    });
+
     it("d) two firewall-only changes in a row: each confirmed, and the ruleset still loaded after the rollback window", async () => {
         spec = { ...spec, network: network(pis, { e2: 9999 }) };
         await up(spec);

@@ -19,7 +19,8 @@ import { renderNftables } from "../../components/network/nftables";
 import type { WorkloadRuntime } from "../../components/runtime/dockerRuntime";
 import { Monitoring, attachHostMonitoring } from "../../components/tiers/monitoring/monitoring";
 import { targetDownRule } from "../../components/monitoring/contract";
-import { attachMonitoring } from "../../components/monitoring/attachment";
+import { MonitoringEndpoint, attachMonitoring } from "../../components/monitoring/attachment";
+import { MONITORING_PORTS } from "../../components/tiers/monitoring/specs";
 
 /** What one `pulumi up` of the lane deploys. */
 export interface EngineSpec {
@@ -42,6 +43,12 @@ export interface EngineSpec {
      * same `scoped`; without it, as releases before that named them (`<pi>`, `monitoring`).
      */
     readonly scopedNames?: boolean;
+    /**
+     * Done means monitored, for the hosts' attachments and the probe's: each waits this long for
+     * Prometheus to report its targets up. The Monitoring tier's own attachment never waits here
+     * (its Alertmanager, Grafana and cAdvisor are containers this lane cannot run).
+     */
+    readonly confirmSeconds?: number;
 }
 
 /** Registers no container: Docker resources are the mock runtime's business (see above). */
@@ -49,7 +56,7 @@ const noContainers: WorkloadRuntime = { deploy: () => [] };
 
 /** A component of the operator's own, monitored through picloud's contract. */
 class Probe extends pulumi.ComponentResource {
-    constructor(name: string, alert: string, monitoring: Monitoring, target: string) {
+    constructor(name: string, alert: string, endpoint: MonitoringEndpoint, target: string) {
         super("picloud-engine:test:Probe", name);
         const job = { job: "engine-probe", targets: [target] };
         attachMonitoring(
@@ -65,7 +72,7 @@ class Probe extends pulumi.ComponentResource {
                 dashboard: { uid: "engine-probe", title: "engine / probe", panels: [{ title: "requests", expr: 'rate(http_requests_total{job="engine-probe"}[5m])' }] },
                 logLabels: { tier: "engine" },
             },
-            monitoring.endpoint,
+            endpoint,
         );
         this.registerOutputs({});
     }
@@ -75,7 +82,7 @@ class Probe extends pulumi.ComponentResource {
 export function engineProgram(spec: EngineSpec): () => Promise<Record<string, unknown>> {
     return async () => {
         const config = parseStackConfig({
-            values: { pis: spec.pis, bootstrap: spec.bootstrap, tiers: { monitoring: { pi: spec.monitoringPi } } },
+            values: { pis: spec.pis, bootstrap: spec.bootstrap, tiers: { monitoring: { pi: spec.monitoringPi, confirmTimeoutSeconds: 0 } } },
             secretKeys: ["sshPrivateKey"],
         });
         const privateKey = pulumi.secret(spec.privateKey);
@@ -105,10 +112,12 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
             cloudName: "engine",
             grafanaAdminPassword: pulumi.secret(spec.grafanaAdminPassword),
         }, tier.opts);
+        // The endpoint the tier hands out, confirming as a stack with confirmTimeoutSeconds set would.
+        const endpoint = spec.confirmSeconds ? { ...monitoring.endpoint, confirm: { prometheusPort: MONITORING_PORTS.prometheus, timeoutSeconds: spec.confirmSeconds } } : monitoring.endpoint;
         for (const host of hosts.values()) {
-            if (host.pi.name !== spec.unmonitored) attachHostMonitoring(host, monitoring.endpoint);
+            if (host.pi.name !== spec.unmonitored) attachHostMonitoring(host, endpoint);
         }
-        new Probe("probe", spec.probeAlert, monitoring, `${config.pis[0].address}:9797`);
+        new Probe("probe", spec.probeAlert, endpoint, `${config.pis[0].address}:9797`);
         return { pis: Object.fromEntries(config.pis.map((pi) => [pi.name, pi.address])) };
     };
 }

@@ -33,6 +33,7 @@ repo_packages=(
     fail2ban ssh-audit lynis
     keepalived haproxy
     systemd-timesyncd
+    jq
 )
 
 log() { echo "prepare-hosts: $*" >&2; }

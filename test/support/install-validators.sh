@@ -5,7 +5,7 @@
 #  - shellcheck, nft (nftables), haproxy and keepalived are installed with apt while a policy-rc.d
 #    forbids starting any service (they are linked against shared libraries a bare `dpkg -x`
 #    would not bring); haproxy and keepalived are linked into the validators' directory.
-#  - promtool, prometheus, amtool and alertmanager are unpacked from Debian's packages with
+#  - promtool, prometheus, amtool, alertmanager and node_exporter are unpacked from Debian's packages with
 #    `dpkg -x` into <repo>/.cache/validators/bin, never installed: installing would start
 #    services this machine must not run.
 #  - etcd and etcdctl likewise, from etcd-server and etcd-client.
@@ -27,7 +27,7 @@ source "$here/apt-download.sh"
 repo="$(cd "$here/../.." && pwd)"
 bin_dir="${PICLOUD_VALIDATORS_DIR:-$repo/.cache/validators/bin}"
 
-mapfile -t packages < <(missing_commands shellcheck:shellcheck nft:nftables haproxy:haproxy keepalived:keepalived dig:dnsutils)
+mapfile -t packages < <(missing_commands shellcheck:shellcheck nft:nftables haproxy:haproxy keepalived:keepalived dig:dnsutils jq:jq)
 if [ "${#packages[@]}" -gt 0 ]; then
     echo "install-validators: installing ${packages[*]} from Debian (services kept from starting)" >&2
     apt_install_without_services "${packages[@]}"
@@ -38,21 +38,22 @@ for b in haproxy keepalived dig; do
 done
 
 missing=0
-for b in promtool prometheus amtool alertmanager; do
+for b in promtool prometheus amtool alertmanager node_exporter; do
     [ -x "$bin_dir/$b" ] || missing=1
 done
 if [ "$missing" -eq 1 ]; then
-    echo "install-validators: unpacking prometheus and prometheus-alertmanager from Debian into $bin_dir" >&2
+    echo "install-validators: unpacking prometheus, prometheus-alertmanager and prometheus-node-exporter from Debian into $bin_dir" >&2
     (
-        apt_download_here prometheus prometheus-alertmanager
+        apt_download_here prometheus prometheus-alertmanager prometheus-node-exporter
         for deb in ./*.deb; do
             dpkg -x "$deb" root
         done
         for b in promtool prometheus amtool; do
             install -m 0755 "root/usr/bin/$b" "$bin_dir/$b"
         done
-        # Debian renames the Alertmanager daemon; tests look for it under its upstream name.
+        # Debian renames the Alertmanager daemon and node_exporter; tests look for them under their upstream names.
         install -m 0755 root/usr/bin/prometheus-alertmanager "$bin_dir/alertmanager"
+        install -m 0755 root/usr/bin/prometheus-node-exporter "$bin_dir/node_exporter"
     )
 fi
 
@@ -70,9 +71,9 @@ if [ ! -x "$bin_dir/etcd" ] || [ ! -x "$bin_dir/etcdctl" ]; then
 fi
 
 bash "$here/build-coredns.sh"
+bash "$here/build-victoria.sh"
 bash "$here/build-garage.sh"
 bash "$here/install-patroni.sh"
 bash "$here/install-cassandra.sh"
-bash "$here/install-cache-bus.sh"
 bash "$here/install-cache-bus.sh"
 bash "$here/install-hardening-validators.sh"

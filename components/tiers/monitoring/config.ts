@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dnsLabel, expected, intIn, strictObject } from "../../config/fields";
+import { cores, dnsLabel, expected, intIn, port, strictObject } from "../../config/fields";
 
 /** The Monitoring tier's part of the config: `picloud:tiers.monitoring`. Pure: the config layer reads it (see test/layers.test.ts). */
 
@@ -29,6 +29,29 @@ export const alertingSchema = strictObject(
     "alerting",
 );
 
+/**
+ * The long-term metrics store: VictoriaMetrics on an SSD Pi, fed by Prometheus's remote_write,
+ * Grafana's default datasource, and open to apps pushing Influx line protocol or Prometheus text.
+ */
+export const victoriaMetricsSchema = strictObject(
+    {
+        /** The Pi it runs on; default: where it ran before, else placement's choice among the SSD Pis. */
+        pi: dnsLabel("a Pi name").optional(),
+        /** How long metrics are kept, days; default a year. */
+        retentionDays: intIn(1, 36500, " of days").default(365),
+        /** Memory limit, MB; VictoriaMetrics sizes its caches from it. */
+        memoryMb: intIn(256, 16384, " of MB").default(512),
+        cpus: cores(0.25, 4).default(0.5),
+        /** Its HTTP port: remote_write, pushes, queries and its own metrics. */
+        httpPort: port().default(8428),
+        /** Free disk below which it stops accepting data (read-only) rather than fill the Pi, MB. */
+        minFreeDiskMb: intIn(100, 1_000_000, " of MB").default(1024),
+        /** It writes the whole time: SSD Pis only unless this says an SD card is acceptable. */
+        allowSdCard: z.boolean(expected("true or false")).default(false),
+    },
+    "VictoriaMetrics",
+);
+
 /** The Monitoring tier: Prometheus, Alertmanager and Grafana on one Pi, exporters on every Pi. */
 export const monitoringSchema = strictObject(
     {
@@ -41,9 +64,18 @@ export const monitoringSchema = strictObject(
         /** Scrape interval, seconds; default 30. */
         scrapeIntervalSeconds: intIn(5, 300).default(30),
         alerting: alertingSchema.prefault({}),
+        /**
+         * Done means monitored: how long each component's update waits for Prometheus to report its
+         * targets up and its rules loaded before it fails, seconds; 0: it does not wait.
+         */
+        confirmTimeoutSeconds: intIn(0, 3600, " of seconds").default(180),
+        /** The long-term metrics store; absent: none, and Grafana reads Prometheus. */
+        victoriaMetrics: victoriaMetricsSchema.optional(),
     },
     "the monitoring tier",
 );
 
 /** Validated monitoring tier options. */
 export type MonitoringConfig = z.output<typeof monitoringSchema>;
+/** Validated VictoriaMetrics options. */
+export type VictoriaMetricsConfig = z.output<typeof victoriaMetricsSchema>;

@@ -6,7 +6,9 @@ import { remoteCommand, shipFile, shipSecret } from "../../host/remoteFiles";
 import { Attachment, MonitoringEndpoint, MonitoringEndpointOutput, attachMonitoring, prometheusReloadCommand, serviceReloadCommand } from "../../monitoring/attachment";
 import { renderAlertmanagerConfig, renderGrafanaDashboardProvider, renderGrafanaDatasources, renderPrometheusConfig } from "../../monitoring/renderers";
 import { TierArgs, TierComponent, hostOf } from "../tierComponent";
-import { GRAFANA_ADMIN_PASSWORD_FILE, MONITORING_DIRS, MONITORING_PORTS, MONITORING_UIDS, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./specs";
+import { GRAFANA_ADMIN_PASSWORD_FILE, MONITORING_DIRS, MONITORING_PORTS, MONITORING_UIDS, alertmanagerConfigInput, hostSpec, longTermStore, monitoringHome, monitoringTierSpec, monitoringWorkloads, prometheusConfigInput } from "./specs";
+import { VICTORIA_METRICS_WORKLOAD } from "./victoriaMetrics";
+import { VictoriaMetricsStore } from "./victoriaMetricsStore";
 
 /** Arguments of {@link Monitoring}. */
 export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
@@ -28,7 +30,8 @@ export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
  */
 export function attachHostMonitoring(host: PiHost, endpoint: MonitoringEndpoint | undefined): Attachment {
     const was = host.pi.renamedFrom === undefined ? undefined : hostSpec({ ...host.pi, name: host.pi.renamedFrom }).component;
-    return attachMonitoring(host, host.resourceName, hostSpec(host.pi), endpoint, host.runs, was);
+    // Its confirmation waits for the Pi to be ready: until its firewall lets Prometheus in, node_exporter cannot be scraped.
+    return attachMonitoring(host, host.resourceName, hostSpec(host.pi), endpoint, host.runs, was, [host.ready]);
 }
 
 /** Prometheus's reload on the monitoring Pi, tolerant of a Prometheus not started yet (it reads its files when it starts). */
@@ -54,6 +57,8 @@ export class Monitoring extends TierComponent {
     readonly grafanaAdminPassword: pulumi.Output<string>;
     /** Grafana's URL. */
     readonly grafanaUrl: string;
+    /** The long-term metrics store, when `picloud:tiers.monitoring.victoriaMetrics` asks for one. */
+    readonly victoriaMetrics?: VictoriaMetricsStore;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:monitoring:Monitoring", name, opts);
@@ -80,6 +85,7 @@ export class Monitoring extends TierComponent {
         );
 
         const email = args.options.alerting.email;
+        const store = longTermStore(args.placement, args.pis, args.options);
         const smtpPasswordFile = `${MONITORING_DIRS.alertmanagerConfig}/smtp_password`;
         const adminPassword = pulumi.secret(
             args.grafanaAdminPassword ?? new random.RandomPassword(`${name}-grafana-admin`, { length: 24, special: false }, { parent: this }).result,
@@ -88,32 +94,10 @@ export class Monitoring extends TierComponent {
             [
                 "prometheus-config",
                 `${MONITORING_DIRS.prometheusConfig}/prometheus.yml`,
-                renderPrometheusConfig({
-                    scrapeIntervalSeconds: args.options.scrapeIntervalSeconds,
-                    evaluationIntervalSeconds: args.options.scrapeIntervalSeconds,
-                    alertmanagers: [`alertmanager-0:${MONITORING_PORTS.alertmanager}`],
-                    fileSdDir: "/etc/prometheus/picloud/file_sd",
-                    rulesDir: "/etc/prometheus/picloud/rules",
-                    externalLabels: { cloud: args.cloudName },
-                    selfTarget: `localhost:${MONITORING_PORTS.prometheus}`,
-                }),
+                renderPrometheusConfig(prometheusConfigInput(args.options, args.cloudName, store)),
             ],
-            [
-                "alertmanager-config",
-                `${MONITORING_DIRS.alertmanagerConfig}/alertmanager.yml`,
-                renderAlertmanagerConfig({
-                    webhookUrls: args.options.alerting.webhookUrls,
-                    email: email && {
-                        to: email.to,
-                        from: email.from,
-                        smarthost: email.smarthost,
-                        authUsername: email.username,
-                        authPasswordFile: email.passwordSecret ? "/etc/alertmanager/picloud/smtp_password" : undefined,
-                    },
-                    deadMansSwitchUrl: args.options.alerting.deadMansSwitchUrl,
-                }),
-            ],
-            ["grafana-datasources", `${MONITORING_DIRS.grafanaProvisioning}/datasources/picloud.yml`, renderGrafanaDatasources({ prometheusUrl: `http://prometheus-0:${MONITORING_PORTS.prometheus}` })],
+            ["alertmanager-config", `${MONITORING_DIRS.alertmanagerConfig}/alertmanager.yml`, renderAlertmanagerConfig(alertmanagerConfigInput(args.options))],
+            ["grafana-datasources", `${MONITORING_DIRS.grafanaProvisioning}/datasources/picloud.yml`, renderGrafanaDatasources({ prometheusUrl: `http://prometheus-0:${MONITORING_PORTS.prometheus}`, victoriaMetricsUrl: store && `http://${store}` })],
             ["grafana-dashboards", `${MONITORING_DIRS.grafanaProvisioning}/dashboards/picloud.yml`, renderGrafanaDashboardProvider({ dashboardsDir: "/var/lib/grafana-dashboards" })],
         ];
         const configs: pulumi.Resource[] = files.map(([kind, remotePath, text]) => shipFile(`${name}-${kind}`, { connection, text, remotePath }, { parent: this, dependsOn: [folders] }));
@@ -135,6 +119,12 @@ export class Monitoring extends TierComponent {
         this.grafanaAdminPassword = adminPassword;
         this.grafanaUrl = `http://${home.address}:${MONITORING_PORTS.grafana}`;
 
+        // VictoriaMetrics is a component of its own, with its own monitoring; the rest run here.
+        const workloads = monitoringWorkloads(args.pis, args.options, home.name);
+        this.runWorkloads(workloads.filter((w) => w.name !== VICTORIA_METRICS_WORKLOAD), args, configs);
+
+        // Where attachments deliver, and how long each waits for Prometheus to confirm it.
+        const confirmSeconds = args.options.confirmTimeoutSeconds;
         this.endpoint = {
             connection,
             fileSdDir: MONITORING_DIRS.fileSd,
@@ -142,6 +132,8 @@ export class Monitoring extends TierComponent {
             dashboardsDir: MONITORING_DIRS.dashboards,
             reloadCommand: PROMETHEUS_RELOAD,
             ready: [folders],
+            ...(confirmSeconds > 0 && { confirm: { prometheusPort: MONITORING_PORTS.prometheus, timeoutSeconds: confirmSeconds } }),
+            running: this.replicas.prometheus?.map((r) => r.resource) ?? [],
         };
         this.endpointOutput = {
             host: home.address,
@@ -152,9 +144,12 @@ export class Monitoring extends TierComponent {
             rulesDir: MONITORING_DIRS.rules,
             dashboardsDir: MONITORING_DIRS.dashboards,
             prometheusPort: MONITORING_PORTS.prometheus,
+            confirmTimeoutSeconds: confirmSeconds,
         };
 
-        this.runWorkloads(monitoringWorkloads(args.pis, args.options, home.name), args, configs);
+        if (args.options.victoriaMetrics) {
+            this.victoriaMetrics = new VictoriaMetricsStore(`${name}-victoria-metrics`, { ...args, options: args.options.victoriaMetrics, monitoring: this.endpoint }, { parent: this });
+        }
 
         // The tier's own config reaches the running services: changed files, then a reload (or
         // Grafana's restart), as an Update of these commands; on the first up they find nothing to do.

@@ -7,7 +7,7 @@ import { hostSpec, monitoringPi, monitoringTierSpec, monitoringWorkloads, retent
 const pi = (name: string, over: Partial<PiConfig> = {}): PiConfig => ({
     name, address: `10.0.0.${name.length}`, sshUser: "pi", sshPort: 22, hostKey: "k", model: "pi4", memoryMb: 4096, cpus: 4, storage: "sd", labels: {}, ...over,
 });
-const options: MonitoringConfig = { retentionDays: 15, scrapeIntervalSeconds: 30, alerting: { webhookUrls: [] } };
+const options: MonitoringConfig = { retentionDays: 15, scrapeIntervalSeconds: 30, confirmTimeoutSeconds: 180, alerting: { webhookUrls: [] } };
 
 describe("monitoringPi", () => {
     it("takes the named Pi, else one labelled role=monitoring, else the first SSD, else the first", () => {

@@ -1,10 +1,11 @@
 import type { PiConfig } from "../../config/schema";
 import type { MonitoringConfig } from "./config";
-import { MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
+import { LIVENESS, MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
 import type { PlacementPlan } from "../../placement/place";
 import type { Workload } from "../../runtime/workload";
-import { WATCHDOG_ALERT } from "../../monitoring/renderers";
+import { AlertmanagerConfigInput, PrometheusConfigInput, WATCHDOG_ALERT } from "../../monitoring/renderers";
 import { MONITORING_IMAGES } from "./images";
+import { VICTORIA_METRICS_PATHS, VICTORIA_METRICS_WORKLOAD, victoriaMetricsWorkload } from "./victoriaMetrics";
 
 /** Ports of the monitoring agents and services, on the Pis. */
 export const MONITORING_PORTS = { prometheus: 9090, alertmanager: 9093, grafana: 3000, nodeExporter: 9100, cadvisor: 9338 } as const;
@@ -44,6 +45,39 @@ export const NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/picloud/textfile";
 const IN_CONTAINER = { prometheusConfig: "/etc/prometheus/picloud", alertmanagerConfig: "/etc/alertmanager/picloud" } as const;
 
 /**
+ * What the Monitoring tier renders prometheus.yml from: the bulk scrape interval from the config,
+ * rules evaluated at {@link LIVENESS}'s pace, the folders as the container sees them.
+ */
+export function prometheusConfigInput(options: MonitoringConfig, cloudName: string, longTermStore?: string): PrometheusConfigInput {
+    return {
+        remoteWriteUrls: longTermStore === undefined ? [] : [`http://${longTermStore}${VICTORIA_METRICS_PATHS.remoteWrite}`],
+        scrapeIntervalSeconds: options.scrapeIntervalSeconds,
+        evaluationIntervalSeconds: LIVENESS.evaluationIntervalSeconds,
+        alertmanagers: [`alertmanager-0:${MONITORING_PORTS.alertmanager}`],
+        fileSdDir: `${IN_CONTAINER.prometheusConfig}/file_sd`,
+        rulesDir: `${IN_CONTAINER.prometheusConfig}/rules`,
+        externalLabels: { cloud: cloudName },
+        selfTarget: `localhost:${MONITORING_PORTS.prometheus}`,
+    };
+}
+
+/** What the Monitoring tier renders alertmanager.yml from; the SMTP password is a file Alertmanager reads. */
+export function alertmanagerConfigInput(options: MonitoringConfig): AlertmanagerConfigInput {
+    const email = options.alerting.email;
+    return {
+        webhookUrls: options.alerting.webhookUrls,
+        email: email && {
+            to: email.to,
+            from: email.from,
+            smarthost: email.smarthost,
+            authUsername: email.username,
+            authPasswordFile: email.passwordSecret ? `${IN_CONTAINER.alertmanagerConfig}/smtp_password` : undefined,
+        },
+        deadMansSwitchUrl: options.alerting.deadMansSwitchUrl,
+    };
+}
+
+/**
  * The Pi that runs Prometheus, Alertmanager and Grafana (together: they share a Docker network):
  * the one `picloud:tiers.monitoring.pi` names; else the one they ran on before (`previous`, from
  * the placement lock) while it is in the stack, so adding a Pi never moves the monitoring data;
@@ -67,6 +101,12 @@ export function monitoringHome(placement: PlacementPlan, pis: readonly PiConfig[
     const home = pis.find((p) => p.name === name);
     if (!home) throw new Error("picloud:tiers.monitoring: Prometheus has no placement; place monitoringWorkloads(...) with placeReplicas first");
     return home;
+}
+
+/** `host:port` of VictoriaMetrics where placement put it, when the stack has it. */
+export function longTermStore(placement: PlacementPlan, pis: readonly PiConfig[], options: MonitoringConfig): string | undefined {
+    const pi = pis.find((p) => p.name === placement.assignments.get(VICTORIA_METRICS_WORKLOAD)?.[0]);
+    return options.victoriaMetrics && pi ? `${pi.address}:${options.victoriaMetrics.httpPort}` : undefined;
 }
 
 /** Prometheus's on-disk cap: an SD card gets less, it wears. */
@@ -184,6 +224,7 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
             metrics: { port: 8080, path: "/metrics" },
             logLabels: { tier: "monitoring", service: "cadvisor" },
         },
+        ...(options.victoriaMetrics ? [victoriaMetricsWorkload(options.victoriaMetrics)] : []),
     ];
 }
 
@@ -195,7 +236,7 @@ export function monitoringTierSpec(pis: readonly PiConfig[], options: Monitoring
     const targets: ScrapeTarget[] = [
         { job: "alertmanager", targets: at(MONITORING_PORTS.alertmanager), labels: { pi: home.name } },
         { job: "grafana", targets: at(MONITORING_PORTS.grafana), labels: { pi: home.name } },
-        { job: "cadvisor", targets: pis.map((p) => `${p.address}:${MONITORING_PORTS.cadvisor}`) },
+        { job: "cadvisor", targets: pis.map((p) => `${p.address}:${MONITORING_PORTS.cadvisor}`), bulk: true },
     ];
     return {
         component: "monitoring",
@@ -257,7 +298,7 @@ export function hostSpec(pi: PiConfig): MonitoringSpec {
         component: `host-${pi.name}`,
         scrapeTargets: [target],
         alertRules: [
-            targetDownRule(target, "2m"),
+            targetDownRule(target),
             {
                 alert: "HostMemoryLow",
                 expr: `node_memory_MemAvailable_bytes{${sel}} / node_memory_MemTotal_bytes{${sel}} < 0.1`,
