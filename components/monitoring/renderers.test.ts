@@ -331,9 +331,9 @@ describe("renderAlertmanagerConfig", () => {
         expect(parse(renderAlertmanagerConfig(full)).receivers.find((r: { name: string }) => r.name === DEADMANSSWITCH_RECEIVER).webhook_configs[0].url).toBe(full.deadMansSwitchUrl);
     });
 
-    it("notifies a critical group after a short wait, a warning group after 30 s", () => {
-        const routes = parse(renderAlertmanagerConfig(full)).route.routes as { matchers: string[]; group_wait?: string }[];
-        expect(routes.find((r) => r.matchers.includes('severity="critical"'))?.group_wait).toBe(LIVENESS.criticalGroupWait);
+    it("notifies a critical group, new or open, after a short wait, a warning group after 30 s", () => {
+        const routes = parse(renderAlertmanagerConfig(full)).route.routes as { matchers: string[]; group_wait?: string; group_interval?: string }[];
+        expect(routes.find((r) => r.matchers.includes('severity="critical"'))).toMatchObject({ group_wait: LIVENESS.criticalGroupWait, group_interval: LIVENESS.criticalGroupInterval });
         expect(routes.find((r) => r.matchers.includes('severity="warning"'))?.group_wait).toBeUndefined();
         expect(parse(renderAlertmanagerConfig(full)).route.group_wait).toBe("30s");
     });

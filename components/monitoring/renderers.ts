@@ -188,8 +188,10 @@ export function renderAlertmanagerConfig(input: AlertmanagerConfigInput): string
                     repeat_interval: "1m",
                 },
                 { receiver: NULL_RECEIVER, matchers: ['severity="info"'] },
-                // A second alert of an open critical group waits a minute, not five.
-                { receiver: DEFAULT_RECEIVER, matchers: ['severity="critical"'], group_wait: LIVENESS.criticalGroupWait, group_interval: "1m" },
+                // An alert joining an open critical group (a second replica down, or the same one
+                // again within the 15 minutes Prometheus resends a resolved alert) goes out at the
+                // group's next tick: 5 s, not five minutes. A tick sends only when the group changed.
+                { receiver: DEFAULT_RECEIVER, matchers: ['severity="critical"'], group_wait: LIVENESS.criticalGroupWait, group_interval: LIVENESS.criticalGroupInterval },
                 { receiver: DEFAULT_RECEIVER, matchers: ['severity="warning"'] },
             ],
         },
