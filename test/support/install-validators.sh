@@ -41,9 +41,9 @@ missing=0
 for b in promtool prometheus amtool alertmanager node_exporter; do
     [ -x "$bin_dir/$b" ] || missing=1
 done
-# Debian's Alertmanager reads its notification templates from this path, compiled in: without it the daemon does not start.
-am_templates=/usr/share/prometheus/alertmanager/default.tmpl
-[ -f "$am_templates" ] || missing=1
+# Debian's Alertmanager reads its notification templates from this folder, compiled in: without them the daemon does not start.
+am_templates=/usr/share/prometheus/alertmanager
+[ -f "$am_templates/default.tmpl" ] && [ -f "$am_templates/email.tmpl" ] || missing=1
 if [ "$missing" -eq 1 ]; then
     echo "install-validators: unpacking prometheus, prometheus-alertmanager and prometheus-node-exporter from Debian into $bin_dir" >&2
     (
@@ -57,7 +57,8 @@ if [ "$missing" -eq 1 ]; then
         # Debian renames the Alertmanager daemon and node_exporter; tests look for them under their upstream names.
         install -m 0755 root/usr/bin/prometheus-alertmanager "$bin_dir/alertmanager"
         install -m 0755 root/usr/bin/prometheus-node-exporter "$bin_dir/node_exporter"
-        install -D -m 0644 "root$am_templates" "$am_templates"
+        install -d "$am_templates"
+        install -m 0644 "root$am_templates"/*.tmpl "$am_templates"
     )
 fi
 
