@@ -20,8 +20,11 @@ repo="$(cd "$here/../.." && pwd)"
 bin_dir="${PICLOUD_VALIDATORS_DIR:-$repo/.cache/validators/bin}"
 # shellcheck source=test/support/apt-download.sh
 source "$here/apt-download.sh"
+# shellcheck source=test/support/go-tool.sh
+source "$here/go-tool.sh"
 
 cache=${PICLOUD_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/picloud-tools}
+go_tool_log=install-cache-bus
 natscli_version=0.5.0
 pika_version=1.3.2
 mkdir -p "$bin_dir"
@@ -73,51 +76,6 @@ for b in rabbitmq-server rabbitmqctl rabbitmq-queues; do
     printf '#!/bin/sh\nexec /usr/lib/rabbitmq/bin/%s "$@"\n' "$b" >"$bin_dir/$b"
     chmod 0755 "$bin_dir/$b"
 done
-
-need_go() {
-    command -v go >/dev/null || { echo "install-cache-bus: $1 is built from its Go module and needs Go: apt-get install golang, or see https://go.dev/doc/install" >&2; return 1; }
-}
-
-# go_tool NAME KEY MODULE PACKAGE VERSION: builds PACKAGE (of MODULE at vVERSION, static) into
-# <cache>/KEY-vVERSION/NAME unless it is there, and links it into the validators' directory as NAME.
-# When `go install` refuses the module (replace lines in its go.mod), it is built from a small
-# wrapper module instead.
-go_tool() {
-    local name="$1" key="$2" module="$3" package="$4" version="$5" dir start work status=0
-    dir="$cache/$key-v$version"
-    if [ ! -x "$dir/$name" ]; then
-        need_go "$name" || return 1
-        echo "install-cache-bus: building $name $version from $module" >&2
-        start=$SECONDS
-        mkdir -p "$dir"
-        if ! GOBIN="$dir" CGO_ENABLED=0 go install -trimpath "$package@v$version" 2>"$dir/build.log"; then
-            if grep -q 'replace directives' "$dir/build.log"; then
-                echo "install-cache-bus: $module has replace lines; building $name from a wrapper module" >&2
-                work="$(mktemp -d)"
-                (
-                    cd "$work" &&
-                        go mod init wrapper >/dev/null 2>&1 &&
-                        go get "$module@v$version" 2>>"$dir/build.log" &&
-                        CGO_ENABLED=0 go build -trimpath -o "$dir/$name" "$package" 2>>"$dir/build.log"
-                ) || status=$?
-                rm -rf "$work"
-            else
-                status=1
-            fi
-            if [ "$status" -ne 0 ]; then
-                cat "$dir/build.log" >&2
-                rm -rf "$dir"
-                echo "install-cache-bus: building $name $version failed" >&2
-                return 1
-            fi
-        fi
-        rm -f "$dir/build.log"
-        # go install names the binary after the package's last element.
-        [ -x "$dir/$name" ] || mv "$dir/$(basename "$package")" "$dir/$name"
-        echo "install-cache-bus: built $name in $((SECONDS - start)) s ($(du -h "$dir/$name" | cut -f1))" >&2
-    fi
-    ln -sf "$dir/$name" "$bin_dir/$name"
-}
 
 nats_version=${PICLOUD_NATS_VERSION:-}
 if [ -z "$nats_version" ]; then
