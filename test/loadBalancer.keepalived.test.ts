@@ -230,7 +230,10 @@ beforeAll(async () => {
     // Prometheus as picloud configures it, on the load balancer's rules and the two Pis' node_exporters, every second.
     const prom = path.join(work, "prometheus");
     for (const sub of ["file_sd", "rules", "data"]) mkdirSync(path.join(prom, sub), { recursive: true });
-    for (const n of nodes) writeFileSync(path.join(prom, "file_sd", `host-${n.pi.name}.json`), renderFileSd(hostSpec(n.pi)));
+    // Every second, as the global interval below says: the file_sd groups' own liveness interval
+    // (5 s) would let the standby's short-lived 0 at start go unseen, so it is set to a second here.
+    const everySecond = (doc: string) => JSON.stringify((JSON.parse(doc) as { labels: Record<string, string> }[]).map((g) => ({ ...g, labels: { ...g.labels, __scrape_interval__: "1s", __scrape_timeout__: "1s" } })));
+    for (const n of nodes) writeFileSync(path.join(prom, "file_sd", `host-${n.pi.name}.json`), everySecond(renderFileSd(hostSpec(n.pi))));
     const spec = loadBalancerSpec(lb, lbPis);
     writeFileSync(path.join(prom, "rules", `${spec.component}.yml`), renderRuleFile(spec));
     const config = renderPrometheusConfig({
