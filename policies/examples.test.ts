@@ -47,7 +47,7 @@ describe("the policy pack over the example stacks' plans", () => {
         const owners = resources.filter((r) => resources.some((a) => a.parent === r.urn && a.type === ATTACHMENT_TYPE));
         // Every kind of component dev runs is covered, the edge and compute tiers among them.
         expect(new Set(owners.map((o) => o.type))).toEqual(
-            new Set(["picloud:host:PiHost", "picloud:monitoring:Monitoring", "picloud:registry:ServiceRegistry", "picloud:blob:BlobStorage", "picloud:database:Database", "picloud:apps:AppServers", "picloud:functions:Functions", "picloud:loadbalancer:LoadBalancer"]),
+            new Set(["picloud:host:PiHost", "picloud:monitoring:Monitoring", "picloud:registry:ServiceRegistry", "picloud:blob:BlobStorage", "picloud:database:Database", "picloud:apps:AppServers", "picloud:functions:Functions", "picloud:loadbalancer:LoadBalancer", "picloud:monitoring:VictoriaLogs"]),
         );
         for (const owner of owners) {
             const verdicts = await policyVerdicts(withoutAttachment(resources, owner.urn));

@@ -22,6 +22,7 @@ import { type MonitoringConfig, type VictoriaMetricsConfig, monitoringSchema } f
 import { prometheusConfigInput } from "../components/tiers/monitoring/specs";
 import { VICTORIA_METRICS_JOB, VICTORIA_METRICS_PATHS, victoriaMetricsFlags, victoriaMetricsSpec } from "../components/tiers/monitoring/victoriaMetrics";
 import { NetnsLab, sleep } from "./support/netnsLab";
+import { exposes, metricSelectors } from "./support/promql";
 import { validator } from "./support/validators";
 
 const CLOUD = "victoria-test";
@@ -129,20 +130,8 @@ function exposed(text: string, line: RegExp): number | undefined {
     return m ? Number(m[1]) : undefined;
 }
 
-const PREFIXED = /(?<![\w:])((?:vm|process|prometheus)_[A-Za-z0-9_:]*)(?![\w:]|\s*\()(\s*\{[^}]*\})?/g;
-
-/**
- * The metric selectors of a PromQL expression whose names start with vm_, process_ or prometheus_:
- * `{ name, selector }`, the selector with its matchers as written. String literals and the label
- * lists of by/without/on/ignoring/group_* are blanked first (same length), so a label value or a
- * grouping label never counts as a metric; a name followed by `(` would be a function.
- */
-function metricSelectors(expr: string): { name: string; selector: string }[] {
-    const blanked = expr
-        .replace(/"(?:[^"\\]|\\.)*"/g, (s) => `"${" ".repeat(s.length - 2)}"`)
-        .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, (s) => " ".repeat(s.length));
-    return [...blanked.matchAll(PREFIXED)].map((m) => ({ name: m[1], selector: expr.slice(m.index, m.index + m[0].length).trim() }));
-}
+/** The vm_, process_ and prometheus_ selectors of an expression. */
+const selectorsOf = (expr: string) => metricSelectors(expr, ["vm", "process", "prometheus"]);
 
 const spec = () => victoriaMetricsSpec(options, "127.0.0.1");
 const exprs = () => [...spec().alertRules.map((r) => r.expr), ...spec().dashboard.panels.map((p) => p.expr)];
@@ -239,7 +228,7 @@ describe("VictoriaMetrics as picloud runs it, fed by Prometheus's remote_write a
     }, 90_000);
 
     it("serves every vm_ and process_ metric its alerts and dashboard read; Prometheus every prometheus_ one", async () => {
-        const used = [...new Set(exprs().flatMap((e) => metricSelectors(e).map((s) => s.name)))].sort();
+        const used = [...new Set(exprs().flatMap((e) => selectorsOf(e).map((s) => s.name)))].sort();
         const ownNames = used.filter((n) => !n.startsWith("prometheus_"));
         const promNames = used.filter((n) => n.startsWith("prometheus_"));
         // Not vacuous: the extraction finds what the rules plainly use, a name before `)` included.
@@ -251,15 +240,14 @@ describe("VictoriaMetrics as picloud runs it, fed by Prometheus's remote_write a
             const sent = exposed((await get(`${promUrl}/metrics`)).body, /^prometheus_remote_storage_samples_total\{[^}]*\} (\S+)$/m);
             return (sent ?? 0) > 0 || `prometheus_remote_storage_samples_total: ${sent}`;
         });
-        const has = (text: string, name: string) => new RegExp(`^${name}[{ ]`, "m").test(text);
         const vmText = (await get(`${vmUrl}/metrics`)).body;
         const promText = (await get(`${promUrl}/metrics`)).body;
-        const missing = [...ownNames.filter((n) => !has(vmText, n)).map((n) => `${n} (not in VictoriaMetrics' /metrics)`), ...promNames.filter((n) => !has(promText, n)).map((n) => `${n} (not in Prometheus's /metrics)`)];
+        const missing = [...ownNames.filter((n) => !exposes(vmText, n)).map((n) => `${n} (not in VictoriaMetrics' /metrics)`), ...promNames.filter((n) => !exposes(promText, n)).map((n) => `${n} (not in Prometheus's /metrics)`)];
         expect(missing, `metrics picloud's VictoriaMetrics alerts or panels read that the real programs do not serve:\n  ${missing.join("\n  ")}`).toEqual([]);
     }, 90_000);
 
     it("finds a series for every selector of its alerts and panels in Prometheus, matchers included", async () => {
-        const selectors = [...new Set(exprs().flatMap((e) => metricSelectors(e).map((s) => s.selector)))].sort();
+        const selectors = [...new Set(exprs().flatMap((e) => selectorsOf(e).map((s) => s.selector)))].sort();
         expect(selectors.some((s) => s.includes(`job="${VICTORIA_METRICS_JOB}"`))).toBe(true);
         await eventually("a series in Prometheus for every selector", async () => {
             const empty: string[] = [];

@@ -10,6 +10,7 @@ import { DataTierSummary, PiLossImpact, analyseSinglePiLoss, summarizeDataTiers 
 import { DockerRuntime } from "../runtime/dockerRuntime";
 import { Workload, demandOf } from "../runtime/workload";
 import { Monitoring, attachHostMonitoring } from "../tiers/monitoring/monitoring";
+import { logShipping } from "../tiers/monitoring/specs";
 import { SecretValues, TIERS } from "../tiers/registry";
 import { TierComponent } from "../tiers/tierComponent";
 
@@ -196,10 +197,12 @@ export class PiCloud extends pulumi.ComponentResource {
         // Children are named after the cloud (`<cloud>-<pi>`, `<cloud>-monitoring`, …) so two
         // PiClouds in one program never share a URN; each keeps its earlier name as an alias.
         const scope = (child: string) => scoped(name, child, { parent: this } as pulumi.ComponentResourceOptions);
+        // Every Pi's journal goes to VictoriaLogs, when the stack has it.
+        const logs = logShipping(plan.placement, config.pis, config.tiers.monitoring);
         this.hosts = new Map(
             config.pis.map((pi) => {
                 const host = scope(pi.name);
-                return [pi.name, new PiHost(host.name, { pi, privateKey, bootstrap: config.bootstrap, firewall: renderNftables(pi.name, network) }, host.opts)];
+                return [pi.name, new PiHost(host.name, { pi, privateKey, bootstrap: config.bootstrap, firewall: renderNftables(pi.name, network), logShipping: logs }, host.opts)];
             }),
         );
         const base = { runtime: new DockerRuntime(this.hosts, { identityFile: config.sshIdentityFile }), placement: plan.placement, founders: plan.founders, pis: config.pis };
@@ -214,7 +217,7 @@ export class PiCloud extends pulumi.ComponentResource {
             if (tierMonitoring) {
                 monitoring = tierMonitoring;
                 // Hosts come first (the monitoring Pi is one of them), so they attach once monitoring exists.
-                for (const host of this.hosts.values()) attachHostMonitoring(host, monitoring.endpoint);
+                for (const host of this.hosts.values()) attachHostMonitoring(host, monitoring.endpoint, config.tiers.monitoring.victoriaLogs);
             }
         }
         if (!monitoring) throw new Error("picloud:tiers.monitoring: expected the Monitoring tier among the tiers, got none");

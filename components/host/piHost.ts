@@ -9,6 +9,7 @@ import { renderFail2banJail, renderSshAuditPolicy, renderSshdHardening, renderSy
 import {
     FIREWALL_REMOVE_COMMAND,
     HostHardening,
+    LogShipping,
     renderBootstrapScript,
     renderFirewallConfirmScript,
     renderFirewallScript,
@@ -31,6 +32,8 @@ export interface PiHostArgs {
      * default 300. Shorter only in tests, which wait the window out.
      */
     readonly firewallRollbackSeconds?: number;
+    /** Where the Pi's journal goes (VictoriaLogs); without it, it stays on the Pi. */
+    readonly logShipping?: LogShipping;
 }
 
 /** The hardening the bootstrap applies to a Pi: sshd, the ssh-audit policy, sysctls, fail2ban. */
@@ -41,6 +44,21 @@ export function hostHardening(pi: PiConfig, bootstrap: StackConfig["bootstrap"])
         sysctl: renderSysctlHardening(),
         fail2banJail: renderFail2banJail({ ignoreIps: bootstrap.fail2banIgnore, sshPort: pi.sshPort }),
     };
+}
+
+/** The bootstrap a Pi gets: its hostname and hardware, the stack's bootstrap options, its hardening, where its journal goes. */
+export function renderPiBootstrap(pi: PiConfig, bootstrap: StackConfig["bootstrap"], logShipping?: LogShipping): string {
+    return renderBootstrapScript({
+        hostname: pi.name,
+        model: pi.model,
+        storage: pi.storage,
+        sshUser: pi.sshUser,
+        timezone: bootstrap.timezone,
+        ntpServers: bootstrap.ntpServers,
+        journalRuntimeMaxMb: bootstrap.journalRuntimeMaxMb,
+        hardening: hostHardening(pi, bootstrap),
+        logShipping,
+    });
 }
 
 /** The SSH connection picloud's commands use for a Pi: its pinned host key, and patience with a Pi still booting. */
@@ -94,16 +112,7 @@ export class PiHost extends pulumi.ComponentResource {
 
         const booted = remoteCommand(`${name}-booted`, { connection: this.connection, create: renderReadinessScript() }, { parent: this });
 
-        this.bootstrapScript = renderBootstrapScript({
-            hostname: pi.name,
-            model: pi.model,
-            storage: pi.storage,
-            sshUser: pi.sshUser,
-            timezone: args.bootstrap.timezone,
-            ntpServers: args.bootstrap.ntpServers,
-            journalRuntimeMaxMb: args.bootstrap.journalRuntimeMaxMb,
-            hardening: hostHardening(pi, args.bootstrap),
-        });
+        this.bootstrapScript = renderPiBootstrap(pi, args.bootstrap, args.logShipping);
         this.bootstrapHash = contentHash(this.bootstrapScript);
 
         const { run: bootstrap } = runRootScript(

@@ -85,9 +85,19 @@ export interface MonitoringSpec {
     /** At least a target-down rule per job, plus the component's own golden signals. */
     readonly alertRules: readonly AlertRule[];
     readonly dashboard: Dashboard;
-    /** Labels on the component's log stream (Loki / Alloy). */
+    /**
+     * Labels on the component's logs: its containers carry their workload's into the journal, and
+     * those in {@link LOG_STREAM_LABELS} are VictoriaLogs' stream fields.
+     */
     readonly logLabels: Readonly<Record<string, string>>;
 }
+
+/**
+ * The log labels that tell one log stream from another: VictoriaLogs makes each a stream field
+ * (beside the Pi and the systemd unit), so a query can pick a tier, a service or an app cheaply.
+ * Other labels still reach it, as ordinary fields.
+ */
+export const LOG_STREAM_LABELS = ["tier", "service", "app"] as const;
 
 /** CamelCase of a kebab/dotted name: "apps-hello" → "AppsHello". */
 export function alertPrefix(name: string): string {

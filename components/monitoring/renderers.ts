@@ -209,16 +209,25 @@ export function renderAlertmanagerConfig(input: AlertmanagerConfigInput): string
 /** Uid of the provisioned VictoriaMetrics datasource. */
 export const GRAFANA_VICTORIA_METRICS_DATASOURCE_UID = "picloud-victoria-metrics";
 
+/** Uid of the provisioned VictoriaLogs datasource. */
+export const GRAFANA_VICTORIA_LOGS_DATASOURCE_UID = "picloud-victoria-logs";
+
+/**
+ * VictoriaLogs' Grafana datasource plugin (Apache-2.0, signed, in Grafana's catalog), pinned; Grafana
+ * installs it at its start from `GF_INSTALL_PLUGINS` (`<id> <version>`).
+ */
+export const GRAFANA_VICTORIA_LOGS_PLUGIN = { id: "victoriametrics-logs-datasource", version: "0.19.3" } as const;
+
 /**
  * Grafana datasource provisioning: Prometheus under a fixed uid (the dashboards' datasource), and
  * VictoriaMetrics, the long-term store, when there is one; it is then the default (Explore and new
- * panels read a year, not Prometheus's days).
+ * panels read a year, not Prometheus's days). VictoriaLogs, when there is one, for the logs.
  */
-export function renderGrafanaDatasources(input: { readonly prometheusUrl: string; readonly victoriaMetricsUrl?: string }): string {
-    const datasource = (name: string, uid: string, url: string, isDefault: boolean) => ({
+export function renderGrafanaDatasources(input: { readonly prometheusUrl: string; readonly victoriaMetricsUrl?: string; readonly victoriaLogsUrl?: string }): string {
+    const datasource = (name: string, uid: string, type: string, url: string, isDefault: boolean) => ({
         name,
         uid,
-        type: "prometheus",
+        type,
         access: "proxy",
         url,
         isDefault,
@@ -226,14 +235,17 @@ export function renderGrafanaDatasources(input: { readonly prometheusUrl: string
         editable: false,
     });
     const vm = input.victoriaMetricsUrl;
+    const vl = input.victoriaLogsUrl;
+    // A stack that drops a store drops its datasource too.
+    const dropped = [...(vm === undefined ? ["VictoriaMetrics"] : []), ...(vl === undefined ? ["VictoriaLogs"] : [])];
     return yaml({
         apiVersion: 1,
         datasources: [
-            datasource("Prometheus", GRAFANA_PROMETHEUS_DATASOURCE_UID, input.prometheusUrl, vm === undefined),
-            ...(vm === undefined ? [] : [datasource("VictoriaMetrics", GRAFANA_VICTORIA_METRICS_DATASOURCE_UID, vm, true)]),
+            datasource("Prometheus", GRAFANA_PROMETHEUS_DATASOURCE_UID, "prometheus", input.prometheusUrl, vm === undefined),
+            ...(vm === undefined ? [] : [datasource("VictoriaMetrics", GRAFANA_VICTORIA_METRICS_DATASOURCE_UID, "prometheus", vm, true)]),
+            ...(vl === undefined ? [] : [datasource("VictoriaLogs", GRAFANA_VICTORIA_LOGS_DATASOURCE_UID, GRAFANA_VICTORIA_LOGS_PLUGIN.id, vl, false)]),
         ],
-        // A stack that drops VictoriaMetrics drops its datasource too.
-        ...(vm === undefined && { deleteDatasources: [{ name: "VictoriaMetrics", orgId: 1 }] }),
+        ...(dropped.length > 0 && { deleteDatasources: dropped.map((name) => ({ name, orgId: 1 })) }),
     });
 }
 

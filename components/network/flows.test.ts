@@ -55,14 +55,16 @@ describe("the dev stack's flows", () => {
     const { network } = networkOf("dev");
     const mgmt = "mgmt (192.168.10.0/24)";
 
-    it("dev-3 (an app replica, an etcd member, a Garage node and a database member) accepts exactly SSH, DNS, etcd's client port, S3 and PostgreSQL from mgmt, the other members and nodes on their peer ports, every Pi on S3 and PostgreSQL, the load balancers on the app port and Patroni's, and Prometheus on dev-1", () => {
+    it("dev-3 (an app replica, an etcd member, a Garage node, a database member and VictoriaLogs) accepts exactly SSH, DNS, etcd's client port, S3, PostgreSQL and VictoriaLogs from mgmt, the other members and nodes on their peer ports, every Pi on S3, PostgreSQL and journal uploads, the load balancers on the app port and Patroni's, and Prometheus on dev-1", () => {
         // DNS from itself (its containers) too; every Pi has a member, so none forwards the zone to it.
         const dns = [mgmt, "dev-3"].flatMap((from) => [`tcp/53 <- ${from}`, `udp/53 <- ${from}`]);
         // PostgreSQL from every other Pi and the operator, and again from the load balancers' own flow; Patroni from
         // the other members, again from the load balancers (their role check) and from Prometheus on dev-1.
         const postgres = ["tcp/5432 <- dev-1", "tcp/5432 <- dev-1", "tcp/5432 <- dev-2", "tcp/5432 <- dev-2", `tcp/5432 <- ${mgmt}`, "tcp/8008 <- dev-1", "tcp/8008 <- dev-1", "tcp/8008 <- dev-1", "tcp/8008 <- dev-2", "tcp/8008 <- dev-2", "tcp/9187 <- dev-1"];
+        // Journal uploads from every Pi, itself included (dev-1's also carry Grafana's queries), Prometheus's scrape from dev-1, the operator's queries.
+        const logs = ["dev-1", "dev-1", "dev-2", "dev-3", mgmt].map((from) => `tcp/9428 <- ${from}`);
         expect(inbound(network, "dev-3")).toEqual(
-            [`tcp/22 <- ${mgmt}`, `tcp/2379 <- ${mgmt}`, "tcp/2380 <- dev-1", "tcp/2380 <- dev-2", "tcp/2381 <- dev-1", "tcp/2383 <- dev-1", "tcp/2383 <- dev-2", "tcp/3900 <- dev-1", "tcp/3900 <- dev-2", `tcp/3900 <- ${mgmt}`, "tcp/3901 <- dev-1", "tcp/3901 <- dev-2", "tcp/3903 <- dev-1", "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9153 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1", ...postgres, ...dns].sort(),
+            [...logs, `tcp/22 <- ${mgmt}`, `tcp/2379 <- ${mgmt}`, "tcp/2380 <- dev-1", "tcp/2380 <- dev-2", "tcp/2381 <- dev-1", "tcp/2383 <- dev-1", "tcp/2383 <- dev-2", "tcp/3900 <- dev-1", "tcp/3900 <- dev-2", `tcp/3900 <- ${mgmt}`, "tcp/3901 <- dev-1", "tcp/3901 <- dev-2", "tcp/3903 <- dev-1", "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9153 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1", ...postgres, ...dns].sort(),
         );
     });
 
@@ -114,10 +116,10 @@ describe("the dev stack's flows", () => {
         expect(sourcesOf(network, "dev-1", 9093)).toEqual(["dev-1", mgmt]);
     });
 
-    it("Docker publishes the central monitoring services on dev-1 and the app and cAdvisor everywhere; host-network ports are not published", () => {
+    it("Docker publishes the central monitoring services on dev-1, VictoriaLogs on dev-3 and the app and cAdvisor everywhere; host-network ports are not published", () => {
         const published = (p: string) => (network.publishedPorts.get(p) ?? []).map((x) => x.port);
         expect(published("dev-1")).toEqual([3000, 8080, 9090, 9093, 9187, 9338, 9797]);
-        expect(published("dev-3")).toEqual([8080, 9187, 9338, 9797]);
+        expect(published("dev-3")).toEqual([8080, 9187, 9338, 9428, 9797]);
         for (const port of [80, 8404, 9100, 8180]) expect(published("dev-2")).not.toContain(port);
     });
 
@@ -148,6 +150,8 @@ describe("the dev stack's flows", () => {
                 "picloud:tiers.loadBalancer.statsPort",
                 "picloud:tiers.loadBalancer.virtualIp",
                 "picloud:tiers.monitoring",
+                "picloud:tiers.monitoring.victoriaLogs",
+                "picloud:tiers.monitoring.victoriaLogs.httpPort",
                 "picloud:tiers.registry.clientPort",
                 "picloud:tiers.registry.dcsPort",
                 "picloud:tiers.registry.dns",

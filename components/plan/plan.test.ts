@@ -33,7 +33,7 @@ describe("offline plan of the example stacks", () => {
             const containers = plan.resources.filter((r) => r.type === "docker:index/container:Container");
             expect(containers.length).toBeGreaterThan(0);
             for (const c of containers) {
-                expect(["picloud:apps:AppServers", "picloud:monitoring:Monitoring", "picloud:loadbalancer:LoadBalancer", "picloud:registry:ServiceRegistry", "picloud:blob:BlobStorage", "picloud:database:Database", "picloud:monitoring:VictoriaMetrics"]).toContain(byUrn.get(c.parent)?.type);
+                expect(["picloud:apps:AppServers", "picloud:monitoring:Monitoring", "picloud:loadbalancer:LoadBalancer", "picloud:registry:ServiceRegistry", "picloud:blob:BlobStorage", "picloud:database:Database", "picloud:monitoring:VictoriaMetrics", "picloud:monitoring:VictoriaLogs"]).toContain(byUrn.get(c.parent)?.type);
                 const provider = byUrn.get(c.provider.split("::").slice(0, -1).join("::"));
                 expect(provider?.type).toBe("pulumi:providers:docker");
                 const piOfProvider = byUrn.get(provider!.parent)!.name.replace(/^picloud-/, "");

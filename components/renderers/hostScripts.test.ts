@@ -29,6 +29,7 @@ const bootstraps: [string, BootstrapInput][] = [
     ["pi4/ssd", { ...base, storage: "ssd" }],
     ["pi5/ssd", { ...base, model: "pi5", storage: "ssd", ntpServers: ["ntp.lan"] }],
     ["pi5/sd, odd timezone", { ...base, model: "pi5", timezone: "America/Argentina/Buenos_Aires", journalRuntimeMaxMb: 256 }],
+    ["pi4/ssd, shipping its journal", { ...base, storage: "ssd", logShipping: { url: "http://10.0.0.5:9428/insert/journald" } }],
 ];
 
 const allScripts: [string, string][] = [

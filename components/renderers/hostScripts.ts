@@ -24,7 +24,42 @@ export interface BootstrapInput {
     readonly journalRuntimeMaxMb: number;
     /** The hardening files (see renderers/hardening.ts); without them those steps are skipped. */
     readonly hardening?: HostHardening;
+    /** Where the Pi's journal goes; without it nowhere, and shipping set up before is taken down. */
+    readonly logShipping?: LogShipping;
 }
+
+/** Where a Pi's systemd-journal-upload sends its journal. */
+export interface LogShipping {
+    /** The receiver's journald URL, port included (journal-upload appends `/upload`). */
+    readonly url: string;
+}
+
+/**
+ * node_exporter's textfile directory on every Pi: host-level agents (keepalived's notify hook,
+ * backup timers, the log heartbeat) drop `*.prom` files there and they are scraped with the
+ * host's metrics.
+ */
+export const NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/picloud/textfile";
+
+/**
+ * The gauge each shipping Pi's heartbeat exports through node_exporter: when systemd-journal-upload
+ * last saved its cursor, which it does after every upload the receiver accepted; before the first,
+ * when shipping was set up.
+ */
+export const JOURNAL_UPLOAD_METRIC = "picloud_journal_upload_last_success_timestamp_seconds";
+
+/** The files and units of log shipping on a Pi. */
+export const LOG_SHIPPING_FILES = {
+    uploadConfig: "/etc/systemd/journal-upload.conf.d/picloud.conf",
+    uploadDropIn: "/etc/systemd/system/systemd-journal-upload.service.d/picloud.conf",
+    heartbeatScript: "/usr/local/libexec/picloud-log-heartbeat",
+    heartbeatService: "/etc/systemd/system/picloud-log-heartbeat.service",
+    heartbeatTimer: "/etc/systemd/system/picloud-log-heartbeat.timer",
+    /** journal-upload's cursor (`--save-state`, Debian's unit), kept across reboots. */
+    uploadState: "/var/lib/systemd/journal-upload/state",
+    /** The heartbeat's file in the textfile folder. */
+    metricFile: "journal_upload.prom",
+} as const;
 
 /** What the bootstrap writes to harden a Pi, each file already rendered (the firewall is a script of its own: {@link renderFirewallScript}). */
 export interface HostHardening {
@@ -133,6 +168,8 @@ readonly PICLOUD_TIMEZONE=${shellQuote(input.timezone)}
 readonly PICLOUD_NTP_SERVERS=${shellQuote(input.ntpServers.join(" "))}
 readonly PICLOUD_JOURNAL_MAX_MB=${shellQuote(String(input.journalRuntimeMaxMb))}
 `,
+        `readonly PICLOUD_LOGS_URL=${shellQuote(input.logShipping?.url ?? "")}
+`,
         sd ? `readonly PICLOUD_VAR_LOG_TMPFS=${shellQuote(VAR_LOG_TMPFS)}\n` : "",
         `readonly DOCKER_KEY_FINGERPRINT=${shellQuote(DOCKER_APT_KEY_FINGERPRINT)}
 `,
@@ -153,6 +190,7 @@ readonly SSHD_HARDENING=${shellQuote(chomp(h.sshd))} \\
         STEP_TIME_SYNC,
         STEP_JOURNALD,
         STEP_TOOLS,
+        STEP_LOG_SHIPPING,
         sd ? STEP_VAR_LOG_TMPFS : "",
         STEP_MEMORY_CGROUP,
         pi5 ? STEP_PI5_PAGE_SIZE : "",
@@ -165,6 +203,7 @@ step_hostname
 step_time_sync
 step_journald
 step_tools
+step_log_shipping
 `,
         sd ? "step_var_log_tmpfs\n" : "",
         // The boot-partition edits only make sense on a real Pi; elsewhere detect_pi_hardware said so.
@@ -302,6 +341,101 @@ step_tools() {
         step_changed=1
     fi
     finish_step tools
+}
+`;
+
+// The journal (Docker's logs are in it) to VictoriaLogs with Debian's systemd-journal-upload: no
+// log agent container on any Pi. journal-upload exits whenever the receiver cannot be reached, so
+// its drop-in restarts it every 10 s without the start limit; its cursor (--save-state) makes it
+// resume where the receiver last accepted. The heartbeat writes a journal line every minute, so
+// even a quiet Pi uploads, and exports when the last upload got through (the cursor file's mtime).
+const STEP_LOG_SHIPPING = `
+step_log_shipping() {
+    local units=0 config=0 state
+    if [[ -z $PICLOUD_LOGS_URL ]]; then
+        if [[ -e ${LOG_SHIPPING_FILES.uploadConfig} ]]; then
+            systemctl disable --now systemd-journal-upload.service picloud-log-heartbeat.timer >/dev/null 2>&1 || true
+            rm -f ${LOG_SHIPPING_FILES.uploadConfig} ${LOG_SHIPPING_FILES.uploadDropIn} ${LOG_SHIPPING_FILES.heartbeatScript} \\
+                ${LOG_SHIPPING_FILES.heartbeatService} ${LOG_SHIPPING_FILES.heartbeatTimer}
+            rm -f ${NODE_EXPORTER_TEXTFILE_DIR}/${LOG_SHIPPING_FILES.metricFile}
+            systemctl daemon-reload
+            step_changed=1
+            finish_step log-shipping "the journal is no longer shipped"
+        else
+            skip log-shipping "the stack has no log store (picloud:tiers.monitoring.victoriaLogs)"
+        fi
+        return 0
+    fi
+    # Configured before the package comes: should its installation start the uploader, it starts right.
+    write_if_changed ${LOG_SHIPPING_FILES.uploadConfig} 644 "# Written by picloud: the journal goes to VictoriaLogs.
+[Upload]
+URL=$PICLOUD_LOGS_URL"
+    config=$wrote
+    write_if_changed ${LOG_SHIPPING_FILES.uploadDropIn} 644 "# Written by picloud: keep trying while VictoriaLogs cannot be reached, never give up.
+[Unit]
+StartLimitIntervalSec=0
+
+[Service]
+Restart=always
+RestartSec=10s"
+    units=$wrote
+    write_if_changed ${LOG_SHIPPING_FILES.heartbeatScript} 755 "#!/bin/sh
+# Written by picloud: the log heartbeat. Exports when systemd-journal-upload last saved its
+# cursor (after each accepted upload; before the first, when shipping was set up), then logs a
+# line of its own.
+set -eu
+last=\\$(stat -L -c %Y ${LOG_SHIPPING_FILES.uploadConfig})
+if [ -e ${LOG_SHIPPING_FILES.uploadState} ]; then last=\\$(stat -L -c %Y ${LOG_SHIPPING_FILES.uploadState}); fi
+mkdir -p ${NODE_EXPORTER_TEXTFILE_DIR}
+printf '# HELP ${JOURNAL_UPLOAD_METRIC} When systemd-journal-upload last had an upload accepted.\\\\n# TYPE ${JOURNAL_UPLOAD_METRIC} gauge\\\\n${JOURNAL_UPLOAD_METRIC} %s\\\\n' \\"\\$last\\" >${NODE_EXPORTER_TEXTFILE_DIR}/.${LOG_SHIPPING_FILES.metricFile}.tmp
+mv -f ${NODE_EXPORTER_TEXTFILE_DIR}/.${LOG_SHIPPING_FILES.metricFile}.tmp ${NODE_EXPORTER_TEXTFILE_DIR}/${LOG_SHIPPING_FILES.metricFile}
+echo 'picloud log heartbeat'"
+    units=$((units | wrote))
+    write_if_changed ${LOG_SHIPPING_FILES.heartbeatService} 644 "[Unit]
+Description=picloud log heartbeat: a journal line, and when the last upload got through
+
+[Service]
+Type=oneshot
+ExecStart=${LOG_SHIPPING_FILES.heartbeatScript}"
+    units=$((units | wrote))
+    write_if_changed ${LOG_SHIPPING_FILES.heartbeatTimer} 644 "[Unit]
+Description=picloud log heartbeat, every minute
+
+[Timer]
+OnActiveSec=10s
+OnUnitActiveSec=60s
+AccuracySec=5s
+
+[Install]
+WantedBy=timers.target"
+    units=$((units | wrote))
+    if ! is_installed systemd-journal-remote; then
+        apt_install systemd-journal-remote
+        step_changed=1
+    fi
+    # The package also brings the receiving side; a Pi only sends.
+    if systemctl is-enabled --quiet systemd-journal-remote.socket 2>/dev/null; then
+        systemctl disable --now systemd-journal-remote.socket >&2
+        step_changed=1
+    fi
+    if ((units)); then
+        systemctl daemon-reload
+    fi
+    if ! systemctl is-enabled --quiet systemd-journal-upload.service || ! systemctl is-enabled --quiet picloud-log-heartbeat.timer; then
+        systemctl enable systemd-journal-upload.service picloud-log-heartbeat.timer >&2
+        step_changed=1
+    fi
+    # While VictoriaLogs is down it waits to restart ("activating"): only a stopped one is started.
+    state=$(systemctl is-active systemd-journal-upload.service || true)
+    if ((config || units)) || [[ $state == inactive || $state == failed ]]; then
+        systemctl restart systemd-journal-upload.service
+        step_changed=1
+    fi
+    if ! systemctl is-active --quiet picloud-log-heartbeat.timer; then
+        systemctl start picloud-log-heartbeat.timer
+        step_changed=1
+    fi
+    finish_step log-shipping
 }
 `;
 

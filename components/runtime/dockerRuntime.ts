@@ -8,7 +8,7 @@ import { remoteCommand } from "../host/remoteFiles";
 import { renderImageBuild } from "../renderers/remoteCommands";
 import { scoped } from "../host/renames";
 import { shellQuote } from "../renderers/shellSteps";
-import { ReplicaIdentity, ReplicaSettings, Workload, replicaDataPath, replicaIdentities } from "./workload";
+import { LOG_LABEL_PREFIX, ReplicaIdentity, ReplicaSettings, Workload, replicaDataPath, replicaIdentities } from "./workload";
 
 /** Turns workloads into running replicas on the Pis placement chose. */
 export interface WorkloadRuntime {
@@ -42,7 +42,7 @@ export const LABELS = {
     replica: "picloud.replica",
     metricsPort: "picloud.metrics.port",
     metricsPath: "picloud.metrics.path",
-    logPrefix: "picloud.log.",
+    logPrefix: LOG_LABEL_PREFIX,
 } as const;
 
 /** Options of {@link DockerRuntime}. */

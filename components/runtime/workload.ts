@@ -150,6 +150,21 @@ export interface Workload {
     readonly logLabels?: Readonly<Record<string, string>>;
 }
 
+/** The container label each of a workload's log labels becomes: `picloud.log.<key>`. */
+export const LOG_LABEL_PREFIX = "picloud.log.";
+
+/**
+ * The journal field Docker's journald log driver makes of a container label it is told to pass
+ * on (`--log-opt labels=`): letters upper-cased, anything else but digits `_`, no leading `_`
+ * (moby's sanitizeKeyMod). `picloud.log.tier` becomes `PICLOUD_LOG_TIER`.
+ */
+export function journalFieldOf(label: string): string {
+    return label
+        .replace(/[a-z]/g, (c) => c.toUpperCase())
+        .replace(/[^A-Z0-9]/g, "_")
+        .replace(/^_+/, "");
+}
+
 /**
  * The peer a replica hands its leadership to before it changes, under "leader-last": one already
  * changed when there is one (the first), else the one changed last. Undefined for a lone replica.

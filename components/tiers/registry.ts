@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { configKey } from "../config/errors";
-import type { PiConfig, StackConfig } from "../config/schema";
+import type { StackConfig } from "../config/schema";
 import type { RegistryConfig } from "./serviceRegistry/config";
 import type { PiHost } from "../host/piHost";
 import type { DeclaredBackend, DeclaredSpec, Flow } from "../network/flows";
@@ -35,8 +35,7 @@ import { LoadBalancer } from "./loadBalancer/loadBalancer";
 import { EdgeBackend, EdgePort, loadBalancerAddresses, loadBalancerPis, loadBalancerSpec, loadBalancerWorkload } from "./loadBalancer/specs";
 import type { HaproxyTcpService } from "./loadBalancer/renderers";
 import { Monitoring } from "./monitoring/monitoring";
-import { MONITORING_PORTS, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads } from "./monitoring/specs";
-import { VICTORIA_METRICS_WORKLOAD, victoriaMetricsSpec } from "./monitoring/victoriaMetrics";
+import { MONITORING_PORTS, MONITORING_STORES, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads, storePi } from "./monitoring/specs";
 import { scrapeFlows, backendFlows } from "../network/flows";
 import { placedIdentities, replicaEndpoints } from "./tierComponent";
 import type { TierArgs, TierComponent } from "./tierComponent";
@@ -124,9 +123,9 @@ const monitoringTier: TierDefinition = {
     key: "monitoring",
     workloads: (config, _secrets, previous) => monitoringWorkloads(config.pis, config.tiers.monitoring, previous?.get("prometheus")?.[0]),
     monitoringSpecs: ({ config, placement }) => [
-        ...config.pis.map((pi, i) => ({ spec: hostSpec(pi), declaredBy: configKey(["pis", i]) })),
+        ...config.pis.map((pi, i) => ({ spec: hostSpec(pi, config.tiers.monitoring.victoriaLogs), declaredBy: configKey(["pis", i]) })),
         { spec: monitoringTierSpec(config.pis, config.tiers.monitoring, monitoringHome(placement, config.pis)), declaredBy: "picloud:tiers.monitoring" },
-        ...victoriaMetricsSpecs(config, placement),
+        ...storeSpecs(config, placement),
     ],
     // Prometheus to every scrape target of the stack; the operator to the UIs it publishes.
     flows: ({ config, placement }, { specs }) => {
@@ -139,14 +138,16 @@ const monitoringTier: TierDefinition = {
             purpose: `operator to ${what}`,
             declaredBy: "picloud:tiers.monitoring",
         });
-        return [...scrapeFlows(specs, home, config.pis), ui("grafana", "Grafana"), ui("prometheus", "Prometheus UI"), ui("alertmanager", "Alertmanager UI"), ...victoriaMetricsFlows(config, placement, home)];
+        return [...scrapeFlows(specs, home, config.pis), ui("grafana", "Grafana"), ui("prometheus", "Prometheus UI"), ui("alertmanager", "Alertmanager UI"), ...storeFlows(config, placement, home)];
     },
     dnsNames: ({ config, placement }) => {
         const home = monitoringHome(placement, config.pis).address;
-        const store = victoriaMetricsPi(config, placement);
         return [
             ...(["prometheus", "alertmanager", "grafana"] as const).map((service) => ({ name: `${service}.monitoring`, addresses: [home], declaredBy: "picloud:tiers.monitoring" })),
-            ...(store ? [{ name: "victoria-metrics.monitoring", addresses: [store.address], declaredBy: KEY_VICTORIA_METRICS }] : []),
+            ...MONITORING_STORES.flatMap((store) => {
+                const pi = storePi(placement, config.pis, store, config.tiers.monitoring);
+                return pi ? [{ name: store.dnsName, addresses: [pi.address], declaredBy: store.kind.key }] : [];
+            }),
         ];
     },
     create: ({ config, secrets, args, hosts, scope, cloudName }) => {
@@ -186,31 +187,30 @@ const registryTier: TierDefinition = {
 };
 
 const KEY_REGISTRY = "picloud:tiers.registry";
-const KEY_VICTORIA_METRICS = "picloud:tiers.monitoring.victoriaMetrics";
-
-/** The Pi placement put VictoriaMetrics on, when the stack has it. */
-function victoriaMetricsPi(config: StackConfig, placement: PlacementPlan): PiConfig | undefined {
-    const name = config.tiers.monitoring.victoriaMetrics && placement.assignments.get(VICTORIA_METRICS_WORKLOAD)?.[0];
-    return config.pis.find((p) => p.name === name);
+/** The stores' monitoring, each on the Pi placement put it on. */
+function storeSpecs(config: StackConfig, placement: PlacementPlan): DeclaredSpec[] {
+    return MONITORING_STORES.flatMap((store) => {
+        const pi = storePi(placement, config.pis, store, config.tiers.monitoring);
+        const spec = pi && store.spec(config.tiers.monitoring, pi.address);
+        return spec ? [{ spec, declaredBy: store.kind.key }] : [];
+    });
 }
 
-function victoriaMetricsSpecs(config: StackConfig, placement: PlacementPlan): DeclaredSpec[] {
-    const options = config.tiers.monitoring.victoriaMetrics;
-    const pi = victoriaMetricsPi(config, placement);
-    return options && pi ? [{ spec: victoriaMetricsSpec(options, pi.address), declaredBy: KEY_VICTORIA_METRICS }] : [];
-}
-
-/** Prometheus's remote_write from the monitoring Pi, pushes from any Pi of the stack, and the operator's queries. */
-function victoriaMetricsFlows(config: StackConfig, placement: PlacementPlan, prometheusPi: string): Flow[] {
-    const options = config.tiers.monitoring.victoriaMetrics;
-    const pi = victoriaMetricsPi(config, placement);
-    if (!options || !pi) return [];
-    const to = (from: Flow["from"], purpose: string): Flow => ({ from, to: pi.name, protocol: "tcp", port: options.httpPort, purpose, declaredBy: `${KEY_VICTORIA_METRICS}.httpPort` });
-    return [
-        to({ pi: prometheusPi }, "Prometheus remote_write to VictoriaMetrics"),
-        ...config.pis.filter((p) => p.name !== prometheusPi).map((p) => to({ pi: p.name }, "metrics pushed to VictoriaMetrics")),
-        to(MGMT, "operator to VictoriaMetrics queries and UI"),
-    ];
+/** What reaches each store: from the Pis it says send to it (remote_write, pushes, journal uploads), and the operator's queries. */
+function storeFlows(config: StackConfig, placement: PlacementPlan, home: string): Flow[] {
+    return MONITORING_STORES.flatMap((store) => {
+        const pi = storePi(placement, config.pis, store, config.tiers.monitoring);
+        const port = store.port(config.tiers.monitoring);
+        if (!pi || port === undefined) return [];
+        const to = (from: Flow["from"], purpose: string): Flow => ({ from, to: pi.name, protocol: "tcp", port, purpose, declaredBy: `${store.kind.key}.httpPort` });
+        return [
+            ...config.pis.flatMap((p) => {
+                const purpose = store.senders(p.name, home);
+                return purpose === undefined ? [] : [to({ pi: p.name }, purpose)];
+            }),
+            to(MGMT, store.operator),
+        ];
+    });
 }
 
 /** Whether a tier keeps its state in etcd (the database's Patroni): etcd then serves its DCS port. */

@@ -10,6 +10,7 @@ import type { PiConfig, StackConfig } from "../../components/config/schema";
 import { PiHost } from "../../components/host/piHost";
 import type { NetworkPlan } from "../../components/network/flows";
 import { renderNftables } from "../../components/network/nftables";
+import type { LogShipping } from "../../components/renderers/hostScripts";
 import { installMockRuntime } from "../../components/plan/mockRuntime";
 import type { SshResult, Testbed, TestHost } from "./testbed";
 
@@ -56,6 +57,8 @@ export interface PiHostCommands {
 export interface TestPiHost {
     readonly pi: PiConfig;
     readonly bootstrap: StackConfig["bootstrap"];
+    /** Where its journal goes, as PiCloud tells it when the stack has VictoriaLogs. */
+    readonly logShipping?: LogShipping;
 }
 
 /**
@@ -65,9 +68,9 @@ export interface TestPiHost {
  */
 export async function piHostCommands(pis: readonly TestPiHost[], network: NetworkPlan, opts: { firewallRollbackSeconds?: number } = {}): Promise<Map<string, PiHostCommands>> {
     const run = await installMockRuntime({ project: "picloud", stack: "hosts", config: {}, secretKeys: [] });
-    for (const { pi, bootstrap } of pis) {
+    for (const { pi, bootstrap, logShipping } of pis) {
         // The key is for @pulumi/command, which the host suite stands in for.
-        new PiHost(pi.name, { pi, bootstrap, privateKey: pulumi.secret("unused"), firewall: renderNftables(pi.name, network), firewallRollbackSeconds: opts.firewallRollbackSeconds });
+        new PiHost(pi.name, { pi, bootstrap, privateKey: pulumi.secret("unused"), firewall: renderNftables(pi.name, network), firewallRollbackSeconds: opts.firewallRollbackSeconds, logShipping });
     }
     await run.settle();
     const inputs = (name: string) => {

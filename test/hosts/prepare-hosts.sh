@@ -34,6 +34,7 @@ repo_packages=(
     keepalived haproxy
     systemd-timesyncd
     jq
+    systemd-journal-remote
 )
 
 log() { echo "prepare-hosts: $*" >&2; }

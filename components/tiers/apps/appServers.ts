@@ -136,7 +136,7 @@ export function appMonitoringSpec(name: string, app: AppConfig, args: Pick<TierA
                 expr: `changes(container_start_time_seconds{${containers}}[15m]) > 2`,
                 severity: "warning",
                 summary: `${name} restarted more than twice in 15 minutes`,
-                description: "A crash loop: read its logs (journald on the Pi, or Loki).",
+                description: `A crash loop: read its logs, in VictoriaLogs when the stack has it (PICLOUD_LOG_APP:=${name}), else with journalctl CONTAINER_NAME=<replica> on its Pi.`,
             },
             ...(loadBalanced
                 ? backendGoldenSignals({

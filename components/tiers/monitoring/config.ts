@@ -30,26 +30,51 @@ export const alertingSchema = strictObject(
 );
 
 /**
+ * What each of the tier's stores takes (VictoriaMetrics, VictoriaLogs): one replica on an SSD Pi,
+ * its size, its HTTP port. `what` names it in errors; `memoryMb` and `httpPort` are its defaults.
+ */
+const storeFields = (what: string, defaults: { memoryMb: number; httpPort: number }) => ({
+    /** The Pi it runs on; default: where it ran before, else placement's choice among the SSD Pis. */
+    pi: dnsLabel("a Pi name").optional(),
+    /** Memory limit, MB; it sizes its caches from it. */
+    memoryMb: intIn(256, 16384, " of MB").default(defaults.memoryMb),
+    cpus: cores(0.25, 4).default(0.5),
+    /** Its HTTP port: ingestion, queries and its own metrics. */
+    httpPort: port().default(defaults.httpPort),
+    /** It writes the whole time: SSD Pis only unless this says an SD card is acceptable. */
+    allowSdCard: z.boolean(expected(`true or false: whether ${what} may run on an SD card`)).default(false),
+});
+
+/**
  * The long-term metrics store: VictoriaMetrics on an SSD Pi, fed by Prometheus's remote_write,
  * Grafana's default datasource, and open to apps pushing Influx line protocol or Prometheus text.
  */
 export const victoriaMetricsSchema = strictObject(
     {
-        /** The Pi it runs on; default: where it ran before, else placement's choice among the SSD Pis. */
-        pi: dnsLabel("a Pi name").optional(),
+        ...storeFields("VictoriaMetrics", { memoryMb: 512, httpPort: 8428 }),
         /** How long metrics are kept, days; default a year. */
         retentionDays: intIn(1, 36500, " of days").default(365),
-        /** Memory limit, MB; VictoriaMetrics sizes its caches from it. */
-        memoryMb: intIn(256, 16384, " of MB").default(512),
-        cpus: cores(0.25, 4).default(0.5),
-        /** Its HTTP port: remote_write, pushes, queries and its own metrics. */
-        httpPort: port().default(8428),
         /** Free disk below which it stops accepting data (read-only) rather than fill the Pi, MB. */
         minFreeDiskMb: intIn(100, 1_000_000, " of MB").default(1024),
-        /** It writes the whole time: SSD Pis only unless this says an SD card is acceptable. */
-        allowSdCard: z.boolean(expected("true or false")).default(false),
     },
     "VictoriaMetrics",
+);
+
+/**
+ * The log store: VictoriaLogs on an SSD Pi. Every Pi's journal (Docker's logs are in it) reaches
+ * it through systemd-journal-upload; Grafana reads it.
+ */
+export const victoriaLogsSchema = strictObject(
+    {
+        ...storeFields("VictoriaLogs", { memoryMb: 512, httpPort: 9428 }),
+        /** How long logs are kept, days; default 30. */
+        retentionDays: intIn(1, 36500, " of days").default(30),
+        /** Disk use of its Pi's filesystem above which the oldest days are dropped before the retention says so, percent. */
+        maxDiskUsagePercent: intIn(10, 95, " (percent)").default(80),
+        /** Minutes without a successful upload from a Pi before its logs count as stopped. */
+        silentMinutes: intIn(2, 1440, " of minutes").default(5),
+    },
+    "VictoriaLogs",
 );
 
 /** The Monitoring tier: Prometheus, Alertmanager and Grafana on one Pi, exporters on every Pi. */
@@ -71,6 +96,8 @@ export const monitoringSchema = strictObject(
         confirmTimeoutSeconds: intIn(0, 3600, " of seconds").default(180),
         /** The long-term metrics store; absent: none, and Grafana reads Prometheus. */
         victoriaMetrics: victoriaMetricsSchema.optional(),
+        /** The log store; absent: logs stay in each Pi's journal, in RAM. */
+        victoriaLogs: victoriaLogsSchema.optional(),
     },
     "the monitoring tier",
 );
@@ -79,3 +106,7 @@ export const monitoringSchema = strictObject(
 export type MonitoringConfig = z.output<typeof monitoringSchema>;
 /** Validated VictoriaMetrics options. */
 export type VictoriaMetricsConfig = z.output<typeof victoriaMetricsSchema>;
+/** Validated VictoriaLogs options. */
+export type VictoriaLogsConfig = z.output<typeof victoriaLogsSchema>;
+/** What both stores' options have. */
+export type StoreConfig = VictoriaMetricsConfig | VictoriaLogsConfig;

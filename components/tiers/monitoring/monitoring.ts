@@ -6,9 +6,24 @@ import { remoteCommand, shipFile, shipSecret } from "../../host/remoteFiles";
 import { Attachment, MonitoringEndpoint, MonitoringEndpointOutput, attachMonitoring, prometheusReloadCommand, serviceReloadCommand } from "../../monitoring/attachment";
 import { renderAlertmanagerConfig, renderGrafanaDashboardProvider, renderGrafanaDatasources, renderPrometheusConfig } from "../../monitoring/renderers";
 import { TierArgs, TierComponent, hostOf } from "../tierComponent";
-import { GRAFANA_ADMIN_PASSWORD_FILE, MONITORING_DIRS, MONITORING_PORTS, MONITORING_UIDS, alertmanagerConfigInput, hostSpec, longTermStore, monitoringHome, monitoringTierSpec, monitoringWorkloads, prometheusConfigInput } from "./specs";
-import { VICTORIA_METRICS_WORKLOAD } from "./victoriaMetrics";
-import { VictoriaMetricsStore } from "./victoriaMetricsStore";
+import type { VictoriaLogsConfig } from "./config";
+import {
+    GRAFANA_ADMIN_PASSWORD_FILE,
+    LOG_STORE,
+    MONITORING_DIRS,
+    MONITORING_PORTS,
+    MONITORING_STORES,
+    MONITORING_UIDS,
+    alertmanagerConfigInput,
+    hostSpec,
+    longTermStore,
+    monitoringHome,
+    monitoringTierSpec,
+    monitoringWorkloads,
+    prometheusConfigInput,
+    storeAddress,
+} from "./specs";
+import { TierStore } from "./tierStore";
 
 /** Arguments of {@link Monitoring}. */
 export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
@@ -25,13 +40,14 @@ export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
 }
 
 /**
- * Attaches a Pi's own monitoring (node_exporter: {@link hostSpec}) to its {@link PiHost}, covering
- * every command the host runs; a renamed Pi's files on the monitoring Pi replace its old ones.
+ * Attaches a Pi's own monitoring (node_exporter: {@link hostSpec}; with a log store, its uploads)
+ * to its {@link PiHost}, covering every command the host runs; a renamed Pi's files on the
+ * monitoring Pi replace its old ones.
  */
-export function attachHostMonitoring(host: PiHost, endpoint: MonitoringEndpoint | undefined): Attachment {
+export function attachHostMonitoring(host: PiHost, endpoint: MonitoringEndpoint | undefined, logs?: VictoriaLogsConfig): Attachment {
     const was = host.pi.renamedFrom === undefined ? undefined : hostSpec({ ...host.pi, name: host.pi.renamedFrom }).component;
     // Its confirmation waits for the Pi to be ready: until its firewall lets Prometheus in, node_exporter cannot be scraped.
-    return attachMonitoring(host, host.resourceName, hostSpec(host.pi), endpoint, host.runs, was, [host.ready]);
+    return attachMonitoring(host, host.resourceName, hostSpec(host.pi, logs), endpoint, host.runs, was, [host.ready]);
 }
 
 /** Prometheus's reload on the monitoring Pi, tolerant of a Prometheus not started yet (it reads its files when it starts). */
@@ -57,8 +73,8 @@ export class Monitoring extends TierComponent {
     readonly grafanaAdminPassword: pulumi.Output<string>;
     /** Grafana's URL. */
     readonly grafanaUrl: string;
-    /** The long-term metrics store, when `picloud:tiers.monitoring.victoriaMetrics` asks for one. */
-    readonly victoriaMetrics?: VictoriaMetricsStore;
+    /** The stores the config asks for (VictoriaMetrics, VictoriaLogs), by workload name. */
+    readonly stores: Readonly<Record<string, TierStore>>;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:monitoring:Monitoring", name, opts);
@@ -86,6 +102,7 @@ export class Monitoring extends TierComponent {
 
         const email = args.options.alerting.email;
         const store = longTermStore(args.placement, args.pis, args.options);
+        const logStore = storeAddress(args.placement, args.pis, LOG_STORE, args.options);
         const smtpPasswordFile = `${MONITORING_DIRS.alertmanagerConfig}/smtp_password`;
         const adminPassword = pulumi.secret(
             args.grafanaAdminPassword ?? new random.RandomPassword(`${name}-grafana-admin`, { length: 24, special: false }, { parent: this }).result,
@@ -97,7 +114,15 @@ export class Monitoring extends TierComponent {
                 renderPrometheusConfig(prometheusConfigInput(args.options, args.cloudName, store)),
             ],
             ["alertmanager-config", `${MONITORING_DIRS.alertmanagerConfig}/alertmanager.yml`, renderAlertmanagerConfig(alertmanagerConfigInput(args.options))],
-            ["grafana-datasources", `${MONITORING_DIRS.grafanaProvisioning}/datasources/picloud.yml`, renderGrafanaDatasources({ prometheusUrl: `http://prometheus-0:${MONITORING_PORTS.prometheus}`, victoriaMetricsUrl: store && `http://${store}` })],
+            [
+                "grafana-datasources",
+                `${MONITORING_DIRS.grafanaProvisioning}/datasources/picloud.yml`,
+                renderGrafanaDatasources({
+                    prometheusUrl: `http://prometheus-0:${MONITORING_PORTS.prometheus}`,
+                    victoriaMetricsUrl: store && `http://${store}`,
+                    victoriaLogsUrl: logStore && `http://${logStore}`,
+                }),
+            ],
             ["grafana-dashboards", `${MONITORING_DIRS.grafanaProvisioning}/dashboards/picloud.yml`, renderGrafanaDashboardProvider({ dashboardsDir: "/var/lib/grafana-dashboards" })],
         ];
         const configs: pulumi.Resource[] = files.map(([kind, remotePath, text]) => shipFile(`${name}-${kind}`, { connection, text, remotePath }, { parent: this, dependsOn: [folders] }));
@@ -119,9 +144,10 @@ export class Monitoring extends TierComponent {
         this.grafanaAdminPassword = adminPassword;
         this.grafanaUrl = `http://${home.address}:${MONITORING_PORTS.grafana}`;
 
-        // VictoriaMetrics is a component of its own, with its own monitoring; the rest run here.
+        // Each store is a component of its own, with its own monitoring; the rest run here.
+        const storeNames = new Set(MONITORING_STORES.map((s) => s.kind.workload));
         const workloads = monitoringWorkloads(args.pis, args.options, home.name);
-        this.runWorkloads(workloads.filter((w) => w.name !== VICTORIA_METRICS_WORKLOAD), args, configs);
+        this.runWorkloads(workloads.filter((w) => !storeNames.has(w.name)), args, configs);
 
         // Where attachments deliver, and how long each waits for Prometheus to confirm it.
         const confirmSeconds = args.options.confirmTimeoutSeconds;
@@ -147,9 +173,14 @@ export class Monitoring extends TierComponent {
             confirmTimeoutSeconds: confirmSeconds,
         };
 
-        if (args.options.victoriaMetrics) {
-            this.victoriaMetrics = new VictoriaMetricsStore(`${name}-victoria-metrics`, { ...args, options: args.options.victoriaMetrics, monitoring: this.endpoint }, { parent: this });
+        const stores: Record<string, TierStore> = {};
+        for (const s of MONITORING_STORES) {
+            const workload = s.workload(args.options);
+            if (!workload) continue;
+            const spec = (address: string) => s.spec(args.options, address)!;
+            stores[s.kind.workload] = new TierStore(s.kind.type, `${name}-${s.kind.workload}`, { ...args, workload, port: s.port(args.options)!, spec, monitoring: this.endpoint }, { parent: this });
         }
+        this.stores = stores;
 
         // The tier's own config reaches the running services: changed files, then a reload (or
         // Grafana's restart), as an Update of these commands; on the first up they find nothing to do.

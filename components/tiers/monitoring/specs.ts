@@ -1,11 +1,15 @@
 import type { PiConfig } from "../../config/schema";
-import type { MonitoringConfig } from "./config";
-import { LIVENESS, MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
+import type { MonitoringConfig, VictoriaLogsConfig } from "./config";
+import { AlertRule, LIVENESS, MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
 import type { PlacementPlan } from "../../placement/place";
 import type { Workload } from "../../runtime/workload";
-import { AlertmanagerConfigInput, PrometheusConfigInput, WATCHDOG_ALERT } from "../../monitoring/renderers";
+import { AlertmanagerConfigInput, GRAFANA_VICTORIA_LOGS_PLUGIN, PrometheusConfigInput, WATCHDOG_ALERT } from "../../monitoring/renderers";
+import { JOURNAL_UPLOAD_METRIC, NODE_EXPORTER_TEXTFILE_DIR } from "../../renderers/hostScripts";
 import { MONITORING_IMAGES } from "./images";
-import { VICTORIA_METRICS_PATHS, VICTORIA_METRICS_WORKLOAD, victoriaMetricsWorkload } from "./victoriaMetrics";
+import { VICTORIA_METRICS, VICTORIA_METRICS_PATHS, victoriaMetricsSpec, victoriaMetricsWorkload } from "./victoriaMetrics";
+import { VICTORIA_LOGS, journalUploadUrl, victoriaLogsSpec, victoriaLogsWorkload } from "./victoriaLogs";
+import type { StoreKind } from "./stores";
+import type { LogShipping } from "../../renderers/hostScripts";
 
 /** Ports of the monitoring agents and services, on the Pis. */
 export const MONITORING_PORTS = { prometheus: 9090, alertmanager: 9093, grafana: 3000, nodeExporter: 9100, cadvisor: 9338 } as const;
@@ -35,11 +39,8 @@ export const GRAFANA_ADMIN_PASSWORD_FILE = {
     inContainer: "/run/secrets/picloud/grafana_admin_password",
 } as const;
 
-/**
- * node_exporter's textfile directory on every Pi: host-level agents (keepalived's notify hook)
- * drop `*.prom` files there and they are scraped with the host's metrics.
- */
-export const NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/picloud/textfile";
+// Host-level agents' metrics (keepalived's hook, backup timers, the log heartbeat): the bootstrap knows the folder too.
+export { NODE_EXPORTER_TEXTFILE_DIR };
 
 /** Where the containers see those folders. */
 const IN_CONTAINER = { prometheusConfig: "/etc/prometheus/picloud", alertmanagerConfig: "/etc/alertmanager/picloud" } as const;
@@ -103,10 +104,69 @@ export function monitoringHome(placement: PlacementPlan, pis: readonly PiConfig[
     return home;
 }
 
+/**
+ * One of the tier's stores as the stack sees it: each method answers undefined when the stack's
+ * config does not have it. `senders` says why a Pi sends to it (the monitoring Pi is `home`), for
+ * the firewall; undefined: that Pi does not.
+ */
+export interface MonitoringStore {
+    readonly kind: StoreKind;
+    /** Its name in the service registry's zone. */
+    readonly dnsName: string;
+    workload(options: MonitoringConfig): Workload | undefined;
+    spec(options: MonitoringConfig, address: string): MonitoringSpec | undefined;
+    port(options: MonitoringConfig): number | undefined;
+    senders(pi: string, home: string): string | undefined;
+    /** What the operator reaches it for, from the management network. */
+    readonly operator: string;
+}
+
+/** VictoriaMetrics, the long-term metrics store. */
+export const METRICS_STORE: MonitoringStore = {
+    kind: VICTORIA_METRICS,
+    dnsName: "victoria-metrics.monitoring",
+    workload: (o) => o.victoriaMetrics && victoriaMetricsWorkload(o.victoriaMetrics),
+    spec: (o, address) => o.victoriaMetrics && victoriaMetricsSpec(o.victoriaMetrics, address),
+    port: (o) => o.victoriaMetrics?.httpPort,
+    senders: (pi, home) => (pi === home ? "Prometheus remote_write to VictoriaMetrics" : "metrics pushed to VictoriaMetrics"),
+    operator: "operator to VictoriaMetrics queries and UI",
+};
+
+/** VictoriaLogs, the log store. */
+export const LOG_STORE: MonitoringStore = {
+    kind: VICTORIA_LOGS,
+    dnsName: "victoria-logs.monitoring",
+    workload: (o) => o.victoriaLogs && victoriaLogsWorkload(o.victoriaLogs),
+    spec: (o, address) => o.victoriaLogs && victoriaLogsSpec(o.victoriaLogs, address),
+    port: (o) => o.victoriaLogs?.httpPort,
+    senders: (pi, home) => (pi === home ? "journal upload and Grafana queries to VictoriaLogs" : "journal upload to VictoriaLogs"),
+    operator: "operator to VictoriaLogs queries and UI",
+};
+
+/** The tier's stores, in the order they are made. */
+export const MONITORING_STORES: readonly MonitoringStore[] = [METRICS_STORE, LOG_STORE];
+
+/** The Pi placement put a store on, when the stack has it. */
+export function storePi(placement: PlacementPlan, pis: readonly PiConfig[], store: MonitoringStore, options: MonitoringConfig): PiConfig | undefined {
+    if (store.port(options) === undefined) return undefined;
+    return pis.find((p) => p.name === placement.assignments.get(store.kind.workload)?.[0]);
+}
+
+/** `host:port` of a store where placement put it, when the stack has it. */
+export function storeAddress(placement: PlacementPlan, pis: readonly PiConfig[], store: MonitoringStore, options: MonitoringConfig): string | undefined {
+    const pi = storePi(placement, pis, store, options);
+    return pi && `${pi.address}:${store.port(options)}`;
+}
+
 /** `host:port` of VictoriaMetrics where placement put it, when the stack has it. */
 export function longTermStore(placement: PlacementPlan, pis: readonly PiConfig[], options: MonitoringConfig): string | undefined {
-    const pi = pis.find((p) => p.name === placement.assignments.get(VICTORIA_METRICS_WORKLOAD)?.[0]);
-    return options.victoriaMetrics && pi ? `${pi.address}:${options.victoriaMetrics.httpPort}` : undefined;
+    return storeAddress(placement, pis, METRICS_STORE, options);
+}
+
+/** Where every Pi's journal goes: VictoriaLogs where placement put it, when the stack has it. */
+export function logShipping(placement: PlacementPlan, pis: readonly PiConfig[], options: MonitoringConfig): LogShipping | undefined {
+    const pi = storePi(placement, pis, LOG_STORE, options);
+    return pi && options.victoriaLogs && { url: journalUploadUrl(pi.address, options.victoriaLogs) };
 }
 
 /** Prometheus's on-disk cap: an SD card gets less, it wears. */
@@ -175,6 +235,8 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
                 GF_ANALYTICS_REPORTING_ENABLED: "false",
                 GF_USERS_ALLOW_SIGN_UP: "false",
                 GF_SECURITY_ADMIN_PASSWORD__FILE: GRAFANA_ADMIN_PASSWORD_FILE.inContainer,
+                // Grafana has no VictoriaLogs datasource of its own: the plugin comes at its start.
+                ...(options.victoriaLogs && { GF_INSTALL_PLUGINS: `${GRAFANA_VICTORIA_LOGS_PLUGIN.id} ${GRAFANA_VICTORIA_LOGS_PLUGIN.version}` }),
             },
             volumes: [
                 { hostPath: GRAFANA_ADMIN_PASSWORD_FILE.onPi, containerPath: GRAFANA_ADMIN_PASSWORD_FILE.inContainer, readOnly: true },
@@ -224,7 +286,7 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
             metrics: { port: 8080, path: "/metrics" },
             logLabels: { tier: "monitoring", service: "cadvisor" },
         },
-        ...(options.victoriaMetrics ? [victoriaMetricsWorkload(options.victoriaMetrics)] : []),
+        ...MONITORING_STORES.flatMap((store) => store.workload(options) ?? []),
     ];
 }
 
@@ -290,8 +352,11 @@ export function monitoringTierSpec(pis: readonly PiConfig[], options: Monitoring
     };
 }
 
-/** A Pi's own monitoring, attached to its PiHost: node_exporter and the host's golden signals. */
-export function hostSpec(pi: PiConfig): MonitoringSpec {
+/**
+ * A Pi's own monitoring, attached to its PiHost: node_exporter and the host's golden signals;
+ * with a log store (`logs`), whether its journal still reaches it.
+ */
+export function hostSpec(pi: PiConfig, logs?: VictoriaLogsConfig): MonitoringSpec {
     const target: ScrapeTarget = { job: `host-${pi.name}`, targets: [`${pi.address}:${MONITORING_PORTS.nodeExporter}`], labels: { pi: pi.name, model: pi.model, storage: pi.storage } };
     const sel = `job="${target.job}"`;
     return {
@@ -339,6 +404,7 @@ export function hostSpec(pi: PiConfig): MonitoringSpec {
                 summary: `${pi.name}'s clock is not synchronised`,
                 description: "A Pi has no RTC battery by default: without NTP its clock drifts, and TLS and logs suffer. Check systemd-timesyncd.",
             },
+            ...(logs ? [hostLogsStoppedRule(pi, sel, logs)] : []),
         ],
         dashboard: {
             uid: `picloud-host-${pi.name}`,
@@ -351,5 +417,21 @@ export function hostSpec(pi: PiConfig): MonitoringSpec {
             ],
         },
         logLabels: { pi: pi.name, source: "journald" },
+    };
+}
+
+/**
+ * A Pi whose logs stopped arriving: its heartbeat logs a line every minute, so an upload that has
+ * not got through for `silentMinutes` means systemd-journal-upload is stuck or cannot reach
+ * VictoriaLogs. Its journal lives in RAM: what does not fit there by the time it is fixed is lost.
+ */
+function hostLogsStoppedRule(pi: PiConfig, sel: string, logs: VictoriaLogsConfig): AlertRule {
+    return {
+        alert: "HostLogsStopped",
+        expr: `time() - ${JOURNAL_UPLOAD_METRIC}{${sel}} > ${logs.silentMinutes * 60}`,
+        for: "1m",
+        severity: "warning",
+        summary: `${pi.name}'s logs stopped arriving at VictoriaLogs`,
+        description: `No upload from ${pi.name} has been accepted for ${logs.silentMinutes} minutes (picloud:tiers.monitoring.victoriaLogs.silentMinutes). 'systemctl status systemd-journal-upload' and 'journalctl -u systemd-journal-upload' on ${pi.name} say why. Its journal is in RAM (picloud:bootstrap.journalRuntimeMaxMb): entries that do not fit there until it is fixed are lost.`,
     };
 }

@@ -71,11 +71,14 @@ describe("Prometheus and Grafana with a long-term store", () => {
             [GRAFANA_PROMETHEUS_DATASOURCE_UID, false],
             [GRAFANA_VICTORIA_METRICS_DATASOURCE_UID, true],
         ]);
-        expect(withVm.deleteDatasources).toBeUndefined();
+        expect(withVm.deleteDatasources).toEqual([{ name: "VictoriaLogs", orgId: 1 }]);
         const without = parse(renderGrafanaDatasources({ prometheusUrl: "http://prometheus-0:9090" }));
         expect(without.datasources).toHaveLength(1);
         expect(without.datasources[0]).toMatchObject({ uid: GRAFANA_PROMETHEUS_DATASOURCE_UID, isDefault: true });
-        expect(without.deleteDatasources).toEqual([{ name: "VictoriaMetrics", orgId: 1 }]);
+        expect(without.deleteDatasources).toEqual([
+            { name: "VictoriaMetrics", orgId: 1 },
+            { name: "VictoriaLogs", orgId: 1 },
+        ]);
     });
 
     it("is watched: a complete monitoring contract on its own job", () => {

@@ -6,6 +6,7 @@ import { MonitoringSpec, targetDownRule } from "../../monitoring/contract";
 import type { Workload } from "../../runtime/workload";
 import type { VictoriaMetricsConfig } from "./config";
 import { MONITORING_IMAGES } from "./images";
+import { StoreKind, storeWorkload } from "./stores";
 
 const KEY = "picloud:tiers.monitoring.victoriaMetrics";
 
@@ -27,26 +28,15 @@ export const VICTORIA_METRICS_PATHS = {
     query: "/api/v1/query",
 } as const;
 
+/** VictoriaMetrics among the tier's stores. */
+export const VICTORIA_METRICS: StoreKind = { type: "picloud:monitoring:VictoriaMetrics", key: KEY, workload: VICTORIA_METRICS_WORKLOAD, image: MONITORING_IMAGES.victoriaMetrics, dataPath: "/storage" };
+
 /** The VictoriaMetrics workload: one replica, on an SSD Pi unless `allowSdCard`, its data in `/storage`. */
 export function victoriaMetricsWorkload(options: VictoriaMetricsConfig): Workload {
-    return {
-        name: VICTORIA_METRICS_WORKLOAD,
-        component: "monitoring",
-        configKey: KEY,
-        image: MONITORING_IMAGES.victoriaMetrics,
-        replicas: 1,
-        ...(options.pi !== undefined && { pinnedTo: [options.pi], pinnedBecause: `${KEY}.pi names ${options.pi}` }),
-        memoryMb: options.memoryMb,
-        cpus: options.cpus,
-        ports: [{ container: options.httpPort, host: options.httpPort, configKey: `${KEY}.httpPort` }],
-        command: victoriaMetricsFlags(options, "/storage"),
-        data: { containerPath: "/storage" },
-        // It merges parts on disk the whole time: an SD card wears out under it and stalls it.
-        ...(!options.allowSdCard && { hardwareFloor: { memoryMb: 0, ssd: true, configKey: `${KEY}.allowSdCard` } }),
+    return storeWorkload(VICTORIA_METRICS, options, {
+        command: victoriaMetricsFlags(options, VICTORIA_METRICS.dataPath),
         healthcheck: { command: ["wget", "-qO-", `http://localhost:${options.httpPort}/health`], intervalSeconds: 15, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 60 },
-        metrics: { port: options.httpPort, path: "/metrics" },
-        logLabels: { tier: "monitoring", service: VICTORIA_METRICS_WORKLOAD },
-    };
+    });
 }
 
 /**
