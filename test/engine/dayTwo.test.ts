@@ -15,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PiConfig } from "../../components/config/schema";
 import type { NetworkPlan } from "../../components/network/flows";
 import { hostSpec } from "../../components/tiers/monitoring/specs";
-import { DEFAULT_VALIDATORS_DIR } from "../support/validators";
+import { DEFAULT_VALIDATORS_DIR, validator } from "../support/validators";
+import { monitoringSchema } from "../../components/tiers/monitoring/config";
+import { VICTORIA_LOGS_PATHS, victoriaLogsFlags } from "../../components/tiers/monitoring/victoriaLogs";
 import { sshOnlyNetwork, testPi } from "../hosts/piHostCommands";
 import { startTestbed, Testbed, TestHost } from "../hosts/testbed";
 import { EngineStack, engineStack, policyPack } from "./engine";
@@ -28,6 +30,7 @@ const ROLLBACK_TIMER = "picloud-firewall-rollback.timer";
 const SCRIPTS = "/var/lib/picloud/scripts";
 const RULES = "/srv/picloud/monitoring/prometheus/rules";
 const VALIDATORS_ON_HOST = "/opt/picloud-validators";
+const VICTORIA_LOGS_ON_HOST = "/opt/picloud-victoria-logs";
 
 /**
  * What a Pi has and a test host cannot: Docker Engine. A script answers what picloud asks of it
@@ -117,7 +120,14 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
 
 
     beforeAll(async () => {
-        bed = await startTestbed({ hosts: ["e1", "e2", "e3"], binds: [{ source: DEFAULT_VALIDATORS_DIR, target: VALIDATORS_ON_HOST }] });
+        bed = await startTestbed({
+            hosts: ["e1", "e2", "e3"],
+            binds: [
+                { source: DEFAULT_VALIDATORS_DIR, target: VALIDATORS_ON_HOST },
+                // Its link there points outside what the hosts see: its own folder, for step k.
+                { source: path.dirname(fs.realpathSync(validator("victoria-logs"))), target: VICTORIA_LOGS_ON_HOST },
+            ],
+        });
         [e1, e2, e3] = bed.hosts;
         pis = [
             testPi(bed, e1, { name: "e1", model: "pi4", storage: "ssd" }),
@@ -248,6 +258,32 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         expect(changes(off)).toMatchObject({ delete: 4 });
         await must(e1, "sudo -n systemctl stop pct-node-exporter pct-probe-exporter");
         await Promise.all([e2, e3].map((h) => must(h, "sudo -n systemctl stop pct-node-exporter")));
+    });
+
+    it("k) VictoriaLogs added to a running stack: every Pi's bootstrap runs again as an Update and ships its journal; taken away, the next up takes the shipping down", async () => {
+        const before = spec;
+        const options = monitoringSchema.parse({ victoriaLogs: {} }).victoriaLogs!;
+        await must(e1, `sudo -n systemd-run --unit=pct-victoria-logs ${VICTORIA_LOGS_ON_HOST}/victoria-logs ${victoriaLogsFlags(options, "/var/lib/pct-victoria-logs").join(" ")}`);
+        // The uploads come from the other Pis, which are in the management network here.
+        spec = { ...spec, logsPi: "e1", network: network(pis, { e1: options.httpPort }) };
+        const on = await up(spec);
+        expect(changes(on)).toMatchObject({ update: expect.any(Number) });
+        expect(changes(on)).not.toHaveProperty("replace");
+        expect(changes(on)).not.toHaveProperty("delete");
+        for (const h of bed.hosts) expect((await must(h, "systemctl is-active systemd-journal-upload.service")).trim()).toBe("active");
+        expect(await must(e1, `cat ${RULES}/host-e2.yml`)).toContain("HostLogsStopped");
+        const marker = `pct-engine-${Date.now()}`;
+        await must(e2, `logger -t pct-engine ${marker}`);
+        await eventually("e2's line in VictoriaLogs", 30, async () => (await e1.ssh(`curl -fsS http://127.0.0.1:${options.httpPort}${VICTORIA_LOGS_PATHS.query} -d 'query="${marker}"'`)).stdout.includes('"_HOSTNAME":"e2"'));
+        expect(Object.keys(changes(await up(spec, { expectNoChanges: true })))).toEqual(["same"]);
+
+        spec = { ...before, network: spec.network };
+        const off = await up(spec);
+        expect(changes(off)).toMatchObject({ update: expect.any(Number), delete: expect.any(Number) });
+        for (const h of bed.hosts) expect((await h.ssh("systemctl is-enabled systemd-journal-upload.service")).stdout.trim()).toBe("disabled");
+        expect(await must(e1, `cat ${RULES}/host-e2.yml`)).not.toContain("HostLogsStopped");
+        await must(e1, "sudo -n systemctl stop pct-victoria-logs");
+        spec = before;
     });
 
     it("d) two firewall-only changes in a row: each confirmed, and the ruleset still loaded after the rollback window", async () => {

@@ -20,7 +20,7 @@ import type { WorkloadRuntime } from "../../components/runtime/dockerRuntime";
 import { Monitoring, attachHostMonitoring } from "../../components/tiers/monitoring/monitoring";
 import { targetDownRule } from "../../components/monitoring/contract";
 import { MonitoringEndpoint, attachMonitoring } from "../../components/monitoring/attachment";
-import { MONITORING_PORTS } from "../../components/tiers/monitoring/specs";
+import { MONITORING_PORTS, logShipping } from "../../components/tiers/monitoring/specs";
 
 /** What one `pulumi up` of the lane deploys. */
 export interface EngineSpec {
@@ -49,6 +49,8 @@ export interface EngineSpec {
      * (its Alertmanager, Grafana and cAdvisor are containers this lane cannot run).
      */
     readonly confirmSeconds?: number;
+    /** The Pi VictoriaLogs is on: every Pi's bootstrap then ships its journal there, as PiCloud's do. */
+    readonly logsPi?: string;
 }
 
 /** Registers no container: Docker resources are the mock runtime's business (see above). */
@@ -82,11 +84,16 @@ class Probe extends pulumi.ComponentResource {
 export function engineProgram(spec: EngineSpec): () => Promise<Record<string, unknown>> {
     return async () => {
         const config = parseStackConfig({
-            values: { pis: spec.pis, bootstrap: spec.bootstrap, tiers: { monitoring: { pi: spec.monitoringPi, confirmTimeoutSeconds: 0 } } },
+            values: {
+                pis: spec.pis,
+                bootstrap: spec.bootstrap,
+                tiers: { monitoring: { pi: spec.monitoringPi, confirmTimeoutSeconds: 0, ...(spec.logsPi && { victoriaLogs: { pi: spec.logsPi, allowSdCard: true } }) } },
+            },
             secretKeys: ["sshPrivateKey"],
         });
         const privateKey = pulumi.secret(spec.privateKey);
         const plan = planCloud(config, { sshPrivateKey: privateKey });
+        const logs = logShipping(plan.placement, config.pis, config.tiers.monitoring);
         // What PiCloud is to its hosts and tiers (the real one's Docker runtime cannot run here).
         const cloud = new pulumi.ComponentResource("picloud:cloud:PiCloud", "picloud");
         const child = (name: string) => (spec.scopedNames ? scoped("picloud", name, { parent: cloud }) : { name, opts: { parent: cloud } });
@@ -95,7 +102,7 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
                 const { name, opts } = child(pi.name);
                 const host = new PiHost(
                     name,
-                    { pi, privateKey, bootstrap: config.bootstrap, firewall: renderNftables(pi.name, spec.network), firewallRollbackSeconds: spec.firewallRollbackSeconds },
+                    { pi, privateKey, bootstrap: config.bootstrap, firewall: renderNftables(pi.name, spec.network), firewallRollbackSeconds: spec.firewallRollbackSeconds, logShipping: logs },
                     opts,
                 );
                 return [pi.name, host];
@@ -115,7 +122,7 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
         // The endpoint the tier hands out, confirming as a stack with confirmTimeoutSeconds set would.
         const endpoint = spec.confirmSeconds ? { ...monitoring.endpoint, confirm: { prometheusPort: MONITORING_PORTS.prometheus, timeoutSeconds: spec.confirmSeconds } } : monitoring.endpoint;
         for (const host of hosts.values()) {
-            if (host.pi.name !== spec.unmonitored) attachHostMonitoring(host, endpoint);
+            if (host.pi.name !== spec.unmonitored) attachHostMonitoring(host, endpoint, config.tiers.monitoring.victoriaLogs);
         }
         new Probe("probe", spec.probeAlert, endpoint, `${config.pis[0].address}:9797`);
         return { pis: Object.fromEntries(config.pis.map((pi) => [pi.name, pi.address])) };
