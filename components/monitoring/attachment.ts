@@ -207,12 +207,16 @@ export class Attachment extends pulumi.ComponentResource {
                 { parent: this, dependsOn: copies },
             );
             // Done means monitored: the update waits until Prometheus says so, again whenever the
-            // files change. Nothing to undo on removal: the reload's delete takes the files away.
+            // files change, and whenever something it waits for is replaced (a new container under
+            // unchanged files, a new Prometheus): a replaced resource has a new id. Nothing to undo
+            // on removal: the reload's delete takes the files away.
             if (endpoint.confirm && endpoint.confirm.timeoutSeconds > 0) {
+                const waitsFor = [...(endpoint.running ?? []), ...(args.after ?? [])];
+                const ids = waitsFor.filter((r): r is pulumi.CustomResource => pulumi.CustomResource.isInstance(r)).map((r) => r.id);
                 remoteCommand(
                     `${name}-confirmed`,
-                    { connection: endpoint.connection, create: renderConfirmScript(args.spec, endpoint.confirm), rerunWhen: contents.map(([, , , text]) => text) },
-                    { parent: this, dependsOn: [reload, ...(endpoint.running ?? []), ...(args.after ?? [])] },
+                    { connection: endpoint.connection, create: renderConfirmScript(args.spec, endpoint.confirm), rerunWhen: [...contents.map(([, , , text]) => text), ...ids] },
+                    { parent: this, dependsOn: [reload, ...waitsFor] },
                 );
             }
         }

@@ -36,6 +36,8 @@ const freePort = async () => {
 let prometheusPort = 0;
 let up = "";
 let down = "";
+let replaced = "";
+let replacedServer: http.Server;
 const spec = (component: string, targets: string[]): MonitoringSpec => {
     const target = { job: component, targets };
     return {
@@ -55,13 +57,17 @@ beforeAll(async () => {
     servers.push(metrics);
     up = `127.0.0.1:${await listen(metrics)}`;
     down = `127.0.0.1:${await freePort()}`;
+    // Up now, stopped later: what a container replaced under unchanged monitoring files looks like.
+    replacedServer = http.createServer((_req, res) => res.end("confirm_test_up 1\n"));
+    servers.push(replacedServer);
+    replaced = `127.0.0.1:${await listen(replacedServer)}`;
     prometheusPort = await freePort();
     const dir = tmp();
     const fileSdDir = path.join(dir, "file_sd");
     const rulesDir = path.join(dir, "rules");
     mkdirSync(fileSdDir);
     mkdirSync(rulesDir);
-    for (const s of [spec("all-up", [up]), spec("one-down", [up, down])]) {
+    for (const s of [spec("all-up", [up]), spec("one-down", [up, down]), spec("replaced", [replaced])]) {
         writeFileSync(path.join(fileSdDir, `${s.component}.json`), renderFileSd(s));
         writeFileSync(path.join(rulesDir, `${s.component}.yml`), renderRuleFile(s));
     }
@@ -87,6 +93,16 @@ describe("the monitoring confirmation, against a real Prometheus", () => {
         expect(r.stderr).toContain("after 20 s Prometheus does not confirm the monitoring of one-down (picloud:tiers.monitoring.confirmTimeoutSeconds):");
         expect(r.stderr).toMatch(new RegExp(`  - one-down ${down.replace(/\./g, "\\.")}: down: .*connection refused`));
         expect(r.stderr).not.toContain(`one-down ${up}:`);
+    });
+
+    it("counts only scrapes made since it began: a target up at its last scrape but gone since fails, with the reason", async () => {
+        expect((await confirm(spec("replaced", [replaced]), 60)).status).toBe(0);
+        await new Promise((r) => replacedServer.close(r));
+        replacedServer.closeAllConnections();
+        // Prometheus still says "up" of its last scrape, from before; the next one finds it gone.
+        const r = await confirm(spec("replaced", [replaced]), 20);
+        expect(r.status, r.stdout).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`  - replaced ${replaced.replace(/\./g, "\\.")}: down: .*connection refused`));
     });
 
     it("fails naming what Prometheus has not been given: a target no file lists, alerts its rule group lacks", async () => {

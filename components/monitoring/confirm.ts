@@ -16,16 +16,22 @@ export interface ConfirmSettings {
 
 /**
  * jq over Prometheus's `/api/v1/targets` and `/api/v1/rules` (slurped, in that order): one line per
- * thing not yet so, nothing when the component is confirmed.
+ * thing not yet so, nothing when the component is confirmed. A target counts as up only by a
+ * scrape made since `$since` (when the confirmation began, on Prometheus's own host): a health of
+ * "up" from before says nothing of a container replaced since. `lastScrape` is RFC 3339 in
+ * Prometheus's time zone; one jq cannot read counts as fresh.
  */
 const PROBLEMS = `
+def epoch: capture("^(?<s>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})([.][0-9]+)?(?<z>Z|[+-][0-9]{2}:[0-9]{2})$")
+    | (.s + "Z" | fromdateiso8601) - (if .z == "Z" then 0 else (.z[0:1] + "1" | tonumber) * ((.z[1:3] | tonumber) * 3600 + (.z[4:6] | tonumber) * 60) end);
 .[0] as $t | .[1] as $r
 | ($t.data.activeTargets // []) as $active
 | ($want[] | . as $w
     | [$active[] | select(.labels.job == $w.job and .labels.instance == $w.instance)] as $found
     | if ($found | length) == 0 then "\\($w.job) \\($w.instance): not among Prometheus's targets (its file_sd file is not read yet)"
-      elif any($found[]; .health == "up") then empty
+      elif any($found[]; .health == "up" and ((.lastScrape | epoch) // 1e18) >= $since) then empty
       elif $found[0].health == "unknown" then "\\($w.job) \\($w.instance): not scraped yet"
+      elif $found[0].health == "up" then "\\($w.job) \\($w.instance): not scraped again since the update began"
       else "\\($w.job) \\($w.instance): \\($found[0].health): \\($found[0].lastError)" end),
   ([($r.data.groups // [])[] | select(.name == $group)] as $g
     | if ($g | length) == 0 then "rule group \\($group): not loaded"
@@ -34,8 +40,9 @@ const PROBLEMS = `
 
 /**
  * The confirmation of `spec`'s monitoring, run on the monitoring Pi: polls Prometheus every two
- * seconds until each target of each job is up and the rule group named after the component holds
- * exactly its alerts, for at most `timeoutSeconds`; then exits 1 listing what is not so.
+ * seconds until each target of each job is up by a scrape made since it began and the rule group
+ * named after the component holds exactly its alerts, for at most `timeoutSeconds`; then exits 1
+ * listing what is not so.
  */
 export function renderConfirmScript(spec: Pick<MonitoringSpec, "component" | "scrapeTargets" | "alertRules">, settings: ConfirmSettings): string {
     const { prometheusPort: port, timeoutSeconds } = settings;
@@ -46,11 +53,12 @@ export function renderConfirmScript(spec: Pick<MonitoringSpec, "component" | "sc
     const api = `http://127.0.0.1:${port}/api/v1`;
     return [
         `component=${shellQuote(spec.component)}`,
-        `deadline=$(( $(date +%s) + ${timeoutSeconds} ))`,
+        "since=$(date +%s)",
+        `deadline=$(( since + ${timeoutSeconds} ))`,
         "while :; do",
         `    if ! targets=$(curl -fs --max-time 5 ${shellQuote(`${api}/targets?state=active`)}) || ! rules=$(curl -fs --max-time 5 ${shellQuote(`${api}/rules?type=alert`)}); then`,
         `        problems="Prometheus does not answer on 127.0.0.1:${port}"`,
-        `    elif ! problems=$(printf '%s\\n%s\\n' "$targets" "$rules" | jq -rs --argjson want ${shellQuote(JSON.stringify(want))} --argjson alerts ${shellQuote(JSON.stringify(alerts))} --arg group "$component" ${shellQuote(PROBLEMS)}); then`,
+        `    elif ! problems=$(printf '%s\\n%s\\n' "$targets" "$rules" | jq -rs --argjson want ${shellQuote(JSON.stringify(want))} --argjson alerts ${shellQuote(JSON.stringify(alerts))} --arg group "$component" --argjson since "$since" ${shellQuote(PROBLEMS)}); then`,
         `        problems="Prometheus's answer could not be read (is jq installed? the bootstrap installs it)"`,
         "    fi",
         `    if [ -z "$problems" ]; then echo "picloud: Prometheus confirms the monitoring of $component: ${want.length} target(s) up, ${alerts.length} alert(s) loaded"; exit 0; fi`,

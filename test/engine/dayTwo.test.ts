@@ -226,7 +226,7 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         expect(engine.log.at(-1)).not.toContain("engine-lane-grafana-2");
     });
 
-    it("j) done means monitored: with a host's node_exporter stopped the up fails, naming its target and Prometheus's reason; started, the next up passes", async () => {
+    it("j) done means monitored: with a host's node_exporter stopped the up fails, naming its target and Prometheus's reason; started, the next up passes; what a component runs, replaced, is confirmed again", async () => {
         const before = spec;
         // Real node_exporters where the attachments say: every host's, and the probe's port on e1.
         const exporter = (h: TestHost, unit: string, port: number) =>
@@ -252,11 +252,29 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         expect(changes(passed)).toMatchObject({ create: 1 });
         expect(passed.stdout).toContain("Prometheus confirms the monitoring of host-e2: 1 target(s) up, 6 alert(s) loaded");
 
+        // What a component runs replaced under unchanged monitoring files (a new container): its
+        // monitoring is confirmed again, and a replacement Prometheus cannot scrape fails the up.
+        spec = { ...spec, probeVersion: "2" };
+        const replaced = await up(spec);
+        expect(changes(replaced)).toMatchObject({ replace: 1, update: 1 });
+        expect(replaced.stdout).toContain("Prometheus confirms the monitoring of engine-probe: 1 target(s) up, 2 alert(s) loaded");
+        await must(e1, "sudo -n systemctl stop pct-probe-exporter");
+        spec = { ...spec, probeVersion: "3" };
+        let unscraped = "";
+        try {
+            await run("up, the probe replaced with its exporter stopped", engine.stack.up({ program: engineProgram(spec), color: "never" }), true);
+        } catch (e) {
+            unscraped = String(e);
+        }
+        expect(unscraped, "the up passed with the replaced probe's exporter stopped").toContain("Prometheus does not confirm the monitoring of engine-probe");
+        await exporter(e1, "pct-probe-exporter-2", 9797);
+        await up(spec);
+
         // Turned off again: the confirmations leave the stack, nothing else changes on the Pis.
         spec = before;
         const off = await up(spec);
         expect(changes(off)).toMatchObject({ delete: 4 });
-        await must(e1, "sudo -n systemctl stop pct-node-exporter pct-probe-exporter");
+        await must(e1, "sudo -n systemctl stop pct-node-exporter pct-probe-exporter-2");
         await Promise.all([e2, e3].map((h) => must(h, "sudo -n systemctl stop pct-node-exporter")));
     });
 

@@ -8,6 +8,7 @@
  * docker provider here (DESIGN.md §5), so its runtime registers none; the containers stay on the
  * mock runtime's tests. On the monitoring host a real Prometheus stands in for its container.
  */
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { planCloud } from "../../components/cloud/piCloud";
 import type { PiConfig, StackConfig } from "../../components/config/schema";
@@ -33,6 +34,8 @@ export interface EngineSpec {
     readonly network: NetworkPlan;
     /** The name of the operator's component's own alert: changing it changes that monitoring spec. */
     readonly probeAlert: string;
+    /** The version of what the operator's component runs: a new one replaces it, its monitoring files unchanged. */
+    readonly probeVersion?: string;
     /** A Pi whose host attachment is left out, for the policy pack to refuse. */
     readonly unmonitored?: string;
     readonly firewallRollbackSeconds: number;
@@ -58,8 +61,10 @@ const noContainers: WorkloadRuntime = { deploy: () => [] };
 
 /** A component of the operator's own, monitored through picloud's contract. */
 class Probe extends pulumi.ComponentResource {
-    constructor(name: string, alert: string, endpoint: MonitoringEndpoint, target: string) {
+    constructor(name: string, alert: string, endpoint: MonitoringEndpoint, target: string, version: string) {
         super("picloud-engine:test:Probe", name);
+        // What it runs, as a container would be: a new version replaces it (the engine's triggers).
+        const service = new command.remote.Command(`${name}-service`, { connection: endpoint.connection, create: "true", triggers: [version] }, { parent: this });
         const job = { job: "engine-probe", targets: [target] };
         attachMonitoring(
             this,
@@ -75,6 +80,9 @@ class Probe extends pulumi.ComponentResource {
                 logLabels: { tier: "engine" },
             },
             endpoint,
+            [`${name}-service`],
+            undefined,
+            [service],
         );
         this.registerOutputs({});
     }
@@ -124,7 +132,7 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
         for (const host of hosts.values()) {
             if (host.pi.name !== spec.unmonitored) attachHostMonitoring(host, endpoint, config.tiers.monitoring.victoriaLogs);
         }
-        new Probe("probe", spec.probeAlert, endpoint, `${config.pis[0].address}:9797`);
+        new Probe("probe", spec.probeAlert, endpoint, `${config.pis[0].address}:9797`, spec.probeVersion ?? "1");
         return { pis: Object.fromEntries(config.pis.map((pi) => [pi.name, pi.address])) };
     };
 }
