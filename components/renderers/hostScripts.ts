@@ -44,7 +44,7 @@ export const NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/picloud/textfile";
 /**
  * The gauge each shipping Pi's heartbeat exports through node_exporter: when systemd-journal-upload
  * last saved its cursor, which it does after every upload the receiver accepted; before the first,
- * when shipping was set up.
+ * when shipping was set up or the Pi booted, whichever came later.
  */
 export const JOURNAL_UPLOAD_METRIC = "picloud_journal_upload_last_success_timestamp_seconds";
 
@@ -55,8 +55,8 @@ export const LOG_SHIPPING_FILES = {
     heartbeatScript: "/usr/local/libexec/picloud-log-heartbeat",
     heartbeatService: "/etc/systemd/system/picloud-log-heartbeat.service",
     heartbeatTimer: "/etc/systemd/system/picloud-log-heartbeat.timer",
-    /** journal-upload's cursor (`--save-state`, Debian's unit), kept across reboots. */
-    uploadState: "/var/lib/systemd/journal-upload/state",
+    /** journal-upload's cursor (`--save-state`), in RAM: kept across its restarts, not across a reboot (nor is the journal). */
+    uploadState: "/run/systemd/journal-upload/state",
     /** The heartbeat's file in the textfile folder. */
     metricFile: "journal_upload.prom",
 } as const;
@@ -346,8 +346,8 @@ step_tools() {
 
 // The journal (Docker's logs are in it) to VictoriaLogs with Debian's systemd-journal-upload: no
 // log agent container on any Pi. journal-upload exits whenever the receiver cannot be reached, so
-// its drop-in restarts it every 10 s without the start limit; its cursor (--save-state) makes it
-// resume where the receiver last accepted. The heartbeat writes a journal line every minute, so
+// its drop-in restarts it every 10 s without the start limit; its cursor (--save-state, in /run)
+// makes it resume where the receiver last accepted. The heartbeat writes a journal line every minute, so
 // even a quiet Pi uploads, and exports when the last upload got through (the cursor file's mtime).
 const STEP_LOG_SHIPPING = `
 step_log_shipping() {
@@ -377,14 +377,22 @@ StartLimitIntervalSec=0
 
 [Service]
 Restart=always
-RestartSec=10s"
+RestartSec=10s
+# The cursor in RAM, like the journal it points into: no SD-card write per upload, kept across
+# restarts, gone with the journal at a reboot, after which the new boot's journal goes from its start.
+ExecStart=
+ExecStart=/lib/systemd/systemd-journal-upload --save-state=${LOG_SHIPPING_FILES.uploadState}
+RuntimeDirectory=systemd/journal-upload
+RuntimeDirectoryPreserve=yes"
     units=$wrote
     write_if_changed ${LOG_SHIPPING_FILES.heartbeatScript} 755 "#!/bin/sh
 # Written by picloud: the log heartbeat. Exports when systemd-journal-upload last saved its
-# cursor (after each accepted upload; before the first, when shipping was set up), then logs a
-# line of its own.
+# cursor (after each accepted upload; before the first, when shipping was set up or the Pi
+# booted, whichever came later), then logs a line of its own.
 set -eu
 last=\\$(stat -L -c %Y ${LOG_SHIPPING_FILES.uploadConfig})
+booted=\\$((\\$(date +%s) - \\$(cut -d. -f1 /proc/uptime)))
+if [ \\"\\$booted\\" -gt \\"\\$last\\" ]; then last=\\$booted; fi
 if [ -e ${LOG_SHIPPING_FILES.uploadState} ]; then last=\\$(stat -L -c %Y ${LOG_SHIPPING_FILES.uploadState}); fi
 mkdir -p ${NODE_EXPORTER_TEXTFILE_DIR}
 printf '# HELP ${JOURNAL_UPLOAD_METRIC} When systemd-journal-upload last had an upload accepted.\\\\n# TYPE ${JOURNAL_UPLOAD_METRIC} gauge\\\\n${JOURNAL_UPLOAD_METRIC} %s\\\\n' \\"\\$last\\" >${NODE_EXPORTER_TEXTFILE_DIR}/.${LOG_SHIPPING_FILES.metricFile}.tmp
