@@ -17,8 +17,9 @@ export interface ConfirmSettings {
 /**
  * jq over Prometheus's `/api/v1/targets` and `/api/v1/rules` (slurped, in that order): one line per
  * thing not yet so, nothing when the component is confirmed. A target counts as up only by a
- * scrape made since `$since` (when the confirmation began, on Prometheus's own host): a health of
- * "up" from before says nothing of a container replaced since. `lastScrape` is RFC 3339 in
+ * scrape begun after `$since` (the second the confirmation began, on Prometheus's own host; a
+ * scrape within that same second may have begun before it): a health of "up" from before says
+ * nothing of a container replaced since. `lastScrape` is RFC 3339 in
  * Prometheus's time zone; one jq cannot read counts as fresh.
  */
 const PROBLEMS = `
@@ -29,7 +30,7 @@ def epoch: capture("^(?<s>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})
 | ($want[] | . as $w
     | [$active[] | select(.labels.job == $w.job and .labels.instance == $w.instance)] as $found
     | if ($found | length) == 0 then "\\($w.job) \\($w.instance): not among Prometheus's targets (its file_sd file is not read yet)"
-      elif any($found[]; .health == "up" and ((.lastScrape | epoch) // 1e18) >= $since) then empty
+      elif any($found[]; .health == "up" and ((.lastScrape | epoch) // 1e18) > $since) then empty
       elif $found[0].health == "unknown" then "\\($w.job) \\($w.instance): not scraped yet"
       elif $found[0].health == "up" then "\\($w.job) \\($w.instance): not scraped again since the update began"
       else "\\($w.job) \\($w.instance): \\($found[0].health): \\($found[0].lastError)" end),
