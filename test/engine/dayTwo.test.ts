@@ -106,6 +106,15 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         }
     };
     const up = (s: EngineSpec, opts: auto.UpOptions = {}) => run("up", engine.stack.up({ program: engineProgram(s), color: "never", ...opts }));
+    /** An up expected to fail: its error, or "" when it passed. */
+    const refusedUp = async (what: string, s: EngineSpec): Promise<string> => {
+        try {
+            await run(what, engine.stack.up({ program: engineProgram(s), color: "never" }), true);
+            return "";
+        } catch (e) {
+            return String(e);
+        }
+    };
     const preview = (s: EngineSpec, opts: auto.PreviewOptions = {}, expectFailure = false) =>
         run("preview", engine.stack.preview({ program: engineProgram(s), color: "never", ...opts }), expectFailure);
     const changes = (r: auto.UpResult) => r.summary.resourceChanges ?? {};
@@ -235,12 +244,7 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         await exporter(e1, "pct-probe-exporter", 9797);
         await exporter(e3, "pct-node-exporter", 9100);
         spec = { ...spec, confirmSeconds: 30, network: network(pis, { e2: 9100, e3: 9100 }) };
-        let refusal = "";
-        try {
-            await run("up, e2's exporter stopped", engine.stack.up({ program: engineProgram(spec), color: "never" }), true);
-        } catch (e) {
-            refusal = String(e);
-        }
+        const refusal = await refusedUp("up, e2's exporter stopped", spec);
         expect(refusal, "the up passed with e2's node_exporter stopped").toContain("Prometheus does not confirm the monitoring of host-e2");
         expect(refusal).toMatch(new RegExp(`host-e2 ${pis[1].address.replaceAll(".", "\\.")}:9100: down: .*connection refused`));
         expect(refusal).toContain("Prometheus confirms the monitoring of host-e1: 1 target(s) up, 6 alert(s) loaded");
@@ -260,12 +264,7 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         expect(replaced.stdout).toContain("Prometheus confirms the monitoring of engine-probe: 1 target(s) up, 2 alert(s) loaded");
         await must(e1, "sudo -n systemctl stop pct-probe-exporter");
         spec = { ...spec, probeVersion: "3" };
-        let unscraped = "";
-        try {
-            await run("up, the probe replaced with its exporter stopped", engine.stack.up({ program: engineProgram(spec), color: "never" }), true);
-        } catch (e) {
-            unscraped = String(e);
-        }
+        const unscraped = await refusedUp("up, the probe replaced with its exporter stopped", spec);
         expect(unscraped, "the up passed with the replaced probe's exporter stopped").toContain("Prometheus does not confirm the monitoring of engine-probe");
         await exporter(e1, "pct-probe-exporter-2", 9797);
         await up(spec);

@@ -1,5 +1,5 @@
 import type { PiConfig } from "../../config/schema";
-import type { MonitoringConfig, VictoriaLogsConfig } from "./config";
+import type { MonitoringConfig, StoreConfig, VictoriaLogsConfig } from "./config";
 import { AlertRule, LIVENESS, MonitoringSpec, ScrapeTarget, targetDownRule } from "../../monitoring/contract";
 import type { PlacementPlan } from "../../placement/place";
 import type { Workload } from "../../runtime/workload";
@@ -121,27 +121,53 @@ export interface MonitoringStore {
     readonly operator: string;
 }
 
+/**
+ * A store from its part of the options (`options` picks it, undefined when the stack has none)
+ * and what it makes of them; its name in the registry's zone is `<workload>.monitoring`.
+ */
+function monitoringStore<T extends StoreConfig>(
+    kind: StoreKind,
+    options: (o: MonitoringConfig) => T | undefined,
+    make: { workload(o: T): Workload; spec(o: T, address: string): MonitoringSpec },
+    traffic: Pick<MonitoringStore, "senders" | "operator">,
+): MonitoringStore {
+    return {
+        kind,
+        dnsName: `${kind.workload}.monitoring`,
+        workload: (o) => {
+            const own = options(o);
+            return own && make.workload(own);
+        },
+        spec: (o, address) => {
+            const own = options(o);
+            return own && make.spec(own, address);
+        },
+        port: (o) => options(o)?.httpPort,
+        ...traffic,
+    };
+}
+
 /** VictoriaMetrics, the long-term metrics store. */
-export const METRICS_STORE: MonitoringStore = {
-    kind: VICTORIA_METRICS,
-    dnsName: "victoria-metrics.monitoring",
-    workload: (o) => o.victoriaMetrics && victoriaMetricsWorkload(o.victoriaMetrics),
-    spec: (o, address) => o.victoriaMetrics && victoriaMetricsSpec(o.victoriaMetrics, address),
-    port: (o) => o.victoriaMetrics?.httpPort,
-    senders: (pi, home) => (pi === home ? "Prometheus remote_write to VictoriaMetrics" : "metrics pushed to VictoriaMetrics"),
-    operator: "operator to VictoriaMetrics queries and UI",
-};
+export const METRICS_STORE = monitoringStore(
+    VICTORIA_METRICS,
+    (o) => o.victoriaMetrics,
+    { workload: victoriaMetricsWorkload, spec: victoriaMetricsSpec },
+    {
+        senders: (pi, home) => (pi === home ? "Prometheus remote_write to VictoriaMetrics" : "metrics pushed to VictoriaMetrics"),
+        operator: "operator to VictoriaMetrics queries and UI",
+    },
+);
 
 /** VictoriaLogs, the log store. */
-export const LOG_STORE: MonitoringStore = {
-    kind: VICTORIA_LOGS,
-    dnsName: "victoria-logs.monitoring",
-    workload: (o) => o.victoriaLogs && victoriaLogsWorkload(o.victoriaLogs),
-    spec: (o, address) => o.victoriaLogs && victoriaLogsSpec(o.victoriaLogs, address),
-    port: (o) => o.victoriaLogs?.httpPort,
-    senders: (pi, home) => (pi === home ? "journal upload and Grafana queries to VictoriaLogs" : "journal upload to VictoriaLogs"),
-    operator: "operator to VictoriaLogs queries and UI",
-};
+export const LOG_STORE = monitoringStore(
+    VICTORIA_LOGS,
+    (o) => o.victoriaLogs,
+    { workload: victoriaLogsWorkload, spec: victoriaLogsSpec },
+    {
+        senders: (pi, home) => (pi === home ? "journal upload and Grafana queries to VictoriaLogs" : "journal upload to VictoriaLogs"),
+        operator: "operator to VictoriaLogs queries and UI",
+    },
+);
 
 /** The tier's stores, in the order they are made. */
 export const MONITORING_STORES: readonly MonitoringStore[] = [METRICS_STORE, LOG_STORE];
