@@ -346,7 +346,7 @@ async function main(): Promise<void> {
         const amHost = am.replace("http://", "");
         const promConfig = path.join(work, "prometheus.yml");
         const prom = await start("prometheus", (port) => {
-            const input = { ...prometheusConfigInput(options, "bench"), alertmanagers: [amHost], fileSdDir: dirs.fileSd, rulesDir: dirs.rules, selfTarget: `127.0.0.1:${port}` };
+            const input = { ...prometheusConfigInput(options, "bench", []), alertmanagers: [amHost], fileSdDir: dirs.fileSd, rulesDir: dirs.rules, prometheusTargets: [`127.0.0.1:${port}`] };
             fs.writeFileSync(promConfig, renderPrometheusConfig(input));
             return [`--config.file=${promConfig}`, `--storage.tsdb.path=${dirs.promData}`, `--web.listen-address=127.0.0.1:${port}`];
         });

@@ -79,7 +79,7 @@ export { renderBackupTimerScript, renderBackupRunner, backupTimerRemoveCommand, 
 export { renamedOptions } from "./host/renames";
 export type { Rename } from "./host/renames";
 export type { MonitoringArgs } from "./tiers/monitoring/monitoring";
-export { monitoringWorkloads, monitoringTierSpec, hostSpec, monitoringPi, monitoringHome, MONITORING_PORTS, MONITORING_DIRS } from "./tiers/monitoring/specs";
+export { monitoringWorkloads, monitoringTierSpec, hostSpec, monitoringPis, monitoringHomes, alertmanagerClusterFlags, MONITORING_PORTS, MONITORING_DIRS } from "./tiers/monitoring/specs";
 export { MONITORING_IMAGES } from "./tiers/monitoring/images";
 
 export { TierComponent, replicaEndpoints } from "./tiers/tierComponent";

@@ -22,7 +22,8 @@ import { everyTierStackFile } from "./support/everyTier";
 
 async function planned() {
     const rabbitmq = { allowSdCard: true, cpus: 0.25, memoryMb: 512, walMaxMb: 32, vhosts: { shop: { users: { worker: {} }, queues: { orders: {} } } } };
-    const file = everyTierStackFile("prod", { bus: { cpus: 0.25, rabbitmq } });
+    // NATS fsyncs: its three nodes take prod's three SSD Pis, so the second monitoring replica makes room on data-2 and goes to app-2.
+    const file = everyTierStackFile("prod", { bus: { cpus: 0.25, rabbitmq }, monitoring: { pis: ["data-1", "app-2"] } });
     try {
         const plan = await runPlan({ stack: "prod", source: { file } });
         if (!plan.ok) throw new Error(plan.error);

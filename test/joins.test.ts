@@ -22,9 +22,11 @@ async function planned(edit: (config: Record<string, any>) => void, from = lock)
     edit(doc.config);
     return runPlan({ stack: "dev", source: { document: doc }, placement: { lock: from } });
 }
-/** dev-3 replaced by dev-4. */
+/** dev-3 replaced by dev-4, among the monitoring Pis the config names too. */
 const replaceDev3 = (config: Record<string, any>) => {
     config["picloud:pis"] = [...config["picloud:pis"].filter((p: { name: string }) => p.name !== "dev-3"), NEW_PI];
+    const monitoring = config["picloud:tiers"].monitoring;
+    monitoring.pis = monitoring.pis.map((pi: string) => (pi === "dev-3" ? NEW_PI.name : pi));
 };
 
 describe("a quorum member whose Pi is replaced", () => {
@@ -72,6 +74,7 @@ describe("a quorum member whose Pi is replaced", () => {
     it("refuses to replace a majority of the members in one up, naming the key and the moves", async () => {
         const plan = await planned((config) => {
             config["picloud:pis"] = [config["picloud:pis"][0], { ...NEW_PI }, { ...NEW_PI, name: "dev-5", address: "192.168.10.15", labels: { role: "edge" } }];
+            config["picloud:tiers"].monitoring.pis = ["dev-1", "dev-4"];
         });
         expect(plan.ok).toBe(false);
         if (!plan.ok) expect(plan.error).toMatch(/picloud:tiers\.registry\.replicas: quorum group "etcd" would replace 2 of its 3 members at once \(.*\): the 1 that stay are no majority/);
@@ -80,6 +83,7 @@ describe("a quorum member whose Pi is replaced", () => {
     it("refuses to shrink the cluster, which would keep counting the members it lost", async () => {
         const plan = await planned((config) => {
             config["picloud:pis"] = config["picloud:pis"].slice(0, 2);
+            config["picloud:tiers"].monitoring.pis = ["dev-1", "dev-2"];
             config["picloud:tiers"].apps.hello.replicas = 2;
         });
         expect(plan.ok).toBe(false);

@@ -243,7 +243,7 @@ beforeAll(async () => {
         fileSdDir: path.join(prom, "file_sd"),
         rulesDir: path.join(prom, "rules"),
         externalLabels: {},
-        selfTarget: PROMETHEUS,
+        prometheusTargets: [PROMETHEUS],
     });
     writeFileSync(path.join(prom, "prometheus.yml"), config);
     lab.start(CLIENT, path.join(prom, "prometheus.log"), [

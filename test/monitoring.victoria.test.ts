@@ -161,10 +161,10 @@ beforeAll(async () => {
     for (const d of [fileSdDir, rulesDir, data]) mkdirSync(d, { recursive: true });
     writeFileSync(path.join(fileSdDir, `${spec().component}.json`), renderFileSd(spec()));
     writeFileSync(path.join(rulesDir, `${spec().component}.yml`), renderRuleFile(spec()));
-    const input = prometheusConfigInput(monitoring, CLOUD, `127.0.0.1:${options.httpPort}`);
+    const input = prometheusConfigInput(monitoring, CLOUD, [], `127.0.0.1:${options.httpPort}`);
     expect(input.remoteWriteUrls).toEqual([`${vmUrl}${VICTORIA_METRICS_PATHS.remoteWrite}`]);
     const configFile = path.join(prom, "prometheus.yml");
-    writeFileSync(configFile, renderPrometheusConfig({ ...input, fileSdDir, rulesDir, selfTarget: `127.0.0.1:${promPort}`, alertmanagers: [] }));
+    writeFileSync(configFile, renderPrometheusConfig({ ...input, fileSdDir, rulesDir, prometheusTargets: [`127.0.0.1:${promPort}`], alertmanagers: [] }));
     start("prometheus", [validator("prometheus"), `--config.file=${configFile}`, `--storage.tsdb.path=${data}`, `--web.listen-address=127.0.0.1:${promPort}`]);
     await eventually("Prometheus ready, on this test's config", async () => {
         const r = await get(`${promUrl}/-/ready`);

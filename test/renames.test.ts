@@ -50,12 +50,14 @@ describe("renaming an app with renamedFrom", () => {
             expect(container.provider).toContain(`::picloud-${pi}-docker::`);
         });
         expect(named("picloud-web-monitoring").aliases).toEqual(["picloud-hello-monitoring"]);
-        expect(named("picloud-web-monitoring-file-sd").aliases).toEqual(["picloud-hello-monitoring-file-sd"]);
+        // Its monitoring files on each monitoring Pi; the first's also under the name it had with one monitoring Pi, both old and new.
+        expect([...named("picloud-web-monitoring-file-sd-dev-1").aliases!].sort()).toEqual(["picloud-hello-monitoring-file-sd", "picloud-hello-monitoring-file-sd-dev-1", "picloud-web-monitoring-file-sd"]);
+        expect(named("picloud-web-monitoring-file-sd-dev-3").aliases).toEqual(["picloud-hello-monitoring-file-sd-dev-3"]);
     });
 
     it("writes its monitoring files under the new name and removes the old ones", async () => {
         const { named } = await planned(rename);
-        const ship = named("picloud-web-monitoring-file-sd").inputs.create as string;
+        const ship = named("picloud-web-monitoring-file-sd-dev-3").inputs.create as string;
         expect(ship).toContain("/srv/picloud/monitoring/prometheus/file_sd/apps-web.json");
         expect(ship).toMatch(/mv -f "\$t" "\$f"; rm -f '\/srv\/picloud\/monitoring\/prometheus\/file_sd\/apps-hello\.json'$/);
     });
@@ -73,8 +75,10 @@ describe("renaming an app with renamedFrom", () => {
 });
 
 describe("renaming a Pi with renamedFrom", () => {
+    // dev-3 is one of the monitoring Pis the config names: it is renamed there too.
     const rename = (config: Record<string, any>) => {
         config["picloud:pis"][2] = { ...config["picloud:pis"][2], name: "dev-9", renamedFrom: "dev-3" };
+        config["picloud:tiers"].monitoring.pis = ["dev-1", "dev-9"];
     };
 
     it("keeps its replicas on it under the new name and carries the host, its provider and its monitoring over", async () => {
@@ -87,7 +91,16 @@ describe("renaming a Pi with renamedFrom", () => {
         for (const step of ["booted", "bootstrap-script", "bootstrap", "ready", "firewall-script", "firewall", "firewall-confirmed", "docker", "monitoring"]) {
             expect(named(`picloud-dev-9-${step}`).aliases).toEqual([`picloud-dev-3-${step}`]);
         }
-        expect(named("picloud-dev-9-monitoring-rules").inputs.create).toMatch(/rm -f '\/srv\/picloud\/monitoring\/prometheus\/rules\/host-dev-3\.yml'$/);
+        expect(named("picloud-dev-9-monitoring-rules-dev-1").inputs.create).toMatch(/rm -f '\/srv\/picloud\/monitoring\/prometheus\/rules\/host-dev-3\.yml'$/);
+    });
+
+    it("a monitoring Pi renamed: what every component delivers there, and the tier's own files, carry over from the names after its old name", async () => {
+        const { plan, named } = await planned(rename);
+        expect(plan.lock.replicas.prometheus).toEqual(["dev-1", "dev-9"]);
+        expect(named("picloud-registry-monitoring-rules-dev-9").aliases).toEqual(["picloud-registry-monitoring-rules-dev-3"]);
+        expect(named("picloud-monitoring-prometheus-config-dev-9").aliases).toEqual(["picloud-monitoring-prometheus-config-dev-3"]);
+        // Its own host's files there: its old name twice over, in the component's name and in the Pi's.
+        expect(named("picloud-dev-9-monitoring-rules-dev-9").aliases).toEqual(expect.arrayContaining(["picloud-dev-3-monitoring-rules-dev-3"]));
     });
 
     it("refuses a renamedFrom that is the name of a Pi of the stack", async () => {

@@ -436,6 +436,7 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
         }
     };
     knownPi(["tiers", "monitoring", "pi"], config.tiers.monitoring.pi);
+    problems.push(...monitoringPlacementProblems(config, knownPi));
     knownPi(["tiers", "functions", "pi"], config.tiers.functions?.pi);
     const functions = config.tiers.functions;
     if (functions) {
@@ -450,6 +451,21 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
         problems.push({ key: configKey(["tiers", "loadBalancer", "tls", "certificateSecret"]), message: `expected the name of a secret, got ${describeValue(tls)} (a picloud option, not a secret)` });
     }
     problems.push(...loadBalancerProblems(config, knownPi));
+    return problems;
+}
+
+/** Where the monitoring replicas go: Pis of the stack, each once, as many as it has replicas and the stack has Pis. */
+function monitoringPlacementProblems(config: z.output<typeof stackSchema>, knownPi: (path: PropertyKey[], name: string | undefined) => void): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const { pi, pis, replicas } = config.tiers.monitoring;
+    const key = (k: string) => configKey(["tiers", "monitoring", k]);
+    pis?.forEach((name, i) => knownPi(["tiers", "monitoring", "pis", i], name));
+    if (pis && new Set(pis).size !== pis.length) problems.push({ key: key("pis"), message: `expected each replica on a Pi of its own, got ${describeValue(pis)}` });
+    if (pis && pi !== undefined) problems.push({ key: key("pi"), message: "expected either pi or pis, got both: pis names every replica's Pi" });
+    if (pis && replicas !== undefined && replicas !== pis.length) problems.push({ key: key("replicas"), message: `expected ${pis.length}, the number of Pis picloud:tiers.monitoring.pis names, got ${replicas}` });
+    if (replicas !== undefined && replicas > config.pis.length) {
+        problems.push({ key: key("replicas"), message: `expected at most ${config.pis.length}, one replica per Pi in picloud:pis, got ${replicas}` });
+    }
     return problems;
 }
 

@@ -25,4 +25,17 @@ describe("monitoringEndpointFromOutput", () => {
         expect(() => monitoringEndpointFromOutput({ ...output, fileSdDir: "/srv/../../etc" }, "key")).toThrow(/fileSdDir/);
         expect(() => monitoringEndpointFromOutput({ ...output, prometheusPort: "9090; reboot" as unknown as number }, "key")).toThrow(/Prometheus's port/);
     });
+
+    it("delivers to every monitoring Pi the output lists, and to its one Pi when it lists none (a release with one monitoring Pi)", () => {
+        const second = { pi: "mon-2", host: "192.168.1.11", port: 22, user: "pi", hostKey: output.hostKey };
+        const both = monitoringEndpointFromOutput({ ...output, pi: "mon-1", replicas: [{ ...output, pi: "mon-1" }, second] }, "key");
+        expect(both.replicas.map((r) => [r.pi, (r.connection as { host: string }).host])).toEqual([["mon-1", "192.168.1.10"], ["mon-2", "192.168.1.11"]]);
+        const one = monitoringEndpointFromOutput(output, "key");
+        expect(one.replicas.map((r) => [r.pi, (r.connection as { host: string }).host])).toEqual([["monitoring-pi", "192.168.1.10"]]);
+    });
+
+    it("refuses a monitoring Pi's name that is no Pi name: it becomes part of resource names", () => {
+        expect(() => monitoringEndpointFromOutput({ ...output, replicas: [{ ...output, pi: "a::b" }] }, "key")).toThrow(/monitoring output replicas\[0\]\.pi: expected a Pi name, got "a::b"/);
+        expect(() => monitoringEndpointFromOutput({ ...output, replicas: [] }, "key")).toThrow(/monitoring output replicas: expected a list of monitoring Pis/);
+    });
 });

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ATTACHMENT_TYPE, MonitoringSpec, monitoringGaps } from "./contract";
+import { dnsLabel } from "../config/fields";
 import { ChildRecord } from "../host/childRecord";
 import { Connection, remoteCommand, shipFile } from "../host/remoteFiles";
 import { shellQuote } from "../renderers/shellSteps";
@@ -7,43 +8,65 @@ import { ConfirmSettings, renderConfirmScript } from "./confirm";
 import { renderFileSd, renderGrafanaDashboard, renderRuleFile } from "./renderers";
 
 /**
- * Where attachments deliver their files: the monitoring Pi's folders that Prometheus (file_sd,
- * rules) and Grafana (dashboards) watch, and how to reach them. A Monitoring tier in this stack
- * yields one; another stack builds one from that stack's `monitoring` output with
- * {@link monitoringEndpointFromOutput}.
+ * One Prometheus replica's Pi, as attachments reach it: each gets every attachment's files, reloads
+ * and confirms on its own.
  */
-export interface MonitoringEndpoint {
-    /** SSH connection to the monitoring Pi. */
+export interface MonitoringReplica {
+    /** The Pi's name: an attachment's resources for this replica are named after it ({@link replicaResourceName}). */
+    readonly pi: string;
+    /** The Pi's name before a rename (`renamedFrom`): resources named after it carry over. */
+    readonly renamedFrom?: string;
+    /** SSH connection to the Pi. */
     readonly connection: Connection;
-    readonly fileSdDir: string;
-    readonly rulesDir: string;
-    readonly dashboardsDir: string;
-    /** Shell command on the monitoring Pi that makes Prometheus re-read its rule files ({@link prometheusReloadCommand}). */
-    readonly reloadCommand: string;
-    /** Resources that must exist before files are delivered (the tier's folders). */
+    /** Resources that must exist before files are delivered (the tier's folders there). */
     readonly ready?: readonly pulumi.Resource[];
-    /**
-     * Done means monitored: each Attachment then waits, after its reload, until Prometheus reports
-     * its targets up and its rules loaded ({@link renderConfirmScript}); absent, it does not wait.
-     */
-    readonly confirm?: ConfirmSettings;
-    /** The monitoring services a confirmation asks (Prometheus's container): it waits for them. */
+    /** The monitoring services a confirmation asks (its Prometheus's container): it waits for them, and runs again when one is replaced. */
     readonly running?: readonly pulumi.Resource[];
 }
 
 /**
- * What a Monitoring tier publishes as its stack output, for other stacks to attach to it. Data
- * only: the stack that attaches builds every command it runs from its own code.
+ * Where attachments deliver their files: on every monitoring Pi ({@link replicas}), the folders
+ * that Prometheus (file_sd, rules) and Grafana (dashboards) watch. A Monitoring tier in this stack
+ * yields one; another stack builds one from that stack's `monitoring` output with
+ * {@link monitoringEndpointFromOutput}.
  */
-export interface MonitoringEndpointOutput {
+export interface MonitoringEndpoint {
+    /** Every Prometheus replica's Pi, in replica order. */
+    readonly replicas: readonly MonitoringReplica[];
+    readonly fileSdDir: string;
+    readonly rulesDir: string;
+    readonly dashboardsDir: string;
+    /** Shell command on a monitoring Pi that makes its Prometheus re-read its rule files ({@link prometheusReloadCommand}). */
+    readonly reloadCommand: string;
+    /**
+     * Done means monitored: each Attachment then waits, after its reload, until every Prometheus
+     * replica reports its targets up and its rules loaded ({@link renderConfirmScript}); absent, it does not wait.
+     */
+    readonly confirm?: ConfirmSettings;
+}
+
+/** How another stack reaches one monitoring Pi over SSH. */
+export interface MonitoringReplicaOutput {
+    /** The Pi's name, in the attaching stack's resource names (absent in outputs of releases with one monitoring Pi). */
+    readonly pi?: string;
     readonly host: string;
     readonly port: number;
     readonly user: string;
     readonly hostKey: string;
+}
+
+/**
+ * What a Monitoring tier publishes as its stack output, for other stacks to attach to it. Data
+ * only: the stack that attaches builds every command it runs from its own code. `host`, `port`,
+ * `user` and `hostKey` are the first replica's, as releases with one monitoring Pi published them.
+ */
+export interface MonitoringEndpointOutput extends MonitoringReplicaOutput {
+    /** Every monitoring Pi, in replica order; absent: only the one above. */
+    readonly replicas?: readonly MonitoringReplicaOutput[];
     readonly fileSdDir: string;
     readonly rulesDir: string;
     readonly dashboardsDir: string;
-    /** Prometheus's port on the monitoring Pi, for its reload. */
+    /** Prometheus's port on the monitoring Pis, for its reload. */
     readonly prometheusPort: number;
     /** How long an attachment waits for Prometheus to confirm it (`picloud:tiers.monitoring.confirmTimeoutSeconds`); 0 or absent: no wait. */
     readonly confirmTimeoutSeconds?: number;
@@ -64,6 +87,21 @@ export function prometheusReloadCommand(port: number): string {
 }
 
 const SAFE_DIR = /^\/[A-Za-z0-9._/-]+$/;
+/** What a monitoring Pi is called in resource names when an output of a release with one monitoring Pi does not name it. */
+const LEGACY_MONITORING_PI = "monitoring-pi";
+
+/**
+ * The name of a resource that acts on one monitoring replica's Pi: `${base}-${pi}`, so it never
+ * moves to another Pi (whose copy a replacement's late delete would remove). Its aliases carry over
+ * the name under the Pi's earlier name, and for the first replica (`first`) the bare `base` it had
+ * when there was one monitoring Pi.
+ */
+export function replicaResourceName(base: string, replica: Pick<MonitoringReplica, "pi" | "renamedFrom">, first: boolean): { name: string; aliases: pulumi.Alias[] } {
+    const aliases: pulumi.Alias[] = [];
+    if (replica.renamedFrom !== undefined) aliases.push({ name: `${base}-${replica.renamedFrom}` });
+    if (first) aliases.push({ name: base });
+    return { name: `${base}-${replica.pi}`, aliases };
+}
 
 /**
  * A {@link MonitoringEndpoint} from another stack's `monitoring` output
@@ -80,8 +118,15 @@ export function monitoringEndpointFromOutput(output: MonitoringEndpointOutput, p
     }
     const wait = output.confirmTimeoutSeconds ?? 0;
     if (!Number.isInteger(wait) || wait < 0) throw new Error(`monitoring output confirmTimeoutSeconds: expected a whole number of seconds, got ${JSON.stringify(wait)}`);
+    const replicas = output.replicas ?? [output];
+    if (!Array.isArray(replicas) || replicas.length === 0) throw new Error(`monitoring output replicas: expected a list of monitoring Pis, got ${JSON.stringify(output.replicas)}`);
+    const secretKey = pulumi.secret(privateKey);
     return {
-        connection: { host: output.host, port: output.port, user: output.user, hostKey: output.hostKey, privateKey: pulumi.secret(privateKey) },
+        replicas: replicas.map((r, i) => {
+            // A name becomes part of resource names: a Pi name, or none (the only replica of an older release).
+            if (r.pi !== undefined && !dnsLabel("a Pi name").safeParse(r.pi).success) throw new Error(`monitoring output replicas[${i}].pi: expected a Pi name, got ${JSON.stringify(r.pi)}`);
+            return { pi: r.pi ?? LEGACY_MONITORING_PI, connection: { host: r.host, port: r.port, user: r.user, hostKey: r.hostKey, privateKey: secretKey } };
+        }),
         fileSdDir: output.fileSdDir,
         rulesDir: output.rulesDir,
         dashboardsDir: output.dashboardsDir,
@@ -179,50 +224,66 @@ export class Attachment extends pulumi.ComponentResource {
         this.spec = args.spec;
 
         const endpoint = args.endpoint;
-        if (endpoint) {
-            const files = attachmentFiles(args.spec, endpoint);
-            const earlier = args.renamedFrom === undefined ? undefined : attachmentFiles({ component: args.renamedFrom }, endpoint);
-            const contents: [keyof typeof files, string, string, string][] = [
-                ["fileSd", "file-sd", files.fileSd, renderFileSd(args.spec)],
-                ["rules", "rules", files.rules, renderRuleFile(args.spec)],
-                ["dashboard", "dashboard", files.dashboard, renderGrafanaDashboard(args.spec.dashboard)],
-            ];
-            // A changed spec writes the files again in place and reloads; only removing the
-            // component removes them (its reload's delete runs first, then reloads without them).
-            const copies = contents.map(([file, kind, remotePath, text]) =>
-                shipFile(
-                    `${name}-${kind}`,
-                    { connection: endpoint.connection, text, remotePath, replaces: earlier ? [earlier[file]] : undefined },
-                    { parent: this, dependsOn: [...(endpoint.ready ?? [])] },
-                ),
-            );
-            const reload = remoteCommand(
-                `${name}-reload`,
-                {
-                    connection: endpoint.connection,
-                    create: endpoint.reloadCommand,
-                    delete: `rm -f ${[files.fileSd, files.rules, files.dashboard].map(shellQuote).join(" ")} && { ${endpoint.reloadCommand} || true; }`,
-                    rerunWhen: contents.map(([, , , text]) => text),
-                },
-                { parent: this, dependsOn: copies },
-            );
-            // Done means monitored: the update waits until Prometheus says so, again whenever the
-            // files change, and whenever something it waits for is replaced (a new container under
-            // unchanged files, a new Prometheus): a replaced resource has a new id. Nothing to undo
-            // on removal: the reload's delete takes the files away.
-            if (endpoint.confirm && endpoint.confirm.timeoutSeconds > 0) {
-                const waitsFor = [...(endpoint.running ?? []), ...(args.after ?? [])];
-                const ids = waitsFor.filter((r): r is pulumi.CustomResource => pulumi.CustomResource.isInstance(r)).map((r) => r.id);
-                remoteCommand(
-                    `${name}-confirmed`,
-                    { connection: endpoint.connection, create: renderConfirmScript(args.spec, endpoint.confirm), rerunWhen: [...contents.map(([, , , text]) => text), ...ids] },
-                    { parent: this, dependsOn: [reload, ...waitsFor] },
-                );
-            }
-        }
+        endpoint?.replicas.forEach((replica, i) => this.deliver(name, args, endpoint, replica, i === 0));
         // How long its update waits for Prometheus to confirm it (0: it does not), for the plan.
         const confirmWithinSeconds = args.endpoint?.confirm?.timeoutSeconds ?? 0;
         this.registerOutputs({ ...declared, coverage: monitoringCoverage(args.spec), confirmWithinSeconds });
+    }
+
+    /**
+     * Delivers the files to one monitoring Pi, reloads its Prometheus and, with `confirm`, waits for
+     * it. Each Pi's resources are named after it and never move to another Pi, so a replica that
+     * moves, or a Pi that leaves, never has a delete undo what another Pi's copy just wrote. The
+     * first replica's resources carry the names they had with one monitoring Pi, as aliases.
+     */
+    private deliver(name: string, args: AttachmentArgs, endpoint: MonitoringEndpoint, replica: MonitoringReplica, first: boolean): void {
+        const named = (base: string): [string, pulumi.CustomResourceOptions] => {
+            const { name: resourceName, aliases } = replicaResourceName(base, replica, first);
+            return [resourceName, { parent: this, aliases }];
+        };
+        const files = attachmentFiles(args.spec, endpoint);
+        const earlier = args.renamedFrom === undefined ? undefined : attachmentFiles({ component: args.renamedFrom }, endpoint);
+        const contents: [keyof typeof files, string, string, string][] = [
+            ["fileSd", "file-sd", files.fileSd, renderFileSd(args.spec)],
+            ["rules", "rules", files.rules, renderRuleFile(args.spec)],
+            ["dashboard", "dashboard", files.dashboard, renderGrafanaDashboard(args.spec.dashboard)],
+        ];
+        // A changed spec writes the files again in place and reloads; only removing the component
+        // (or the Pi leaving the monitoring) removes them (its reload's delete runs first, then
+        // reloads without them).
+        const copies = contents.map(([file, kind, remotePath, text]) => {
+            const [resourceName, opts] = named(`${name}-${kind}`);
+            return shipFile(
+                resourceName,
+                { connection: replica.connection, text, remotePath, replaces: earlier ? [earlier[file]] : undefined },
+                { ...opts, dependsOn: [...(replica.ready ?? [])] },
+            );
+        });
+        const [reloadName, reloadOpts] = named(`${name}-reload`);
+        const reload = remoteCommand(
+            reloadName,
+            {
+                connection: replica.connection,
+                create: endpoint.reloadCommand,
+                delete: `rm -f ${[files.fileSd, files.rules, files.dashboard].map(shellQuote).join(" ")} && { ${endpoint.reloadCommand} || true; }`,
+                rerunWhen: contents.map(([, , , text]) => text),
+            },
+            { ...reloadOpts, dependsOn: copies },
+        );
+        // Done means monitored: the update waits until this replica's Prometheus says so, again
+        // whenever the files change, and whenever something it waits for is replaced (a new
+        // container under unchanged files, a new Prometheus): a replaced resource has a new id.
+        // Nothing to undo on removal: the reload's delete takes the files away.
+        if (endpoint.confirm && endpoint.confirm.timeoutSeconds > 0) {
+            const waitsFor = [...(replica.running ?? []), ...(args.after ?? [])];
+            const ids = waitsFor.filter((r): r is pulumi.CustomResource => pulumi.CustomResource.isInstance(r)).map((r) => r.id);
+            const [confirmName, confirmOpts] = named(`${name}-confirmed`);
+            remoteCommand(
+                confirmName,
+                { connection: replica.connection, create: renderConfirmScript(args.spec, endpoint.confirm), rerunWhen: [...contents.map(([, , , text]) => text), ...ids] },
+                { ...confirmOpts, dependsOn: [reload, ...waitsFor] },
+            );
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import * as os from "node:os";
 import { ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
@@ -71,7 +72,7 @@ beforeAll(async () => {
         writeFileSync(path.join(fileSdDir, `${s.component}.json`), renderFileSd(s));
         writeFileSync(path.join(rulesDir, `${s.component}.yml`), renderRuleFile(s));
     }
-    const config = renderPrometheusConfig({ scrapeIntervalSeconds: 30, evaluationIntervalSeconds: 5, alertmanagers: [], fileSdDir, rulesDir, externalLabels: {}, selfTarget: `127.0.0.1:${prometheusPort}` });
+    const config = renderPrometheusConfig({ scrapeIntervalSeconds: 30, evaluationIntervalSeconds: 5, alertmanagers: [], fileSdDir, rulesDir, externalLabels: {}, prometheusTargets: [`127.0.0.1:${prometheusPort}`] });
     writeFileSync(path.join(dir, "prometheus.yml"), config);
     const prometheus = spawn(validator("prometheus"), [`--config.file=${path.join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(dir, "data")}`, `--web.listen-address=127.0.0.1:${prometheusPort}`], { stdio: "ignore" });
     children.push(prometheus);
@@ -84,13 +85,13 @@ describe("the monitoring confirmation, against a real Prometheus", () => {
         const r = await confirm(spec("all-up", [up]), 60);
         expect(r.stderr).toBe("");
         expect(r.status, r.stderr).toBe(0);
-        expect(r.stdout).toContain("Prometheus confirms the monitoring of all-up: 1 target(s) up, 2 alert(s) loaded");
+        expect(r.stdout).toContain(`Prometheus on ${os.hostname()} confirms the monitoring of all-up: 1 target(s) up, 2 alert(s) loaded`);
     });
 
     it("fails after its timeout naming the target that is not scraped, with Prometheus's reason, and not the one that is", async () => {
         const r = await confirm(spec("one-down", [up, down]), 20);
         expect(r.status).toBe(1);
-        expect(r.stderr).toContain("after 20 s Prometheus does not confirm the monitoring of one-down (picloud:tiers.monitoring.confirmTimeoutSeconds):");
+        expect(r.stderr).toContain(`after 20 s Prometheus on ${os.hostname()} does not confirm the monitoring of one-down (picloud:tiers.monitoring.confirmTimeoutSeconds):`);
         expect(r.stderr).toMatch(new RegExp(`  - one-down ${down.replace(/\./g, "\\.")}: down: .*connection refused`));
         expect(r.stderr).not.toContain(`one-down ${up}:`);
     });

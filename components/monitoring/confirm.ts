@@ -54,6 +54,8 @@ export function renderConfirmScript(spec: Pick<MonitoringSpec, "component" | "sc
     const api = `http://127.0.0.1:${port}/api/v1`;
     return [
         `component=${shellQuote(spec.component)}`,
+        // Which replica says so: the Pi's name (the bootstrap sets it as the hostname).
+        'pi=$(hostname)',
         "since=$(date +%s)",
         `deadline=$(( since + ${timeoutSeconds} ))`,
         "while :; do",
@@ -62,9 +64,9 @@ export function renderConfirmScript(spec: Pick<MonitoringSpec, "component" | "sc
         `    elif ! problems=$(printf '%s\\n%s\\n' "$targets" "$rules" | jq -rs --argjson want ${shellQuote(JSON.stringify(want))} --argjson alerts ${shellQuote(JSON.stringify(alerts))} --arg group "$component" --argjson since "$since" ${shellQuote(PROBLEMS)}); then`,
         `        problems="Prometheus's answer could not be read (is jq installed? the bootstrap installs it)"`,
         "    fi",
-        `    if [ -z "$problems" ]; then echo "picloud: Prometheus confirms the monitoring of $component: ${want.length} target(s) up, ${alerts.length} alert(s) loaded"; exit 0; fi`,
+        `    if [ -z "$problems" ]; then echo "picloud: Prometheus on $pi confirms the monitoring of $component: ${want.length} target(s) up, ${alerts.length} alert(s) loaded"; exit 0; fi`,
         `    if [ "$(date +%s)" -ge "$deadline" ]; then`,
-        `        echo "picloud: after ${timeoutSeconds} s Prometheus does not confirm the monitoring of $component (picloud:tiers.monitoring.confirmTimeoutSeconds):" >&2`,
+        `        echo "picloud: after ${timeoutSeconds} s Prometheus on $pi does not confirm the monitoring of $component (picloud:tiers.monitoring.confirmTimeoutSeconds):" >&2`,
         `        printf '%s\\n' "$problems" | sed 's/^/  - /' >&2`,
         "        exit 1",
         "    fi",

@@ -88,7 +88,7 @@ function writePrometheusTree(alertmanagers: string[] = ["10.0.0.10:9093"]): stri
         fileSdDir,
         rulesDir,
         externalLabels: { cloud: "picloud", stack: "dev" },
-        selfTarget: prometheusSelf.targets[0],
+        prometheusTargets: prometheusSelf.targets,
     });
     writeFileSync(path.join(dir, "prometheus.yml"), config);
     return dir;
@@ -101,7 +101,7 @@ const baseInput = {
     fileSdDir: "/etc/prometheus/file_sd",
     rulesDir: "/etc/prometheus/rules",
     externalLabels: { cloud: "picloud" },
-    selfTarget: "10.0.0.10:9090",
+    prometheusTargets: ["10.0.0.10:9090"],
 };
 
 describe("the specs used here", () => {

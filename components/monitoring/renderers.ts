@@ -42,8 +42,8 @@ export interface PrometheusConfigInput {
     /** Directory of the per-component rule files. */
     readonly rulesDir: string;
     readonly externalLabels: Readonly<Record<string, string>>;
-    /** `host:port` of Prometheus itself. */
-    readonly selfTarget: string;
+    /** `host:port` of every Prometheus replica, itself included: each scrapes them all. */
+    readonly prometheusTargets: readonly string[];
     /** URLs every sample is also sent to (VictoriaMetrics' `/api/v1/write`), for long-term storage. */
     readonly remoteWriteUrls?: readonly string[];
 }
@@ -76,7 +76,7 @@ export function renderPrometheusConfig(input: PrometheusConfigInput): string {
             job_name: "prometheus",
             scrape_interval: `${LIVENESS.scrapeIntervalSeconds}s`,
             scrape_timeout: `${LIVENESS.scrapeTimeoutSeconds}s`,
-            static_configs: [{ targets: [input.selfTarget] }],
+            static_configs: [{ targets: [...input.prometheusTargets] }],
         },
         {
             job_name: FILE_SD_JOB_NAME,

@@ -55,16 +55,41 @@ describe("the dev stack's flows", () => {
     const { network } = networkOf("dev");
     const mgmt = "mgmt (192.168.10.0/24)";
 
-    it("dev-3 (an app replica, an etcd member, a Garage node, a database member and VictoriaLogs) accepts exactly SSH, DNS, etcd's client port, S3, PostgreSQL and VictoriaLogs from mgmt, the other members and nodes on their peer ports, every Pi on S3, PostgreSQL and journal uploads, the load balancers on the app port and Patroni's, and Prometheus on dev-1", () => {
+    it("dev-3 (an app replica, an etcd member, a Garage node, a database member, VictoriaLogs and the second monitoring replica) accepts exactly SSH, DNS, etcd's client port, S3, PostgreSQL, VictoriaLogs and the monitoring UIs from mgmt, the other members and nodes on their peer ports, every Pi on S3, PostgreSQL and journal uploads, the load balancers on the app port and Patroni's, Prometheus on dev-1 and itself, and dev-1's Alertmanager peer", () => {
+        const prometheus = ["dev-1", "dev-3"];
+        const scraped = (port: number) => prometheus.map((from) => `tcp/${port} <- ${from}`);
         // DNS from itself (its containers) too; every Pi has a member, so none forwards the zone to it.
         const dns = [mgmt, "dev-3"].flatMap((from) => [`tcp/53 <- ${from}`, `udp/53 <- ${from}`]);
         // PostgreSQL from every other Pi and the operator, and again from the load balancers' own flow; Patroni from
-        // the other members, again from the load balancers (their role check) and from Prometheus on dev-1.
-        const postgres = ["tcp/5432 <- dev-1", "tcp/5432 <- dev-1", "tcp/5432 <- dev-2", "tcp/5432 <- dev-2", `tcp/5432 <- ${mgmt}`, "tcp/8008 <- dev-1", "tcp/8008 <- dev-1", "tcp/8008 <- dev-1", "tcp/8008 <- dev-2", "tcp/8008 <- dev-2", "tcp/9187 <- dev-1"];
-        // Journal uploads from every Pi, itself included (dev-1's also carry Grafana's queries), Prometheus's scrape from dev-1, the operator's queries.
-        const logs = ["dev-1", "dev-1", "dev-2", "dev-3", mgmt].map((from) => `tcp/9428 <- ${from}`);
+        // the other members, again from the load balancers (their role check) and from both Prometheus replicas.
+        const postgres = ["tcp/5432 <- dev-1", "tcp/5432 <- dev-1", "tcp/5432 <- dev-2", "tcp/5432 <- dev-2", `tcp/5432 <- ${mgmt}`, "tcp/8008 <- dev-1", "tcp/8008 <- dev-1", "tcp/8008 <- dev-2", "tcp/8008 <- dev-2", ...scraped(8008), ...scraped(9187)];
+        // Journal uploads from every Pi, itself included (the monitoring Pis' also carry Grafana's queries), both replicas' scrapes, the operator's queries.
+        const logs = [...["dev-1", "dev-2", "dev-3", mgmt].map((from) => `tcp/9428 <- ${from}`), ...scraped(9428)];
+        // Its own Prometheus, Alertmanager and Grafana: the operator, both replicas' scrapes, dev-1's alerts and the cluster's gossip.
+        const monitoring = [3000, 9090, 9093].flatMap((port) => [...scraped(port), `tcp/${port} <- ${mgmt}`]);
+        const peer = ["tcp/9093 <- dev-1", "tcp/9094 <- dev-1", "udp/9094 <- dev-1"];
         expect(inbound(network, "dev-3")).toEqual(
-            [...logs, `tcp/22 <- ${mgmt}`, `tcp/2379 <- ${mgmt}`, "tcp/2380 <- dev-1", "tcp/2380 <- dev-2", "tcp/2381 <- dev-1", "tcp/2383 <- dev-1", "tcp/2383 <- dev-2", "tcp/3900 <- dev-1", "tcp/3900 <- dev-2", `tcp/3900 <- ${mgmt}`, "tcp/3901 <- dev-1", "tcp/3901 <- dev-2", "tcp/3903 <- dev-1", "tcp/8080 <- dev-1", "tcp/8080 <- dev-2", "tcp/9100 <- dev-1", "tcp/9153 <- dev-1", "tcp/9338 <- dev-1", "tcp/9797 <- dev-1", ...postgres, ...dns].sort(),
+            [
+                ...logs,
+                ...monitoring,
+                ...peer,
+                `tcp/22 <- ${mgmt}`,
+                `tcp/2379 <- ${mgmt}`,
+                "tcp/2380 <- dev-1",
+                "tcp/2380 <- dev-2",
+                "tcp/2383 <- dev-1",
+                "tcp/2383 <- dev-2",
+                "tcp/3900 <- dev-1",
+                "tcp/3900 <- dev-2",
+                `tcp/3900 <- ${mgmt}`,
+                "tcp/3901 <- dev-1",
+                "tcp/3901 <- dev-2",
+                "tcp/8080 <- dev-1",
+                "tcp/8080 <- dev-2",
+                ...[2381, 3903, 9100, 9153, 9338, 9797].flatMap(scraped),
+                ...postgres,
+                ...dns,
+            ].sort(),
         );
     });
 
@@ -80,9 +105,9 @@ describe("the dev stack's flows", () => {
         for (const p of ["dev-1", "dev-2", "dev-3"]) expect(sourcesOf(network, p, 8080)).toEqual(["dev-1", "dev-2"]);
     });
 
-    it("node_exporter, cAdvisor and the app's metrics accept only the monitoring Pi (dev-1)", () => {
+    it("node_exporter, cAdvisor and the app's metrics accept only the monitoring Pis (dev-1, dev-3)", () => {
         for (const p of ["dev-1", "dev-2", "dev-3"]) {
-            for (const port of [9100, 9338, 9797]) expect(sourcesOf(network, p, port)).toEqual(["dev-1"]);
+            for (const port of [9100, 9338, 9797]) expect(sourcesOf(network, p, port)).toEqual(["dev-1", "dev-3"]);
         }
     });
 
@@ -104,23 +129,28 @@ describe("the dev stack's flows", () => {
         expect(network.flows.some((f) => f.port === 443)).toBe(false);
     });
 
-    it("faasd on dev-2: the gateway from the load balancers and mgmt, metrics from Prometheus, the provider from dev-2 alone", () => {
+    it("faasd on dev-2: the gateway from the load balancers and mgmt, metrics from both Prometheus replicas, the provider from dev-2 alone", () => {
         expect(sourcesOf(network, "dev-2", 8180)).toEqual(["dev-1", "dev-2", mgmt]);
-        expect(sourcesOf(network, "dev-2", 8182)).toEqual(["dev-1"]);
+        expect(sourcesOf(network, "dev-2", 8182)).toEqual(["dev-1", "dev-3"]);
         expect(sourcesOf(network, "dev-2", 8181)).toEqual(["dev-2"]);
     });
 
-    it("the monitoring UIs on dev-1 take the operator, and Prometheus on the same Pi for the ones it scrapes", () => {
-        expect(sourcesOf(network, "dev-1", 3000)).toEqual(["dev-1", mgmt]);
-        expect(sourcesOf(network, "dev-1", 9090)).toEqual([mgmt]);
-        expect(sourcesOf(network, "dev-1", 9093)).toEqual(["dev-1", mgmt]);
+    it("the monitoring services on each monitoring Pi take the operator and both Prometheus replicas; the Alertmanagers gossip with each other only", () => {
+        for (const [home, other] of [["dev-1", "dev-3"], ["dev-3", "dev-1"]]) {
+            for (const port of [3000, 9090]) expect(sourcesOf(network, home, port)).toEqual(["dev-1", "dev-3", mgmt]);
+            // Both replicas scrape Alertmanager; the other's Prometheus also sends it alerts.
+            expect(sourcesOf(network, home, 9093)).toEqual(["dev-1", "dev-3", other, mgmt].sort());
+            // Gossip on tcp and udp.
+            expect(sourcesOf(network, home, 9094)).toEqual([other, other]);
+        }
+        for (const port of [3000, 9090, 9093, 9094]) expect(sourcesOf(network, "dev-2", port)).toEqual([]);
     });
 
-    it("Docker publishes the central monitoring services on dev-1, VictoriaLogs on dev-3 and the app and cAdvisor everywhere; host-network ports are not published", () => {
+    it("Docker publishes the central monitoring services on dev-1 and dev-3 (Alertmanager's gossip on tcp and udp), VictoriaLogs on dev-3 and the app and cAdvisor everywhere; host-network ports are not published", () => {
         const published = (p: string) => (network.publishedPorts.get(p) ?? []).map((x) => x.port);
-        expect(published("dev-1")).toEqual([3000, 8080, 9090, 9093, 9187, 9338, 9797]);
-        expect(published("dev-3")).toEqual([8080, 9187, 9338, 9428, 9797]);
-        for (const port of [80, 8404, 9100, 8180]) expect(published("dev-2")).not.toContain(port);
+        expect(published("dev-1")).toEqual([3000, 8080, 9090, 9093, 9094, 9094, 9187, 9338, 9797]);
+        expect(published("dev-3")).toEqual([3000, 8080, 9090, 9093, 9094, 9094, 9187, 9338, 9428, 9797]);
+        for (const port of [80, 8404, 9100, 8180, 9090]) expect(published("dev-2")).not.toContain(port);
     });
 
     it("every flow names the config key that asks for it", () => {
@@ -150,6 +180,7 @@ describe("the dev stack's flows", () => {
                 "picloud:tiers.loadBalancer.statsPort",
                 "picloud:tiers.loadBalancer.virtualIp",
                 "picloud:tiers.monitoring",
+                "picloud:tiers.monitoring.replicas",
                 "picloud:tiers.monitoring.victoriaLogs",
                 "picloud:tiers.monitoring.victoriaLogs.httpPort",
                 "picloud:tiers.registry.clientPort",
@@ -179,8 +210,8 @@ describe("the prod stack's flows", () => {
         for (const p of ["edge-1", "edge-2", "data-1", "data-2"]) expect(sourcesOf(network, p, 8080)).toEqual([]);
     });
 
-    it("node_exporter on every Pi accepts only the monitoring Pi, data-1", () => {
-        for (const p of names) expect(sourcesOf(network, p, 9100)).toEqual(["data-1"]);
+    it("node_exporter on every Pi accepts only the monitoring Pis, data-1 and data-2", () => {
+        for (const p of names) expect(sourcesOf(network, p, 9100)).toEqual(["data-1", "data-2"]);
     });
 
     it("clients reach 80 and 443 (TLS) on the edge Pis only; VRRP runs between edge-1 and edge-2 only", () => {
@@ -194,22 +225,27 @@ describe("the prod stack's flows", () => {
         expect(network.flows.filter((f) => f.protocol === "vrrp").map((f) => f.to).sort()).toEqual(["edge-1", "edge-2"]);
     });
 
-    it("data-2 (an etcd member, Garage's first node, a database member and VictoriaMetrics) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, S3 and PostgreSQL from every Pi, mgmt and the load balancers (which check Garage's admin port and Patroni's), Garage's RPC and Patroni from their peers, Prometheus, pushes and queries to VictoriaMetrics from every Pi and mgmt, and DNS from mgmt and the Pis without a member", () => {
+    it("data-2 (an etcd member, Garage's first node, a database member, VictoriaMetrics and the second monitoring replica) holds nothing anyone reaches but SSH, etcd's clients from mgmt and its peers, S3 and PostgreSQL from every Pi, mgmt and the load balancers (which check Garage's admin port and Patroni's), Garage's RPC and Patroni from their peers, both Prometheus replicas, pushes and queries to VictoriaMetrics from every Pi and mgmt, the monitoring services from mgmt, both replicas and data-1's Alertmanager peer, and DNS from mgmt and the Pis without a member", () => {
+        const scraped = (port: number) => ["data-1", "data-2"].map((from) => `tcp/${port} <- ${from}`);
         const dns = ["mgmt (10.20.0.0/24)", "app-2", "edge-1", "edge-2", "data-2"].flatMap((from) => [`tcp/53 <- ${from}`, `udp/53 <- ${from}`]);
         const s3 = ["app-1", "app-2", "data-1", "edge-1", "edge-2", "mgmt (10.20.0.0/24)"].map((from) => `tcp/3900 <- ${from}`);
         // The load balancers' own flow to their S3 backend beside S3 from every Pi: one rule each, each saying why.
         const lb = ["tcp/3900 <- edge-1", "tcp/3900 <- edge-2", "tcp/3903 <- edge-1", "tcp/3903 <- edge-2"];
-        const garage = ["tcp/3901 <- app-1", "tcp/3901 <- data-1", "tcp/3903 <- data-1", ...s3, ...lb];
+        const garage = ["tcp/3901 <- app-1", "tcp/3901 <- data-1", ...scraped(3903), ...s3, ...lb];
         const postgres = [
             ...["app-1", "app-2", "data-1", "edge-1", "edge-2", "mgmt (10.20.0.0/24)"].map((from) => `tcp/5432 <- ${from}`),
             ...["tcp/5432 <- edge-1", "tcp/5432 <- edge-2"],
-            ...["app-1", "data-1", "data-1", "edge-1", "edge-2"].map((from) => `tcp/8008 <- ${from}`),
+            ...["app-1", "data-1", "edge-1", "edge-2"].map((from) => `tcp/8008 <- ${from}`),
+            ...scraped(8008),
             ...["tcp/2383 <- app-1", "tcp/2383 <- data-1"],
         ];
-        // Prometheus's remote_write and its scrape, both from data-1; pushes from every Pi, itself included; the operator's queries.
-        const victoriaMetrics = ["data-1", "data-1", "app-1", "app-2", "data-2", "edge-1", "edge-2", "mgmt (10.20.0.0/24)"].map((from) => `tcp/8428 <- ${from}`);
+        // Both replicas' remote_write (data-2's own from its containers) and scrapes; pushes from every other Pi; the operator's queries.
+        const victoriaMetrics = [...["data-1", "data-2", "app-1", "app-2", "edge-1", "edge-2", "mgmt (10.20.0.0/24)"].map((from) => `tcp/8428 <- ${from}`), ...scraped(8428)];
+        // Its own Prometheus, Alertmanager and Grafana: the operator, both replicas' scrapes, data-1's alerts and the cluster's gossip.
+        const monitoring = [3000, 9090, 9093].flatMap((port) => [...scraped(port), `tcp/${port} <- mgmt (10.20.0.0/24)`]);
+        const peer = ["tcp/9093 <- data-1", "tcp/9094 <- data-1", "udp/9094 <- data-1"];
         expect(inbound(network, "data-2")).toEqual(
-            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", "tcp/2381 <- data-1", "tcp/9100 <- data-1", "tcp/9153 <- data-1", "tcp/9338 <- data-1", ...garage, ...postgres, ...victoriaMetrics, ...dns].sort(),
+            ["tcp/22 <- mgmt (10.20.0.0/24)", "tcp/2379 <- mgmt (10.20.0.0/24)", "tcp/2380 <- app-1", "tcp/2380 <- data-1", ...[2381, 9100, 9153, 9338].flatMap(scraped), ...garage, ...postgres, ...victoriaMetrics, ...monitoring, ...peer, ...dns].sort(),
         );
     });
 });

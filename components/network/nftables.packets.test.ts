@@ -120,7 +120,11 @@ const MATRIX: readonly (readonly [string, string, number, Outcome, string])[] = 
     ["dev-2 container", "dev-2", 8181, "open", "faasd's gateway container reaches the provider over its bridge"],
     ["dev-1 container", "dev-1", 9100, "open", "the Prometheus container scrapes its own Pi's node_exporter"],
     ["dev-1 container", "dev-1", 22, "dropped", "a container cannot reach its Pi's sshd"],
-    ["dev-3 container", "dev-3", 9100, "dropped", "nor node_exporter, on a Pi whose containers scrape nothing"],
+    ["dev-2 container", "dev-2", 9100, "dropped", "nor node_exporter, on a Pi whose containers scrape nothing"],
+    ["dev-3", "dev-1", 9094, "open", "the other monitoring Pi's Alertmanager gossips with dev-1's"],
+    ["dev-2", "dev-1", 9094, "dropped", "a Pi without an Alertmanager does not"],
+    ["dev-3", "dev-1", 9090, "open", "the other Prometheus replica scrapes dev-1's"],
+    ["dev-2", "dev-1", 9090, "dropped", "a Pi without a Prometheus does not"],
 ];
 
 /** Runs the whole matrix, every source at once; returns the outcome of each row. */
@@ -191,7 +195,8 @@ beforeAll(async () => {
         inNs(container, "ip", "link", "set", "eth0", "up");
         inNs(container, "ip", "route", "add", "default", "via", CONTAINER.gateway);
         inNs(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1");
-        const published = (network.publishedPorts.get(pi.name) ?? []).map((p) => p.port);
+        // TCP listeners stand in for what is published (Alertmanager's gossip is published on udp too).
+        const published = [...new Set((network.publishedPorts.get(pi.name) ?? []).filter((p) => p.protocol === "tcp").map((p) => p.port))];
         const nat = `table ip nat {\n\tchain PREROUTING {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tfib daddr type local iifname != "${bridge}" tcp dport { ${published.join(", ")} } dnat to ${CONTAINER.address}\n\t}\n}\n`;
         inNs(ns, "nft", "-f", writeFile(`${pi.name}-docker-nat.nft`, nat));
         listeners.push(startListener(ns, HOST_PORTS), startListener(container, published));

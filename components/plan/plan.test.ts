@@ -84,9 +84,25 @@ describe("offline plan of the example stacks", () => {
         expect(text).toMatch(/picloud:database:Database "picloud-database": 6× random:index\/randomPassword:RandomPassword, 29× command:remote:Command, 6× docker:index\/container:Container\n +picloud:monitoring:Attachment "picloud-database-monitoring"/);
         // Behind the load balancer the app also has its four golden signals from HAProxy.
         expect(text).toMatch(/picloud:apps:AppServers "picloud-hello" +1 job, 3 targets +8 alerts +picloud \/ app hello +within 180 s +app=hello,tier=apps/);
-        expect(text).toContain("dev-1: tiers left with no replica: monitoring");
+        // Monitoring has a replica on dev-1 and dev-3: losing either leaves alerting; VictoriaLogs is one store on dev-3.
+        expect(text).toContain("dev-1: every tier keeps a replica");
+        expect(text).toContain("dev-3: tiers left with no replica: monitoring-victoria-logs\n");
+        expect(text).not.toContain("alerting goes with");
         // faasd is a single-host system: its Pi is the one place functions run.
         expect(text).toContain("dev-2: tiers left with no replica: functions");
+    });
+});
+
+describe("the plan on monitoring that cannot survive its Pi", () => {
+    it("says plainly on lab that alerting goes with its one Pi, and on dev with one replica what puts a second on another", async () => {
+        const lab = await runPlan({ stack: "lab", source: { file: stackFile("lab") } });
+        if (!lab.ok) throw new Error(lab.error);
+        expect(formatPlan(lab)).toMatch(/\n  lab-pi: tiers left with no replica: [^\n]*monitoring[^\n]*\n    alerting goes with lab-pi: only the dead man's switch notices \(a second monitoring replica needs a second Pi\)\n/);
+        const doc = YAML.parse(fs.readFileSync(stackFile("dev"), "utf8"));
+        doc.config["picloud:tiers"].monitoring.pis = ["dev-1"];
+        const one = await runPlan({ stack: "dev", source: { document: doc } });
+        if (!one.ok) throw new Error(one.error);
+        expect(formatPlan(one)).toContain("    alerting goes with dev-1: only the dead man's switch notices (picloud:tiers.monitoring.replicas: 2 puts a second replica on another Pi)\n");
     });
 });
 
@@ -191,10 +207,11 @@ describe("the placement lock", () => {
         devStack(dir);
         expect(cli("--stack", "dev", "--stacks-dir", dir, "--out", tmp()).status).toBe(0);
         const locked = lockOf(dir);
-        // dev-3 dies; a new Pi takes its place.
+        // dev-3 dies; a new Pi takes its place, among the monitoring Pis the config names too.
         const replaced = (config: Record<string, any>) => {
             fourthPi(config);
             config["picloud:pis"].splice(2, 1);
+            config["picloud:tiers"].monitoring.pis = ["dev-1", "dev-4"];
         };
         devStack(dir, replaced);
         const frozen = cli("--stack", "dev", "--stacks-dir", dir, "--out", tmp(), "--frozen-lock");
@@ -223,6 +240,6 @@ describe("the placement lock", () => {
         expect(cli("--stack", "dev", "--stacks-dir", dir, "--out", tmp()).status).toBe(0);
         const { cloud } = await run(fourthPi);
         expect(cloud.plan.changes).toEqual([]);
-        await expect(run((config) => { fourthPi(config); config["picloud:pis"].splice(2, 1); })).rejects.toThrow(/the placement lock is out of date; this config would change it:\n {2}.*dev-3 → dev-\d \(dev-3 is no longer in picloud:pis\)/);
+        await expect(run((config) => { fourthPi(config); config["picloud:pis"].splice(2, 1); config["picloud:tiers"].monitoring.pis = ["dev-1", "dev-4"]; })).rejects.toThrow(/the placement lock is out of date; this config would change it:\n(?: {2}.*\n)*? {2}app-hello#\d: dev-3 → dev-4 \(dev-3 is no longer in picloud:pis\)/);
     });
 });

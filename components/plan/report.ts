@@ -30,6 +30,10 @@ export function formatPlan(plan: PlanSuccess, outDir?: string): string {
             ...(quorums.length ? [`quorum lost (no writes until it is back): ${quorums.join(", ")}`] : []),
         ];
         lines.push(`  ${pi}: ${said.join("; ")}`);
+        if (tiers.includes("monitoring")) {
+            const remedy = Object.keys(plan.outputs.pis).length < 2 ? "a second monitoring replica needs a second Pi" : "picloud:tiers.monitoring.replicas: 2 puts a second replica on another Pi";
+            lines.push(`    alerting goes with ${pi}: only the dead man's switch notices (${remedy})`);
+        }
     }
     lines.push("", "Policies (as pulumi preview --policy-pack policies would report them)");
     for (const v of plan.verdicts) {

@@ -35,7 +35,7 @@ import { LoadBalancer } from "./loadBalancer/loadBalancer";
 import { EdgeBackend, EdgePort, loadBalancerAddresses, loadBalancerPis, loadBalancerSpec, loadBalancerWorkload } from "./loadBalancer/specs";
 import type { HaproxyTcpService } from "./loadBalancer/renderers";
 import { Monitoring } from "./monitoring/monitoring";
-import { MONITORING_PORTS, MONITORING_STORES, hostSpec, monitoringHome, monitoringTierSpec, monitoringWorkloads, storePi } from "./monitoring/specs";
+import { MONITORING_PORTS, MONITORING_STORES, hostSpec, monitoringHomes, monitoringTierSpec, monitoringWorkloads, storePi } from "./monitoring/specs";
 import { scrapeFlows, backendFlows } from "../network/flows";
 import { placedIdentities, replicaEndpoints } from "./tierComponent";
 import type { TierArgs, TierComponent } from "./tierComponent";
@@ -121,29 +121,31 @@ const MGMT = { zone: "mgmt" } as const;
 
 const monitoringTier: TierDefinition = {
     key: "monitoring",
-    workloads: (config, _secrets, previous) => monitoringWorkloads(config.pis, config.tiers.monitoring, previous?.get("prometheus")?.[0]),
+    workloads: (config, _secrets, previous) => monitoringWorkloads(config.pis, config.tiers.monitoring, previous?.get("prometheus")),
     monitoringSpecs: ({ config, placement }) => [
         ...config.pis.map((pi, i) => ({ spec: hostSpec(pi, config.tiers.monitoring.victoriaLogs), declaredBy: configKey(["pis", i]) })),
-        { spec: monitoringTierSpec(config.pis, config.tiers.monitoring, monitoringHome(placement, config.pis)), declaredBy: "picloud:tiers.monitoring" },
+        { spec: monitoringTierSpec(config.pis, config.tiers.monitoring, monitoringHomes(placement, config.pis)), declaredBy: "picloud:tiers.monitoring" },
         ...storeSpecs(config, placement),
     ],
-    // Prometheus to every scrape target of the stack; the operator to the UIs it publishes.
+    // Every Prometheus replica to every scrape target of the stack; the replicas' Alertmanagers to
+    // each other; the operator to the UIs on each.
     flows: ({ config, placement }, { specs }) => {
-        const home = monitoringHome(placement, config.pis).name;
-        const ui = (service: keyof typeof MONITORING_PORTS, what: string): Flow => ({
-            from: MGMT,
-            to: home,
-            protocol: "tcp",
-            port: MONITORING_PORTS[service],
-            purpose: `operator to ${what}`,
-            declaredBy: "picloud:tiers.monitoring",
-        });
-        return [...scrapeFlows(specs, home, config.pis), ui("grafana", "Grafana"), ui("prometheus", "Prometheus UI"), ui("alertmanager", "Alertmanager UI"), ...storeFlows(config, placement, home)];
+        const homes = monitoringHomes(placement, config.pis).map((h) => h.name);
+        const ui = (service: keyof typeof MONITORING_PORTS, what: string): Flow[] =>
+            homes.map((home) => ({ from: MGMT, to: home, protocol: "tcp", port: MONITORING_PORTS[service], purpose: `operator to ${what}`, declaredBy: "picloud:tiers.monitoring" }));
+        return [
+            ...homes.flatMap((home) => scrapeFlows(specs, home, config.pis)),
+            ...replicaFlows(homes),
+            ...ui("grafana", "Grafana"),
+            ...ui("prometheus", "Prometheus UI"),
+            ...ui("alertmanager", "Alertmanager UI"),
+            ...storeFlows(config, placement, homes),
+        ];
     },
     dnsNames: ({ config, placement }) => {
-        const home = monitoringHome(placement, config.pis).address;
+        const homes = monitoringHomes(placement, config.pis).map((h) => h.address);
         return [
-            ...(["prometheus", "alertmanager", "grafana"] as const).map((service) => ({ name: `${service}.monitoring`, addresses: [home], declaredBy: "picloud:tiers.monitoring" })),
+            ...(["prometheus", "alertmanager", "grafana"] as const).map((service) => ({ name: `${service}.monitoring`, addresses: homes, declaredBy: "picloud:tiers.monitoring" })),
             ...MONITORING_STORES.flatMap((store) => {
                 const pi = storePi(placement, config.pis, store, config.tiers.monitoring);
                 return pi ? [{ name: store.dnsName, addresses: [pi.address], declaredBy: store.kind.key }] : [];
@@ -197,17 +199,34 @@ function storeSpecs(config: StackConfig, placement: PlacementPlan): DeclaredSpec
 }
 
 /** What reaches each store: from the Pis it says send to it (remote_write, pushes, journal uploads), and the operator's queries. */
-function storeFlows(config: StackConfig, placement: PlacementPlan, home: string): Flow[] {
+/**
+ * Between the monitoring replicas: each Prometheus scrapes every replica, itself included (its
+ * static job, by the Pis' addresses), and sends its alerts to every Alertmanager peer; the peers
+ * gossip over TCP and UDP.
+ */
+function replicaFlows(homes: readonly string[]): Flow[] {
+    const declaredBy = "picloud:tiers.monitoring.replicas";
+    return homes.flatMap((from) =>
+        homes.flatMap((to): Flow[] => [
+            { from: { pi: from }, to, protocol: "tcp", port: MONITORING_PORTS.prometheus, purpose: "Prometheus scrapes every replica", declaredBy },
+            ...(to === from
+                ? []
+                : [
+                      { from: { pi: from }, to, protocol: "tcp", port: MONITORING_PORTS.alertmanager, purpose: "Prometheus alerts to every Alertmanager peer", declaredBy } as Flow,
+                      ...(["tcp", "udp"] as const).map((protocol): Flow => ({ from: { pi: from }, to, protocol, port: MONITORING_PORTS.alertmanagerCluster, purpose: "Alertmanager cluster gossip", declaredBy })),
+                  ]),
+        ]),
+    );
+}
+
+function storeFlows(config: StackConfig, placement: PlacementPlan, homes: readonly string[]): Flow[] {
     return MONITORING_STORES.flatMap((store) => {
         const pi = storePi(placement, config.pis, store, config.tiers.monitoring);
         const port = store.port(config.tiers.monitoring);
         if (!pi || port === undefined) return [];
         const to = (from: Flow["from"], purpose: string): Flow => ({ from, to: pi.name, protocol: "tcp", port, purpose, declaredBy: `${store.kind.key}.httpPort` });
         return [
-            ...config.pis.flatMap((p) => {
-                const purpose = store.senders(p.name, home);
-                return purpose === undefined ? [] : [to({ pi: p.name }, purpose)];
-            }),
+            ...config.pis.map((p) => to({ pi: p.name }, store.senders(homes.includes(p.name)))),
             to(MGMT, store.operator),
         ];
     });

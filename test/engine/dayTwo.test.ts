@@ -83,9 +83,11 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
     let secondKey: string;
     let secondKeyPath: string;
 
-    const network = (on: readonly PiConfig[], extraPorts: Readonly<Record<string, number>> = {}): NetworkPlan => {
+    const network = (on: readonly PiConfig[], extraPorts: Readonly<Record<string, number | readonly number[]>> = {}): NetworkPlan => {
         const base = sshOnlyNetwork(bed, on);
-        const extra = Object.entries(extraPorts).map(([pi, port]) => ({ from: { zone: "mgmt" as const }, to: pi, protocol: "tcp" as const, port, purpose: "engine-lane", declaredBy: "picloud:engine" }));
+        const extra = Object.entries(extraPorts).flatMap(([pi, ports]) =>
+            [ports].flat().map((port) => ({ from: { zone: "mgmt" as const }, to: pi, protocol: "tcp" as const, port, purpose: "engine-lane", declaredBy: "picloud:engine" })),
+        );
         return { ...base, flows: [...base.flows, ...extra] };
     };
     const run = async <T extends { stdout: string; stderr: string }>(what: string, op: Promise<T>, expectFailure = false): Promise<T> => {
@@ -156,7 +158,7 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         spec = {
             pis,
             privateKey: firstKey,
-            monitoringPi: "e1",
+            monitoringPis: ["e1"],
             bootstrap: { timezone: "Etc/UTC", ntpServers: ["0.debian.pool.ntp.org"], journalRuntimeMaxMb: 64, fail2banIgnore: [bed.bridgeAddress] },
             network: network(pis),
             probeAlert: "EngineProbeFailing",
@@ -245,27 +247,27 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         await exporter(e3, "pct-node-exporter", 9100);
         spec = { ...spec, confirmSeconds: 30, network: network(pis, { e2: 9100, e3: 9100 }) };
         const refusal = await refusedUp("up, e2's exporter stopped", spec);
-        expect(refusal, "the up passed with e2's node_exporter stopped").toContain("Prometheus does not confirm the monitoring of host-e2");
+        expect(refusal, "the up passed with e2's node_exporter stopped").toContain("Prometheus on e1 does not confirm the monitoring of host-e2");
         expect(refusal).toMatch(new RegExp(`host-e2 ${pis[1].address.replaceAll(".", "\\.")}:9100: down: .*connection refused`));
-        expect(refusal).toContain("Prometheus confirms the monitoring of host-e1: 1 target(s) up, 6 alert(s) loaded");
-        expect(refusal).toContain("Prometheus confirms the monitoring of engine-probe: 1 target(s) up, 2 alert(s) loaded");
+        expect(refusal).toContain("Prometheus on e1 confirms the monitoring of host-e1: 1 target(s) up, 6 alert(s) loaded");
+        expect(refusal).toContain("Prometheus on e1 confirms the monitoring of engine-probe: 1 target(s) up, 2 alert(s) loaded");
         expect(refusal).not.toContain("does not confirm the monitoring of host-e1");
 
         await exporter(e2, "pct-node-exporter", 9100);
         const passed = await up(spec);
         expect(changes(passed)).toMatchObject({ create: 1 });
-        expect(passed.stdout).toContain("Prometheus confirms the monitoring of host-e2: 1 target(s) up, 6 alert(s) loaded");
+        expect(passed.stdout).toContain("Prometheus on e1 confirms the monitoring of host-e2: 1 target(s) up, 6 alert(s) loaded");
 
         // What a component runs replaced under unchanged monitoring files (a new container): its
         // monitoring is confirmed again, and a replacement Prometheus cannot scrape fails the up.
         spec = { ...spec, probeVersion: "2" };
         const replaced = await up(spec);
         expect(changes(replaced)).toMatchObject({ replace: 1, update: 1 });
-        expect(replaced.stdout).toContain("Prometheus confirms the monitoring of engine-probe: 1 target(s) up, 2 alert(s) loaded");
+        expect(replaced.stdout).toContain("Prometheus on e1 confirms the monitoring of engine-probe: 1 target(s) up, 2 alert(s) loaded");
         await must(e1, "sudo -n systemctl stop pct-probe-exporter");
         spec = { ...spec, probeVersion: "3" };
         const unscraped = await refusedUp("up, the probe replaced with its exporter stopped", spec);
-        expect(unscraped, "the up passed with the replaced probe's exporter stopped").toContain("Prometheus does not confirm the monitoring of engine-probe");
+        expect(unscraped, "the up passed with the replaced probe's exporter stopped").toContain("Prometheus on e1 does not confirm the monitoring of engine-probe");
         await exporter(e1, "pct-probe-exporter-2", 9797);
         await up(spec);
 
@@ -301,6 +303,48 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         expect(await must(e1, `cat ${RULES}/host-e2.yml`)).not.toContain("HostLogsStopped");
         await must(e1, "sudo -n systemctl stop pct-victoria-logs");
         spec = before;
+    });
+
+    it("l) a second monitoring replica: every attachment delivered to its Pi too, nothing on the first touched; each Prometheus confirms for itself", async () => {
+        const before = spec;
+        // Every component's files but the tier's own, whose rules now watch both replicas.
+        const stamps = async (h: TestHost) => (await must(h, `cd ${RULES} && stat -c '%n %Y %s' *`)).split("\n").filter((l) => !l.startsWith("monitoring.yml "));
+        const onE1 = await stamps(e1);
+        spec = { ...spec, monitoringPis: ["e1", "e3"] };
+        const added = await up(spec);
+        expect(changes(added)).toMatchObject({ create: expect.any(Number) });
+        expect(changes(added)).not.toHaveProperty("delete");
+        expect(changes(added)).not.toHaveProperty("replace");
+        expect(await must(e3, `ls ${RULES}`)).toBe(await must(e1, `ls ${RULES}`));
+        expect(await stamps(e1)).toEqual(onE1);
+        // One prometheus.yml for both: each scrapes both replicas and alerts both Alertmanagers.
+        const config = await must(e1, "cat /srv/picloud/monitoring/prometheus/prometheus.yml");
+        expect(await must(e3, "cat /srv/picloud/monitoring/prometheus/prometheus.yml")).toBe(config);
+        for (const p of [pis[0], pis[2]]) expect(config).toContain(`${p.address}:9093`);
+
+        // Done means monitored on each replica: e3's Prometheus not running fails the up, naming e3.
+        const exporter = (h: TestHost, unit: string, port: number) =>
+            must(h, `sudo -n systemd-run --unit=${unit} ${VALIDATORS_ON_HOST}/node_exporter --web.listen-address=:${port} --collector.disable-defaults --collector.loadavg`);
+        await Promise.all([exporter(e1, "pct-node-exporter", 9100), exporter(e1, "pct-probe-exporter", 9797), exporter(e2, "pct-node-exporter", 9100), exporter(e3, "pct-node-exporter", 9100)]);
+        spec = { ...spec, confirmSeconds: 20, network: network(pis, { e1: [9100, 9797], e2: 9100, e3: 9100 }) };
+        const refusal = await refusedUp("up, e3's Prometheus not running", spec);
+        expect(refusal, "the up passed with e3's Prometheus not running").toContain("Prometheus on e3 does not confirm the monitoring of host-e2");
+        expect(refusal).toContain("Prometheus does not answer on 127.0.0.1:9090");
+        expect(refusal).toContain("Prometheus on e1 confirms the monitoring of host-e2");
+        await must(e3, `sudo -n mkdir -p /etc/prometheus && sudo -n ln -sfn /srv/picloud/monitoring/prometheus /etc/prometheus/picloud`);
+        await must(
+            e3,
+            `sudo -n systemd-run --unit=pct-prometheus ${VALIDATORS_ON_HOST}/prometheus --config.file=/etc/prometheus/picloud/prometheus.yml --storage.tsdb.path=/var/lib/pct-prometheus --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle`,
+        );
+        const confirmed = await up(spec);
+        for (const component of [...pis.map((p) => hostSpec(p).component), "engine-probe"]) expect(confirmed.stdout).toContain(`Prometheus on e3 confirms the monitoring of ${component}`);
+
+        // Confirmations off again; the second replica stays for the steps that follow.
+        spec = { ...before, monitoringPis: spec.monitoringPis, network: before.network };
+        expect(changes(await up(spec))).toMatchObject({ delete: 8 });
+        await must(e1, "sudo -n systemctl stop pct-node-exporter pct-probe-exporter");
+        await Promise.all([e2, e3].map((h) => must(h, "sudo -n systemctl stop pct-node-exporter")));
+        await must(e3, "sudo -n systemctl stop pct-prometheus");
     });
 
     it("d) two firewall-only changes in a row: each confirmed, and the ruleset still loaded after the rollback window", async () => {
@@ -392,20 +436,25 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         expect(state.resources).toHaveLength(before);
         const names = state.resources.filter((r) => r.type.startsWith("command:") || r.type === "picloud:host:PiHost").map((r) => r.urn.split("::").at(-1)!);
         expect(names.filter((n) => !n.startsWith("picloud-") && !n.startsWith("probe-"))).toEqual([]);
-        expect(names).toEqual(expect.arrayContaining(["picloud-e1-bootstrap", "picloud-e2b-firewall-confirmed", "picloud-monitoring-prometheus-config", "picloud-e1-monitoring-rules"]));
+        expect(names).toEqual(expect.arrayContaining(["picloud-e1-bootstrap", "picloud-e2b-firewall-confirmed", "picloud-monitoring-prometheus-config-e1", "picloud-e1-monitoring-rules-e3"]));
         // The aliases stay in the program; the next up finds nothing to do.
         await up(spec, { expectNoChanges: true });
     });
 
-    it("g) a Pi removed from the stack: its firewall and scripts leave it, its monitoring leaves the monitoring Pi", async () => {
+    it("g) a Pi removed from the stack, a monitoring replica on it: its firewall and scripts leave it, its monitoring leaves both monitoring Pis, the replica moves without touching the other's files", async () => {
         expect(await ruleGroups()).toContain(hostSpec(pis[2]).component);
+        const onE1 = await must(e1, `ls ${RULES}`);
         const kept = pis.filter((p) => p.name !== "e3");
-        spec = { ...spec, pis: kept, network: network(kept, { e2b: 9998 }) };
+        spec = { ...spec, pis: kept, monitoringPis: ["e1", "e2b"], network: network(kept, { e2b: 9998 }) };
         const result = await up(spec);
         expect(changes(result).delete).toBeGreaterThan(5);
+        expect(changes(result)).not.toHaveProperty("replace");
         expect((await e3.ssh(`sudo -n nft list table ${TABLE}`)).code).not.toBe(0);
         expect(await must(e3, `sudo -n ls -A ${SCRIPTS}`)).toBe("");
-        expect(await must(e1, `ls ${RULES}`)).not.toContain(`${hostSpec(pis[2]).component}.yml`);
+        expect(await must(e3, `ls -A ${RULES}`)).toBe("");
+        const left = onE1.split("\n").filter((f) => f && f !== `${hostSpec(pis[2]).component}.yml`);
+        expect((await must(e1, `ls ${RULES}`)).split("\n").filter(Boolean)).toEqual(left);
+        expect((await must(e2, `ls ${RULES}`)).split("\n").filter(Boolean)).toEqual(left);
         await eventually("Prometheus no longer has e3's rules", 30, async () => {
             const names = await ruleGroups();
             return names.length > 0 && !names.includes(hostSpec(pis[2]).component);
@@ -420,7 +469,7 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
             expect(await must(host, `sudo -n ls -A ${SCRIPTS}`)).toBe("");
             expect((await host.ssh("systemctl is-enabled picloud-firewall.service")).stdout.trim()).not.toBe("enabled");
         }
-        expect(await must(e1, `ls -A ${RULES} /srv/picloud/monitoring/prometheus/file_sd /srv/picloud/monitoring/grafana/dashboards`)).not.toMatch(/\.(yml|json)/);
+        for (const host of [e1, e2]) expect(await must(host, `ls -A ${RULES} /srv/picloud/monitoring/prometheus/file_sd /srv/picloud/monitoring/grafana/dashboards`)).not.toMatch(/\.(yml|json)/);
         expect((await e1.ssh("sudo -n test -e /srv/picloud/monitoring/secrets/grafana_admin_password")).code).not.toBe(0);
     });
 });

@@ -28,7 +28,8 @@ export interface EngineSpec {
     readonly pis: readonly PiConfig[];
     /** The SSH key PiHost connects with (a secret in the program). */
     readonly privateKey: string;
-    readonly monitoringPi: string;
+    /** The Pis of the monitoring replicas (`picloud:tiers.monitoring.pis`). */
+    readonly monitoringPis: readonly string[];
     readonly bootstrap: StackConfig["bootstrap"];
     /** Flows into each Pi; its firewall ruleset is rendered from them. */
     readonly network: NetworkPlan;
@@ -64,7 +65,7 @@ class Probe extends pulumi.ComponentResource {
     constructor(name: string, alert: string, endpoint: MonitoringEndpoint, target: string, version: string) {
         super("picloud-engine:test:Probe", name);
         // What it runs, as a container would be: a new version replaces it (the engine's triggers).
-        const service = new command.remote.Command(`${name}-service`, { connection: endpoint.connection, create: "true", triggers: [version] }, { parent: this });
+        const service = new command.remote.Command(`${name}-service`, { connection: endpoint.replicas[0].connection, create: "true", triggers: [version] }, { parent: this });
         const job = { job: "engine-probe", targets: [target] };
         attachMonitoring(
             this,
@@ -95,7 +96,7 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
             values: {
                 pis: spec.pis,
                 bootstrap: spec.bootstrap,
-                tiers: { monitoring: { pi: spec.monitoringPi, confirmTimeoutSeconds: 0, ...(spec.logsPi && { victoriaLogs: { pi: spec.logsPi, allowSdCard: true } }) } },
+                tiers: { monitoring: { pis: [...spec.monitoringPis], confirmTimeoutSeconds: 0, ...(spec.logsPi && { victoriaLogs: { pi: spec.logsPi, allowSdCard: true } }) } },
             },
             secretKeys: ["sshPrivateKey"],
         });

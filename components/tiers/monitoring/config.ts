@@ -77,10 +77,18 @@ export const victoriaLogsSchema = strictObject(
     "VictoriaLogs",
 );
 
-/** The Monitoring tier: Prometheus, Alertmanager and Grafana on one Pi, exporters on every Pi. */
+/** The Monitoring tier: Prometheus, Alertmanager and Grafana on one or two Pis, exporters on every Pi. */
 export const monitoringSchema = strictObject(
     {
-        /** The Pi that runs Prometheus, Alertmanager and Grafana; default: one labelled role=monitoring, else the first with an SSD, else the first. */
+        /**
+         * Replicas of Prometheus, Alertmanager and Grafana, each on a Pi of its own: with 2, each
+         * Prometheus scrapes every target, both send to an Alertmanager cluster that notifies once,
+         * and monitoring survives the loss of either Pi. Default 2 when the stack has two Pis or more.
+         */
+        replicas: intIn(1, 2, " of replicas").optional(),
+        /** The Pis that run them, one replica each, in replica order; default: where they ran before, then Pis labelled role=monitoring, then those with an SSD, then the first. */
+        pis: z.array(dnsLabel("a Pi name"), expected("a list of Pi names")).min(1, expected("one or two Pi names")).max(2, expected("one or two Pi names")).optional(),
+        /** The Pi of the first replica; `pis` names them all. */
         pi: dnsLabel("a Pi name").optional(),
         /** How long metrics are kept, days; default 15. */
         retentionDays: intIn(1, 3650).default(15),

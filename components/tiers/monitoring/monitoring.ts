@@ -3,7 +3,8 @@ import * as random from "@pulumi/random";
 import type { MonitoringConfig } from "./config";
 import type { PiHost } from "../../host/piHost";
 import { remoteCommand, shipFile, shipSecret } from "../../host/remoteFiles";
-import { Attachment, MonitoringEndpoint, MonitoringEndpointOutput, attachMonitoring, prometheusReloadCommand, serviceReloadCommand } from "../../monitoring/attachment";
+import { Attachment, MonitoringEndpoint, MonitoringEndpointOutput, attachMonitoring, prometheusReloadCommand, replicaResourceName, serviceReloadCommand } from "../../monitoring/attachment";
+import type { PiConfig } from "../../config/schema";
 import { renderAlertmanagerConfig, renderGrafanaDashboardProvider, renderGrafanaDatasources, renderPrometheusConfig } from "../../monitoring/renderers";
 import { TierArgs, TierComponent, hostOf } from "../tierComponent";
 import type { VictoriaLogsConfig } from "./config";
@@ -17,7 +18,7 @@ import {
     alertmanagerConfigInput,
     hostSpec,
     longTermStore,
-    monitoringHome,
+    monitoringHomes,
     monitoringTierSpec,
     monitoringWorkloads,
     prometheusConfigInput,
@@ -56,12 +57,12 @@ export const PROMETHEUS_RELOAD = prometheusReloadCommand(MONITORING_PORTS.promet
 /** Alertmanager's reload, equally tolerant. */
 const ALERTMANAGER_RELOAD = serviceReloadCommand("Alertmanager", MONITORING_PORTS.alertmanager);
 
-/** Grafana reads its provisioning only when it starts; a restart of a container that is not there yet is nothing to do. */
-const GRAFANA_RESTART = `if docker container inspect grafana-0 >/dev/null 2>&1; then docker restart grafana-0 >/dev/null; fi`;
+/** Grafana (replica `replica`) reads its provisioning only when it starts; a restart of a container that is not there yet is nothing to do. */
+const grafanaRestart = (replica: number) => `if docker container inspect grafana-${replica} >/dev/null 2>&1; then docker restart grafana-${replica} >/dev/null; fi`;
 
 /**
- * The Monitoring tier: Prometheus, Alertmanager and Grafana on the monitoring Pi, node_exporter
- * and cAdvisor on every Pi. Components attach to it through file_sd target files and rule files
+ * The Monitoring tier: Prometheus, Alertmanager (a cluster) and Grafana on each monitoring Pi,
+ * node_exporter and cAdvisor on every Pi. Components attach to it through file_sd target files and rule files
  * in folders it owns ({@link endpoint}); it monitors itself, with a dead man's switch.
  */
 export class Monitoring extends TierComponent {
@@ -78,94 +79,47 @@ export class Monitoring extends TierComponent {
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:monitoring:Monitoring", name, opts);
-        const home = monitoringHome(args.placement, args.pis);
-        const host = hostOf(args.hosts, home.name, "picloud:tiers.monitoring.pi");
-        const connection = host.connection;
-
-        const owned = [MONITORING_DIRS.prometheusConfig, MONITORING_DIRS.fileSd, MONITORING_DIRS.rules, MONITORING_DIRS.alertmanagerConfig, `${MONITORING_DIRS.grafanaProvisioning}/datasources`, `${MONITORING_DIRS.grafanaProvisioning}/dashboards`, MONITORING_DIRS.dashboards];
-        const { nobody, grafana } = MONITORING_UIDS;
-        const folders = remoteCommand(
-            `${name}-folders`,
-            {
-                connection,
-                // Config folders belong to the SSH user (attachments write there without sudo); data
-                // folders and secrets to the uid each image runs as.
-                create: [
-                    `sudo -n install -d -o "$(id -u)" -g "$(id -g)" -m 0755 ${owned.join(" ")}`,
-                    `sudo -n install -d -o ${nobody} -g ${nobody} -m 0750 ${MONITORING_DIRS.prometheusData} ${MONITORING_DIRS.alertmanagerData}`,
-                    `sudo -n install -d -o ${grafana} -g 0 -m 0750 ${MONITORING_DIRS.grafanaData}`,
-                    `sudo -n install -d -o root -g root -m 0755 ${MONITORING_DIRS.secrets}`,
-                ].join(" && "),
-            },
-            { parent: this, dependsOn: [host.ready] },
-        );
-
+        const homes = monitoringHomes(args.placement, args.pis);
         const email = args.options.alerting.email;
         const store = longTermStore(args.placement, args.pis, args.options);
         const logStore = storeAddress(args.placement, args.pis, LOG_STORE, args.options);
-        const smtpPasswordFile = `${MONITORING_DIRS.alertmanagerConfig}/smtp_password`;
         const adminPassword = pulumi.secret(
             args.grafanaAdminPassword ?? new random.RandomPassword(`${name}-grafana-admin`, { length: 24, special: false }, { parent: this }).result,
         );
-        const files: [string, string, string][] = [
-            [
-                "prometheus-config",
-                `${MONITORING_DIRS.prometheusConfig}/prometheus.yml`,
-                renderPrometheusConfig(prometheusConfigInput(args.options, args.cloudName, store)),
-            ],
-            ["alertmanager-config", `${MONITORING_DIRS.alertmanagerConfig}/alertmanager.yml`, renderAlertmanagerConfig(alertmanagerConfigInput(args.options))],
-            [
-                "grafana-datasources",
-                `${MONITORING_DIRS.grafanaProvisioning}/datasources/picloud.yml`,
-                renderGrafanaDatasources({
-                    prometheusUrl: `http://prometheus-0:${MONITORING_PORTS.prometheus}`,
-                    victoriaMetricsUrl: store && `http://${store}`,
-                    victoriaLogsUrl: logStore && `http://${logStore}`,
-                }),
-            ],
-            ["grafana-dashboards", `${MONITORING_DIRS.grafanaProvisioning}/dashboards/picloud.yml`, renderGrafanaDashboardProvider({ dashboardsDir: "/var/lib/grafana-dashboards" })],
-        ];
-        const configs: pulumi.Resource[] = files.map(([kind, remotePath, text]) => shipFile(`${name}-${kind}`, { connection, text, remotePath }, { parent: this, dependsOn: [folders] }));
-        // What a changed file must reach: Prometheus and Alertmanager reload, Grafana restarts.
-        const reloads: pulumi.Input<string>[] = files.filter(([kind]) => !kind.startsWith("grafana")).map(([, , text]) => text);
-        if (email?.passwordSecret) {
-            const password = args.secrets[email.passwordSecret];
-            if (password === undefined) throw new Error(`picloud:${email.passwordSecret}: the SMTP password secret was not provided`);
-            // Alertmanager runs as nobody and reads the file itself; nobody else can.
-            configs.push(
-                shipSecret(`${name}-smtp-password`, { connection, secret: password, remotePath: smtpPasswordFile, owner: { uid: nobody, gid: nobody }, mode: "0400" }, { parent: this, dependsOn: [folders] }),
-            );
-            reloads.push(password);
-        }
-        // Grafana takes its admin password from a file (GF_SECURITY_ADMIN_PASSWORD__FILE), not its environment.
-        configs.push(
-            shipSecret(`${name}-grafana-admin-password`, { connection, secret: adminPassword, remotePath: GRAFANA_ADMIN_PASSWORD_FILE.onPi, owner: { uid: grafana, gid: 0 }, mode: "0400" }, { parent: this, dependsOn: [folders] }),
-        );
+        const smtpPassword = email?.passwordSecret === undefined ? undefined : args.secrets[email.passwordSecret];
+        if (email?.passwordSecret && smtpPassword === undefined) throw new Error(`picloud:${email.passwordSecret}: the SMTP password secret was not provided`);
         this.grafanaAdminPassword = adminPassword;
-        this.grafanaUrl = `http://${home.address}:${MONITORING_PORTS.grafana}`;
+        this.grafanaUrl = `http://${homes[0].address}:${MONITORING_PORTS.grafana}`;
 
-        // Each store is a component of its own, with its own monitoring; the rest run here.
+        // Each store is a component of its own, with its own monitoring; the rest run here, a replica of each on each monitoring Pi.
         const storeNames = new Set(MONITORING_STORES.map((s) => s.kind.workload));
-        const workloads = monitoringWorkloads(args.pis, args.options, home.name);
-        this.runWorkloads(workloads.filter((w) => !storeNames.has(w.name)), args, configs);
+        const workloads = monitoringWorkloads(args.pis, args.options, homes.map((h) => h.name));
+        // Every monitoring Pi's folders and config files, before the containers that mount them.
+        const shared: SharedConfig = {
+            prometheusConfig: renderPrometheusConfig(prometheusConfigInput(args.options, args.cloudName, homes, store)),
+            adminPassword,
+            smtpPassword,
+            victoriaMetricsUrl: store && `http://${store}`,
+            victoriaLogsUrl: logStore && `http://${logStore}`,
+        };
+        const onPis = homes.map((home, i) => this.configure(name, args, home, i === 0, shared));
+        this.runWorkloads(workloads.filter((w) => !storeNames.has(w.name)), args, onPis.flatMap((p) => p.configs));
 
-        // Where attachments deliver, and how long each waits for Prometheus to confirm it.
+        // Where attachments deliver (every monitoring Pi), and how long each waits for Prometheus to confirm it.
         const confirmSeconds = args.options.confirmTimeoutSeconds;
+        const runningOn = (pi: string, workload: string) => (this.replicas[workload] ?? []).filter((r) => r.pi === pi).map((r) => r.resource);
         this.endpoint = {
-            connection,
+            replicas: onPis.map((p) => ({ pi: p.home.name, renamedFrom: p.home.renamedFrom, connection: p.host.connection, ready: [p.folders], running: runningOn(p.home.name, "prometheus") })),
             fileSdDir: MONITORING_DIRS.fileSd,
             rulesDir: MONITORING_DIRS.rules,
             dashboardsDir: MONITORING_DIRS.dashboards,
             reloadCommand: PROMETHEUS_RELOAD,
-            ready: [folders],
             ...(confirmSeconds > 0 && { confirm: { prometheusPort: MONITORING_PORTS.prometheus, timeoutSeconds: confirmSeconds } }),
-            running: this.replicas.prometheus?.map((r) => r.resource) ?? [],
         };
+        const ssh = (home: PiConfig) => ({ pi: home.name, host: home.address, port: home.sshPort, user: home.sshUser, hostKey: home.hostKey });
         this.endpointOutput = {
-            host: home.address,
-            port: home.sshPort,
-            user: home.sshUser,
-            hostKey: home.hostKey,
+            ...ssh(homes[0]),
+            replicas: homes.map(ssh),
             fileSdDir: MONITORING_DIRS.fileSd,
             rulesDir: MONITORING_DIRS.rules,
             dashboardsDir: MONITORING_DIRS.dashboards,
@@ -182,20 +136,104 @@ export class Monitoring extends TierComponent {
         }
         this.stores = stores;
 
-        // The tier's own config reaches the running services: changed files, then a reload (or
-        // Grafana's restart), as an Update of these commands; on the first up they find nothing to do.
-        const running = ["prometheus", "alertmanager", "grafana"].flatMap((w) => (this.replicas[w] ?? []).map((r) => r.resource));
-        remoteCommand(
-            `${name}-reload`,
-            { connection, create: `${PROMETHEUS_RELOAD} && ${ALERTMANAGER_RELOAD}`, rerunWhen: reloads },
-            { parent: this, dependsOn: [...configs, ...running] },
-        );
-        remoteCommand(
-            `${name}-grafana-restart`,
-            { connection, create: GRAFANA_RESTART, rerunWhen: files.filter(([kind]) => kind.startsWith("grafana")).map(([, , text]) => text) },
-            { parent: this, dependsOn: [...configs, ...running] },
-        );
-        this.attach(monitoringTierSpec(args.pis, args.options, home), this.endpoint);
+        // The tier's own config reaches the running services on each Pi: changed files, then a
+        // reload (or Grafana's restart), as an Update of these commands; on the first up they find nothing to do.
+        onPis.forEach((p, i) => {
+            const running = ["prometheus", "alertmanager", "grafana"].flatMap((w) => runningOn(p.home.name, w));
+            const [reloadName, reloadOpts] = onPi(this, `${name}-reload`, p.home, i === 0);
+            remoteCommand(
+                reloadName,
+                { connection: p.host.connection, create: `${PROMETHEUS_RELOAD} && ${ALERTMANAGER_RELOAD}`, rerunWhen: p.reloads },
+                { ...reloadOpts, dependsOn: [...p.configs, ...running] },
+            );
+            const grafana = this.replicas.grafana?.find((r) => r.pi === p.home.name)?.replica ?? 0;
+            const [restartName, restartOpts] = onPi(this, `${name}-grafana-restart`, p.home, i === 0);
+            remoteCommand(
+                restartName,
+                { connection: p.host.connection, create: grafanaRestart(grafana), rerunWhen: p.grafanaFiles },
+                { ...restartOpts, dependsOn: [...p.configs, ...running] },
+            );
+        });
+        this.attach(monitoringTierSpec(args.pis, args.options, homes), this.endpoint);
         this.registerOutputs({ grafanaUrl: this.grafanaUrl });
     }
+
+    /**
+     * One monitoring Pi's folders, config files and secrets (`first`: the first replica's, whose
+     * resources keep the names they had with one monitoring Pi as aliases). What a changed file
+     * must reach: Prometheus and Alertmanager reload (`reloads`), Grafana restarts (`grafanaFiles`).
+     */
+    private configure(name: string, args: MonitoringArgs, home: PiConfig, first: boolean, shared: SharedConfig) {
+        const host = hostOf(args.hosts, home.name, "picloud:tiers.monitoring.pis");
+        const connection = host.connection;
+        const named = (base: string) => onPi(this, base, home, first);
+        const owned = [MONITORING_DIRS.prometheusConfig, MONITORING_DIRS.fileSd, MONITORING_DIRS.rules, MONITORING_DIRS.alertmanagerConfig, `${MONITORING_DIRS.grafanaProvisioning}/datasources`, `${MONITORING_DIRS.grafanaProvisioning}/dashboards`, MONITORING_DIRS.dashboards];
+        const { nobody, grafana } = MONITORING_UIDS;
+        const [foldersName, foldersOpts] = named(`${name}-folders`);
+        const folders = remoteCommand(
+            foldersName,
+            {
+                connection,
+                // Config folders belong to the SSH user (attachments write there without sudo); data
+                // folders and secrets to the uid each image runs as.
+                create: [
+                    `sudo -n install -d -o "$(id -u)" -g "$(id -g)" -m 0755 ${owned.join(" ")}`,
+                    `sudo -n install -d -o ${nobody} -g ${nobody} -m 0750 ${MONITORING_DIRS.prometheusData} ${MONITORING_DIRS.alertmanagerData}`,
+                    `sudo -n install -d -o ${grafana} -g 0 -m 0750 ${MONITORING_DIRS.grafanaData}`,
+                    `sudo -n install -d -o root -g root -m 0755 ${MONITORING_DIRS.secrets}`,
+                ].join(" && "),
+            },
+            { ...foldersOpts, dependsOn: [host.ready] },
+        );
+        // Its Grafana reads the Prometheus beside it: with either Pi gone, the other's Grafana still has its own.
+        const prometheus = args.placement.assignments.get("prometheus")?.indexOf(home.name) ?? 0;
+        const files: [string, string, string][] = [
+            ["prometheus-config", `${MONITORING_DIRS.prometheusConfig}/prometheus.yml`, shared.prometheusConfig],
+            ["alertmanager-config", `${MONITORING_DIRS.alertmanagerConfig}/alertmanager.yml`, renderAlertmanagerConfig(alertmanagerConfigInput(args.options))],
+            [
+                "grafana-datasources",
+                `${MONITORING_DIRS.grafanaProvisioning}/datasources/picloud.yml`,
+                renderGrafanaDatasources({ prometheusUrl: `http://prometheus-${prometheus}:${MONITORING_PORTS.prometheus}`, victoriaMetricsUrl: shared.victoriaMetricsUrl, victoriaLogsUrl: shared.victoriaLogsUrl }),
+            ],
+            ["grafana-dashboards", `${MONITORING_DIRS.grafanaProvisioning}/dashboards/picloud.yml`, renderGrafanaDashboardProvider({ dashboardsDir: "/var/lib/grafana-dashboards" })],
+        ];
+        const configs: pulumi.Resource[] = files.map(([kind, remotePath, text]) => {
+            const [fileName, fileOpts] = named(`${name}-${kind}`);
+            return shipFile(fileName, { connection, text, remotePath }, { ...fileOpts, dependsOn: [folders] });
+        });
+        const reloads: pulumi.Input<string>[] = files.filter(([kind]) => !kind.startsWith("grafana")).map(([, , text]) => text);
+        if (shared.smtpPassword !== undefined) {
+            // Alertmanager runs as nobody and reads the file itself; nobody else can.
+            const [smtpName, smtpOpts] = named(`${name}-smtp-password`);
+            configs.push(
+                shipSecret(
+                    smtpName,
+                    { connection, secret: shared.smtpPassword, remotePath: `${MONITORING_DIRS.alertmanagerConfig}/smtp_password`, owner: { uid: nobody, gid: nobody }, mode: "0400" },
+                    { ...smtpOpts, dependsOn: [folders] },
+                ),
+            );
+            reloads.push(shared.smtpPassword);
+        }
+        // Grafana takes its admin password from a file (GF_SECURITY_ADMIN_PASSWORD__FILE), not its environment.
+        const [adminName, adminOpts] = named(`${name}-grafana-admin-password`);
+        configs.push(
+            shipSecret(adminName, { connection, secret: shared.adminPassword, remotePath: GRAFANA_ADMIN_PASSWORD_FILE.onPi, owner: { uid: grafana, gid: 0 }, mode: "0400" }, { ...adminOpts, dependsOn: [folders] }),
+        );
+        return { home, host, folders, configs, reloads, grafanaFiles: files.filter(([kind]) => kind.startsWith("grafana")).map(([, , text]) => text) };
+    }
+}
+
+/** The name and options of the tier's resource `base` on monitoring Pi `home` ({@link replicaResourceName}). */
+function onPi(parent: pulumi.Resource, base: string, home: PiConfig, first: boolean): [string, pulumi.CustomResourceOptions] {
+    const { name, aliases } = replicaResourceName(base, { pi: home.name, renamedFrom: home.renamedFrom }, first);
+    return [name, { parent, aliases }];
+}
+
+/** What every monitoring Pi gets alike: prometheus.yml, the secrets, the stores' URLs for Grafana. */
+interface SharedConfig {
+    readonly prometheusConfig: string;
+    readonly adminPassword: pulumi.Input<string>;
+    readonly smtpPassword?: pulumi.Input<string>;
+    readonly victoriaMetricsUrl?: string;
+    readonly victoriaLogsUrl?: string;
 }

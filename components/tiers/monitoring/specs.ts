@@ -12,7 +12,19 @@ import type { StoreKind } from "./stores";
 import type { LogShipping } from "../../renderers/hostScripts";
 
 /** Ports of the monitoring agents and services, on the Pis. */
-export const MONITORING_PORTS = { prometheus: 9090, alertmanager: 9093, grafana: 3000, nodeExporter: 9100, cadvisor: 9338 } as const;
+export const MONITORING_PORTS = { prometheus: 9090, alertmanager: 9093, alertmanagerCluster: 9094, grafana: 3000, nodeExporter: 9100, cadvisor: 9338 } as const;
+
+/**
+ * Alertmanager's cluster flags for the peer at `self` (host:port its peers reach it on) among
+ * `peers` (every peer's, itself included): it gossips with the others over TCP and UDP and they
+ * share silences and the notification log, so an alert every Prometheus replica sends to every
+ * peer goes out once. `listen` is where it binds. With one peer, clustering is off.
+ */
+export function alertmanagerClusterFlags(self: string, peers: readonly string[], listen = `0.0.0.0:${MONITORING_PORTS.alertmanagerCluster}`): string[] {
+    const others = peers.filter((p) => p !== self);
+    if (others.length === 0) return ["--cluster.listen-address="];
+    return [`--cluster.listen-address=${listen}`, `--cluster.advertise-address=${self}`, ...others.map((p) => `--cluster.peer=${p}`)];
+}
 
 /** Folders on the monitoring Pi: configs picloud writes, and the services' data. */
 export const MONITORING_DIRS = {
@@ -46,19 +58,22 @@ export { NODE_EXPORTER_TEXTFILE_DIR };
 const IN_CONTAINER = { prometheusConfig: "/etc/prometheus/picloud", alertmanagerConfig: "/etc/alertmanager/picloud" } as const;
 
 /**
- * What the Monitoring tier renders prometheus.yml from: the bulk scrape interval from the config,
- * rules evaluated at {@link LIVENESS}'s pace, the folders as the container sees them.
+ * What the Monitoring tier renders prometheus.yml from, the same for every replica on `homes`: the
+ * bulk scrape interval from the config, rules evaluated at {@link LIVENESS}'s pace, the folders as
+ * the container sees them. Each replica scrapes every replica (a dead one is seen by the other)
+ * and sends every alert to every Alertmanager peer; no label tells the replicas apart, so their
+ * alerts are the same alerts to Alertmanager and their samples the same series to VictoriaMetrics.
  */
-export function prometheusConfigInput(options: MonitoringConfig, cloudName: string, longTermStore?: string): PrometheusConfigInput {
+export function prometheusConfigInput(options: MonitoringConfig, cloudName: string, homes: readonly Pick<PiConfig, "address">[], longTermStore?: string): PrometheusConfigInput {
     return {
         remoteWriteUrls: longTermStore === undefined ? [] : [`http://${longTermStore}${VICTORIA_METRICS_PATHS.remoteWrite}`],
         scrapeIntervalSeconds: options.scrapeIntervalSeconds,
         evaluationIntervalSeconds: LIVENESS.evaluationIntervalSeconds,
-        alertmanagers: [`alertmanager-0:${MONITORING_PORTS.alertmanager}`],
+        alertmanagers: homes.map((h) => `${h.address}:${MONITORING_PORTS.alertmanager}`),
         fileSdDir: `${IN_CONTAINER.prometheusConfig}/file_sd`,
         rulesDir: `${IN_CONTAINER.prometheusConfig}/rules`,
         externalLabels: { cloud: cloudName },
-        selfTarget: `localhost:${MONITORING_PORTS.prometheus}`,
+        prometheusTargets: homes.map((h) => `${h.address}:${MONITORING_PORTS.prometheus}`),
     };
 }
 
@@ -78,36 +93,55 @@ export function alertmanagerConfigInput(options: MonitoringConfig): Alertmanager
     };
 }
 
+/** How many replicas of Prometheus, Alertmanager and Grafana the stack runs: as many as `pis` names, else `replicas`, else two when it has two Pis. */
+export function monitoringReplicaCount(pis: readonly PiConfig[], options: MonitoringConfig): number {
+    return options.pis?.length ?? options.replicas ?? Math.min(2, pis.length);
+}
+
 /**
- * The Pi that runs Prometheus, Alertmanager and Grafana (together: they share a Docker network):
- * the one `picloud:tiers.monitoring.pi` names; else the one they ran on before (`previous`, from
- * the placement lock) while it is in the stack, so adding a Pi never moves the monitoring data;
- * else a Pi labelled `role: monitoring`, else the first with an SSD, else the first.
+ * The Pis that run Prometheus, Alertmanager and Grafana, one replica of each per Pi (together: they
+ * share a Docker network), in replica order: those `picloud:tiers.monitoring.pis` (or `pi`, the
+ * first) names; else each replica's Pi before (`previous`, from the placement lock, by replica) while
+ * it is in the stack, so adding or losing a Pi never moves the other replica's data; else one that
+ * ran a replica before; else Pis labelled `role: monitoring`, then those with an SSD, then the first.
  */
-export function monitoringPi(pis: readonly PiConfig[], options: MonitoringConfig, previous?: string): PiConfig {
-    const named = (name: string | undefined) => (name === undefined ? undefined : pis.find((p) => p.name === name));
-    return named(options.pi) ?? named(previous) ?? pis.find((p) => p.labels.role === "monitoring") ?? pis.find((p) => p.storage === "ssd") ?? pis[0];
+export function monitoringPis(pis: readonly PiConfig[], options: MonitoringConfig, previous: readonly string[] = []): PiConfig[] {
+    const byName = (name: string | undefined) => (name === undefined ? undefined : pis.find((p) => p.name === name));
+    const count = Math.min(monitoringReplicaCount(pis, options), pis.length);
+    const named = options.pis ?? (options.pi === undefined ? [] : [options.pi]);
+    const chosen: (PiConfig | undefined)[] = Array.from({ length: count }, (_, i) => byName(named[i]));
+    const free = (p: PiConfig | undefined): p is PiConfig => p !== undefined && !chosen.includes(p);
+    for (let i = 0; i < count; i++) {
+        const before = byName(previous[i]);
+        if (!chosen[i] && free(before)) chosen[i] = before;
+    }
+    const preferred = [...previous.map(byName), ...pis.filter((p) => p.labels.role === "monitoring"), ...pis.filter((p) => p.storage === "ssd"), ...pis];
+    for (let i = 0; i < count; i++) chosen[i] ??= preferred.find(free);
+    return chosen as PiConfig[];
 }
 
-/** Why the monitoring services are where {@link monitoringPi} puts them, for the plan's list of moves. */
-function monitoringPinReason(pis: readonly PiConfig[], options: MonitoringConfig, previous: string | undefined, home: PiConfig): string {
-    if (options.pi !== undefined) return `picloud:tiers.monitoring.pi names ${home.name}`;
-    if (previous !== undefined && !pis.some((p) => p.name === previous)) return `${previous} is no longer in picloud:pis; ${home.name} is the monitoring tier's default Pi`;
-    return `${home.name} is the monitoring tier's default Pi`;
+/** Why the monitoring services are where {@link monitoringPis} puts them, for the plan's list of moves. */
+function monitoringPinReason(pis: readonly PiConfig[], options: MonitoringConfig, previous: readonly string[], homes: readonly PiConfig[]): string {
+    const names = homes.map((h) => h.name).join(" and ");
+    if (options.pis !== undefined) return `picloud:tiers.monitoring.pis names ${names}`;
+    if (options.pi !== undefined) return `picloud:tiers.monitoring.pi names ${homes[0].name}`;
+    const gone = previous.filter((name) => !pis.some((p) => p.name === name));
+    if (gone.length > 0) return `${gone.join(" and ")} no longer in picloud:pis; ${names} ${homes.length === 1 ? "carries" : "carry"} the monitoring tier`;
+    return homes.length === 1 ? `${names} is the monitoring tier's default Pi` : `${names} are the monitoring tier's default Pis`;
 }
 
-/** The Pi placement put the monitoring services on. */
-export function monitoringHome(placement: PlacementPlan, pis: readonly PiConfig[]): PiConfig {
-    const name = placement.assignments.get("prometheus")?.[0];
-    const home = pis.find((p) => p.name === name);
-    if (!home) throw new Error("picloud:tiers.monitoring: Prometheus has no placement; place monitoringWorkloads(...) with placeReplicas first");
-    return home;
+/** The Pis placement put the monitoring services on, in replica order. */
+export function monitoringHomes(placement: PlacementPlan, pis: readonly PiConfig[]): PiConfig[] {
+    const names = placement.assignments.get("prometheus") ?? [];
+    const homes = names.map((name) => pis.find((p) => p.name === name));
+    if (homes.length === 0 || homes.some((h) => h === undefined)) throw new Error("picloud:tiers.monitoring: Prometheus has no placement; place monitoringWorkloads(...) with placeReplicas first");
+    return homes as PiConfig[];
 }
 
 /**
  * One of the tier's stores as the stack sees it: each method answers undefined when the stack's
- * config does not have it. `senders` says why a Pi sends to it (the monitoring Pi is `home`), for
- * the firewall; undefined: that Pi does not.
+ * config does not have it. Every Pi sends to it; `senders` says why, for the firewall
+ * (`monitoring`: the Pi runs a replica of Prometheus and Grafana).
  */
 export interface MonitoringStore {
     readonly kind: StoreKind;
@@ -116,7 +150,7 @@ export interface MonitoringStore {
     workload(options: MonitoringConfig): Workload | undefined;
     spec(options: MonitoringConfig, address: string): MonitoringSpec | undefined;
     port(options: MonitoringConfig): number | undefined;
-    senders(pi: string, home: string): string | undefined;
+    senders(monitoring: boolean): string;
     /** What the operator reaches it for, from the management network. */
     readonly operator: string;
 }
@@ -153,7 +187,7 @@ export const METRICS_STORE = monitoringStore(
     (o) => o.victoriaMetrics,
     { workload: victoriaMetricsWorkload, spec: victoriaMetricsSpec },
     {
-        senders: (pi, home) => (pi === home ? "Prometheus remote_write to VictoriaMetrics" : "metrics pushed to VictoriaMetrics"),
+        senders: (monitoring) => (monitoring ? "Prometheus remote_write to VictoriaMetrics" : "metrics pushed to VictoriaMetrics"),
         operator: "operator to VictoriaMetrics queries and UI",
     },
 );
@@ -164,7 +198,7 @@ export const LOG_STORE = monitoringStore(
     (o) => o.victoriaLogs,
     { workload: victoriaLogsWorkload, spec: victoriaLogsSpec },
     {
-        senders: (pi, home) => (pi === home ? "journal upload and Grafana queries to VictoriaLogs" : "journal upload to VictoriaLogs"),
+        senders: (monitoring) => (monitoring ? "journal upload and Grafana queries to VictoriaLogs" : "journal upload to VictoriaLogs"),
         operator: "operator to VictoriaLogs queries and UI",
     },
 );
@@ -201,20 +235,23 @@ export function retentionSizeMb(pi: PiConfig, options: MonitoringConfig): number
 }
 
 /**
- * The Monitoring tier's workloads: the central services on one Pi ({@link monitoringPi}; `previous`
- * is where they ran before), exporters on every Pi.
+ * The Monitoring tier's workloads: the central services, one replica of each on each Pi
+ * {@link monitoringPis} chooses (`previous`: the Pis Prometheus's replicas ran on before, in
+ * replica order), Alertmanager's replicas a cluster; exporters on every Pi.
  */
-export function monitoringWorkloads(pis: readonly PiConfig[], options: MonitoringConfig, previous?: string): Workload[] {
-    const home = monitoringPi(pis, options, previous);
+export function monitoringWorkloads(pis: readonly PiConfig[], options: MonitoringConfig, previous: readonly string[] = []): Workload[] {
+    const homes = monitoringPis(pis, options, previous);
+    const piNamed = (name: string) => homes.find((h) => h.name === name)!;
     const everyPi = pis.map((p) => p.name);
-    const pinnedBecause = monitoringPinReason(pis, options, previous, home);
-    // What the three central services share: the monitoring Pi and network, one port serving both
+    const pinnedBecause = monitoringPinReason(pis, options, previous, homes);
+    const clusterPeers = homes.map((h) => `${h.address}:${MONITORING_PORTS.alertmanagerCluster}`);
+    // What the three central services share: the monitoring Pis and network, one port serving both
     // the UI/API and /metrics, and an HTTP healthcheck on it.
-    const central = (name: keyof typeof MONITORING_PORTS, healthPath: string, startPeriodSeconds: number) => ({
+    const central = (name: "prometheus" | "alertmanager" | "grafana", healthPath: string, startPeriodSeconds: number) => ({
         name,
         component: "monitoring",
         configKey: "picloud:tiers.monitoring",
-        pinnedTo: [home.name],
+        pinnedTo: homes.map((h) => h.name),
         pinnedBecause,
         networks: ["monitoring"],
         ports: [{ container: MONITORING_PORTS[name], host: MONITORING_PORTS[name] }],
@@ -232,9 +269,10 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
                 `--config.file=${IN_CONTAINER.prometheusConfig}/prometheus.yml`,
                 "--storage.tsdb.path=/prometheus",
                 `--storage.tsdb.retention.time=${options.retentionDays}d`,
-                `--storage.tsdb.retention.size=${retentionSizeMb(home, options)}MB`,
                 "--web.enable-lifecycle",
             ],
+            // Each replica's cap is its own Pi's: an SD card gets less.
+            perReplica: (self) => ({ command: [`--storage.tsdb.retention.size=${retentionSizeMb(piNamed(self.pi), options)}MB`] }),
             volumes: [
                 { hostPath: MONITORING_DIRS.prometheusConfig, containerPath: IN_CONTAINER.prometheusConfig, readOnly: true },
                 { hostPath: MONITORING_DIRS.prometheusData, containerPath: "/prometheus" },
@@ -242,10 +280,19 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
         },
         {
             ...central("alertmanager", "/-/healthy", 10),
+            ports: [
+                { container: MONITORING_PORTS.alertmanager, host: MONITORING_PORTS.alertmanager },
+                // The cluster's gossip, on both protocols, when there are peers to gossip with.
+                ...(homes.length > 1
+                    ? (["tcp", "udp"] as const).map((protocol) => ({ container: MONITORING_PORTS.alertmanagerCluster, host: MONITORING_PORTS.alertmanagerCluster, protocol }))
+                    : []),
+            ],
             image: MONITORING_IMAGES.alertmanager,
             memoryMb: 64,
             cpus: 0.25,
             command: [`--config.file=${IN_CONTAINER.alertmanagerConfig}/alertmanager.yml`, "--storage.path=/alertmanager"],
+            // Its peers reach it at its Pi's address, not the container's.
+            perReplica: (self) => ({ command: alertmanagerClusterFlags(`${piNamed(self.pi).address}:${MONITORING_PORTS.alertmanagerCluster}`, clusterPeers) }),
             volumes: [
                 { hostPath: MONITORING_DIRS.alertmanagerConfig, containerPath: IN_CONTAINER.alertmanagerConfig, readOnly: true },
                 { hostPath: MONITORING_DIRS.alertmanagerData, containerPath: "/alertmanager" },
@@ -255,7 +302,8 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
             ...central("grafana", "/api/health", 30),
             image: MONITORING_IMAGES.grafana,
             memoryMb: 256,
-            cpus: 0.5,
+            // A UI: the queries behind its panels run in Prometheus. A quarter core, so a replica fits beside a data Pi's members.
+            cpus: 0.25,
             env: {
                 GF_PATHS_PROVISIONING: "/etc/grafana/provisioning",
                 GF_ANALYTICS_REPORTING_ENABLED: "false",
@@ -316,22 +364,41 @@ export function monitoringWorkloads(pis: readonly PiConfig[], options: Monitorin
     ];
 }
 
-/** The Monitoring tier's own monitoring: its services, the container metrics, and a dead man's switch. */
-export function monitoringTierSpec(pis: readonly PiConfig[], options: MonitoringConfig, home: PiConfig): MonitoringSpec {
-    const at = (port: number) => [`${home.address}:${port}`];
-    // Prometheus scrapes itself through a static job of that name in prometheus.yml; declaring it
-    // here too would scrape it twice. Its target-down rule stays (the Watchdog covers a dead one).
+/**
+ * The Monitoring tier's own monitoring: its services on every monitoring Pi, the container metrics,
+ * a dead man's switch; with two replicas, each watches the other and the Alertmanager cluster.
+ */
+export function monitoringTierSpec(pis: readonly PiConfig[], options: MonitoringConfig, homes: readonly PiConfig[]): MonitoringSpec {
+    const on = (port: number) => homes.map((h) => `${h.address}:${port}`);
+    // Prometheus scrapes every replica through a static job of that name in prometheus.yml;
+    // declaring it here too would scrape them twice. Its target-down rule stays: a replica sees the
+    // other die (and the Watchdog covers both).
     const targets: ScrapeTarget[] = [
-        { job: "alertmanager", targets: at(MONITORING_PORTS.alertmanager), labels: { pi: home.name } },
-        { job: "grafana", targets: at(MONITORING_PORTS.grafana), labels: { pi: home.name } },
+        { job: "alertmanager", targets: on(MONITORING_PORTS.alertmanager) },
+        { job: "grafana", targets: on(MONITORING_PORTS.grafana) },
         { job: "cadvisor", targets: pis.map((p) => `${p.address}:${MONITORING_PORTS.cadvisor}`), bulk: true },
     ];
+    const storageCap = homes.map((h) => `prometheus_tsdb_storage_blocks_bytes{job="prometheus",instance="${h.address}:${MONITORING_PORTS.prometheus}"} / (${retentionSizeMb(h, options)} * 1024 * 1024) > 0.9`);
+    const cluster: AlertRule[] =
+        homes.length < 2
+            ? []
+            : [
+                  {
+                      alert: "AlertmanagerClusterDegraded",
+                      expr: `alertmanager_cluster_members{job="alertmanager"} < ${homes.length}`,
+                      for: "5m",
+                      severity: "critical",
+                      summary: "Alertmanager {{ $labels.instance }} sees fewer cluster peers than there are",
+                      description: `The peers cannot gossip (tcp and udp ${MONITORING_PORTS.alertmanagerCluster} between the monitoring Pis): each still notifies, but silences are not shared and notifications may go out twice. If a peer is down, its own alert says so.`,
+                  },
+              ];
     return {
         component: "monitoring",
         scrapeTargets: targets,
         alertRules: [
             targetDownRule({ job: "prometheus", targets: [] }),
             ...targets.map((t) => targetDownRule(t)),
+            ...cluster,
             {
                 alert: WATCHDOG_ALERT,
                 expr: "vector(1)",
@@ -357,10 +424,10 @@ export function monitoringTierSpec(pis: readonly PiConfig[], options: Monitoring
             },
             {
                 alert: "PrometheusStorageNearlyFull",
-                expr: `prometheus_tsdb_storage_blocks_bytes / (${retentionSizeMb(home, options)} * 1024 * 1024) > 0.9`,
+                expr: storageCap.join(" or "),
                 for: "30m",
                 severity: "warning",
-                summary: "Prometheus storage is above 90% of its cap",
+                summary: "Prometheus {{ $labels.instance }}'s storage is above 90% of its cap",
                 description: "Old data is being dropped early; raise picloud:tiers.monitoring.retentionSizeMb or move monitoring to an SSD Pi.",
             },
         ],

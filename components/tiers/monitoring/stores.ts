@@ -23,7 +23,8 @@ export interface StoreKind {
 export function storeWorkload(kind: StoreKind, options: StoreConfig, own: Pick<Workload, "command" | "healthcheck">): Workload {
     return {
         name: kind.workload,
-        component: "monitoring",
+        // A component of its own: losing its Pi loses what it stores, not the alerting.
+        component: `monitoring-${kind.workload}`,
         configKey: kind.key,
         image: kind.image,
         replicas: 1,

@@ -109,15 +109,17 @@ describe("VictoriaLogs in the stack", () => {
         expect(hostSpec(host).alertRules.map((r) => r.alert)).not.toContain("HostLogsStopped");
     });
 
-    it("opens its port to every Pi's upload, Prometheus's scrape and the operator, on the Pi it runs on only", () => {
+    it("opens its port to every Pi's upload, each Prometheus replica's scrape and the operator, on the Pi it runs on only", () => {
         const { config, plan } = exampleStack("prod");
         const at = plan.placement.assignments.get(VICTORIA_LOGS_WORKLOAD)?.[0];
         expect(at).toBeDefined();
         const network = planNetwork(config, plan, { mgmtNetwork: config.network?.mgmt });
         for (const p of config.pis) {
             const sources = inboundFlows(p.name, network).filter((f) => f.port === 9428).map((f) => (typeof f.from === "object" && "pi" in f.from ? f.from.pi : "zone"));
-            const prometheus = plan.placement.assignments.get("prometheus")![0];
-            expect(sources.sort(), p.name).toEqual(p.name === at ? [...config.pis.map((q) => q.name), prometheus, "zone"].sort() : []);
+            // Every Prometheus replica scrapes it.
+            const prometheus = plan.placement.assignments.get("prometheus")!;
+            expect(prometheus).toHaveLength(2);
+            expect(sources.sort(), p.name).toEqual(p.name === at ? [...config.pis.map((q) => q.name), ...prometheus, "zone"].sort() : []);
         }
     });
 });

@@ -50,10 +50,10 @@ describe("VictoriaMetrics' placement", () => {
 });
 
 describe("VictoriaMetrics' flags", () => {
-    it("keep a year by default, the configured days otherwise, and go read-only before the disk fills", () => {
+    it("keep a year by default, the configured days otherwise, go read-only before the disk fills, and keep one sample per series per liveness scrape", () => {
         const flags = (o: Record<string, unknown>) => victoriaMetricsFlags(monitoringSchema.parse({ victoriaMetrics: o }).victoriaMetrics!, "/storage");
-        expect(flags({})).toEqual(["-httpListenAddr=:8428", "-storageDataPath=/storage", "-retentionPeriod=365d", "-storage.minFreeDiskSpaceBytes=1024MiB"]);
-        expect(flags({ retentionDays: 90, httpPort: 9428, minFreeDiskMb: 200 })).toEqual(["-httpListenAddr=:9428", "-storageDataPath=/storage", "-retentionPeriod=90d", "-storage.minFreeDiskSpaceBytes=200MiB"]);
+        expect(flags({})).toEqual(["-httpListenAddr=:8428", "-storageDataPath=/storage", "-retentionPeriod=365d", "-storage.minFreeDiskSpaceBytes=1024MiB", "-dedup.minScrapeInterval=5s"]);
+        expect(flags({ retentionDays: 90, httpPort: 9428, minFreeDiskMb: 200 })).toEqual(["-httpListenAddr=:9428", "-storageDataPath=/storage", "-retentionPeriod=90d", "-storage.minFreeDiskSpaceBytes=200MiB", "-dedup.minScrapeInterval=5s"]);
     });
 });
 
@@ -61,8 +61,8 @@ describe("Prometheus and Grafana with a long-term store", () => {
     const options = monitoringSchema.parse({ victoriaMetrics: {} });
 
     it("sends every sample to VictoriaMetrics' remote_write, and none without one", () => {
-        expect(parse(renderPrometheusConfig(prometheusConfigInput(options, "prod", "10.0.0.2:8428"))).remote_write).toEqual([{ url: "http://10.0.0.2:8428/api/v1/write" }]);
-        expect(parse(renderPrometheusConfig(prometheusConfigInput(options, "prod"))).remote_write).toBeUndefined();
+        expect(parse(renderPrometheusConfig(prometheusConfigInput(options, "prod", [], "10.0.0.2:8428"))).remote_write).toEqual([{ url: "http://10.0.0.2:8428/api/v1/write" }]);
+        expect(parse(renderPrometheusConfig(prometheusConfigInput(options, "prod", []))).remote_write).toBeUndefined();
     });
 
     it("makes VictoriaMetrics Grafana's default datasource, and Prometheus the default again without it", () => {

@@ -2,7 +2,7 @@
  * VictoriaMetrics, the Monitoring tier's long-term metrics store, pure: its workload (one replica on
  * an SSD Pi, its data folder kept with it), how Prometheus and apps reach it, and how it is watched.
  */
-import { MonitoringSpec, targetDownRule } from "../../monitoring/contract";
+import { LIVENESS, MonitoringSpec, targetDownRule } from "../../monitoring/contract";
 import type { Workload } from "../../runtime/workload";
 import type { VictoriaMetricsConfig } from "./config";
 import { MONITORING_IMAGES } from "./images";
@@ -40,9 +40,10 @@ export function victoriaMetricsWorkload(options: VictoriaMetricsConfig): Workloa
 }
 
 /**
- * Its command line, with its data in `storagePath`: retention in days, and read-only (refusing
- * writes, still answering queries) before the disk is full. Its caches size themselves from the
- * container's memory limit.
+ * Its command line, with its data in `storagePath`: retention in days, read-only (refusing
+ * writes, still answering queries) before the disk is full, and one sample kept per series per
+ * {@link LIVENESS} scrape interval: both Prometheus replicas write every series, with the same
+ * labels. Its caches size themselves from the container's memory limit.
  */
 export function victoriaMetricsFlags(options: VictoriaMetricsConfig, storagePath: string): string[] {
     return [
@@ -50,6 +51,7 @@ export function victoriaMetricsFlags(options: VictoriaMetricsConfig, storagePath
         `-storageDataPath=${storagePath}`,
         `-retentionPeriod=${options.retentionDays}d`,
         `-storage.minFreeDiskSpaceBytes=${options.minFreeDiskMb}MiB`,
+        `-dedup.minScrapeInterval=${LIVENESS.scrapeIntervalSeconds}s`,
     ];
 }
 
