@@ -214,7 +214,8 @@ export const GRAFANA_VICTORIA_LOGS_DATASOURCE_UID = "picloud-victoria-logs";
 
 /**
  * VictoriaLogs' Grafana datasource plugin (Apache-2.0, signed, in Grafana's catalog), pinned; Grafana
- * installs it at its start from `GF_INSTALL_PLUGINS` (`<id> <version>`).
+ * installs it at its start from `GF_INSTALL_PLUGINS` (`<id> <version>`). Its manifest at 0.19.3 asks
+ * for Grafana 10.4.0 or later (`grafanaDependency`); the image is 11.6.
  */
 export const GRAFANA_VICTORIA_LOGS_PLUGIN = { id: "victoriametrics-logs-datasource", version: "0.19.3" } as const;
 
