@@ -1,12 +1,12 @@
 /**
  * The program the engine lane deploys: picloud's own components that need only the command
  * provider, on the test bed's hosts. A PiHost per Pi (bootstrap, hardening, firewall and its
- * confirmation), the Monitoring tier's config, folders, secrets and reloads on the monitoring Pi,
+ * confirmation), the Monitoring tier's config, folders, secrets and reloads on each monitoring Pi,
  * each host's monitoring attachment, and a component of the operator's own with its attachment.
  *
  * The Monitoring tier's containers are what this lane cannot run: there is no Docker engine and no
  * docker provider here (DESIGN.md §5), so its runtime registers none; the containers stay on the
- * mock runtime's tests. On the monitoring host a real Prometheus stands in for its container.
+ * mock runtime's tests. On each monitoring host a real Prometheus stands in for its container.
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
