@@ -8,6 +8,7 @@
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
+import { readPlacementLock } from "../components/cloud/program";
 import { runPlan } from "../components/plan/plan";
 import { monitoringEndpointFromOutput } from "../components/monitoring/attachment";
 import { MONITORING_DIRS } from "../components/tiers/monitoring/specs";
@@ -84,5 +85,21 @@ describe("the dev stack's two monitoring replicas", () => {
         // The first replica's as the fields a release with one monitoring Pi published, for consumers of that shape.
         expect(output.host).toBe("192.168.10.11");
         expect(monitoringEndpointFromOutput(output, "key").replicas.map((r) => r.pi)).toEqual(["dev-1", "dev-3"]);
+    });
+});
+
+describe("a stack deployed with one monitoring Pi, on its next plan", () => {
+    it("keeps the running replica where its data is and only adds the second, on another Pi: the first replica's slot is sticky", async () => {
+        const lock = readPlacementLock(path.resolve(__dirname, "..", "stacks", "placement.dev.json"))!;
+        // The lock a release with one monitoring Pi wrote: the central services on dev-1 alone.
+        const before = { ...lock, replicas: { ...lock.replicas, prometheus: ["dev-1"], alertmanager: ["dev-1"], grafana: ["dev-1"] } };
+        const plan = await runPlan({ stack: "dev", source: { file: stackFile }, placement: { lock: before } });
+        if (!plan.ok) throw new Error(plan.error);
+        const moves = plan.placementChanges.filter((c) => ["prometheus", "alertmanager", "grafana"].includes(c.workload));
+        expect(moves.map((c) => [c.workload, c.replica, c.from, c.to])).toEqual([
+            ["alertmanager", 1, undefined, "dev-3"],
+            ["grafana", 1, undefined, "dev-3"],
+            ["prometheus", 1, undefined, "dev-3"],
+        ]);
     });
 });
