@@ -175,13 +175,14 @@ export class WebhookRecorder {
  * it can kill what is left however it ends ({@link killAll}, or {@link killAllSync} from an exit
  * handler). `tmp` makes a fresh folder (one for the config, one per peer); `peerTimeoutS`, when
  * given, is passed as --cluster.peer-timeout, otherwise Alertmanager's default (15 s) holds, as in
- * production.
+ * production; `extraArgs`, when given, are passed to every peer after the others (e.g.
+ * --log.level=debug).
  */
 export class AlertmanagerLab {
     /** Every peer started and not yet killed by {@link killAll}. */
     readonly peers: Peer[] = [];
 
-    constructor(private readonly opts: { tmp: () => string; peerTimeoutS?: number }) {}
+    constructor(private readonly opts: { tmp: () => string; peerTimeoutS?: number; extraArgs?: readonly string[] }) {}
 
     /** Starts both peers, each told of the other, on fresh ports; throws with the logs when either does not come up. */
     private async startPeers(webhookUrl: string, started: Peer[]): Promise<void> {
@@ -203,6 +204,7 @@ export class AlertmanagerLab {
                 `--web.external-url=${url}`,
                 ...alertmanagerClusterFlags(cluster[i], cluster, cluster[i]),
                 ...(this.opts.peerTimeoutS === undefined ? [] : [`--cluster.peer-timeout=${this.opts.peerTimeoutS}s`]),
+                ...(this.opts.extraArgs ?? []),
             ];
             const child = spawn(validator("alertmanager"), args, { stdio: ["ignore", out, out] });
             fs.closeSync(out);
