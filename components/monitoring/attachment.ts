@@ -94,13 +94,13 @@ const LEGACY_MONITORING_PI = "monitoring-pi";
  * The name of a resource that acts on one monitoring replica's Pi: `${base}-${pi}`, so it never
  * moves to another Pi (whose copy a replacement's late delete would remove). Its aliases carry over
  * the name under the Pi's earlier name, and for the first replica (`first`) the bare `base` it had
- * when there was one monitoring Pi.
+ * when there was one monitoring Pi. Returns its name and options (under `parent`).
  */
-export function replicaResourceName(base: string, replica: Pick<MonitoringReplica, "pi" | "renamedFrom">, first: boolean): { name: string; aliases: pulumi.Alias[] } {
+export function replicaResourceName(base: string, replica: Pick<MonitoringReplica, "pi" | "renamedFrom">, first: boolean, parent: pulumi.Resource): [string, pulumi.CustomResourceOptions] {
     const aliases: pulumi.Alias[] = [];
     if (replica.renamedFrom !== undefined) aliases.push({ name: `${base}-${replica.renamedFrom}` });
     if (first) aliases.push({ name: base });
-    return { name: `${base}-${replica.pi}`, aliases };
+    return [`${base}-${replica.pi}`, { parent, aliases }];
 }
 
 /**
@@ -237,10 +237,7 @@ export class Attachment extends pulumi.ComponentResource {
      * first replica's resources carry the names they had with one monitoring Pi, as aliases.
      */
     private deliver(name: string, args: AttachmentArgs, endpoint: MonitoringEndpoint, replica: MonitoringReplica, first: boolean): void {
-        const named = (base: string): [string, pulumi.CustomResourceOptions] => {
-            const { name: resourceName, aliases } = replicaResourceName(base, replica, first);
-            return [resourceName, { parent: this, aliases }];
-        };
+        const named = (base: string) => replicaResourceName(base, replica, first, this);
         const files = attachmentFiles(args.spec, endpoint);
         const earlier = args.renamedFrom === undefined ? undefined : attachmentFiles({ component: args.renamedFrom }, endpoint);
         const contents: [keyof typeof files, string, string, string][] = [

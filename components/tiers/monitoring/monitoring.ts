@@ -224,10 +224,7 @@ export class Monitoring extends TierComponent {
 }
 
 /** The name and options of the tier's resource `base` on monitoring Pi `home` ({@link replicaResourceName}). */
-function onPi(parent: pulumi.Resource, base: string, home: PiConfig, first: boolean): [string, pulumi.CustomResourceOptions] {
-    const { name, aliases } = replicaResourceName(base, { pi: home.name, renamedFrom: home.renamedFrom }, first);
-    return [name, { parent, aliases }];
-}
+const onPi = (parent: pulumi.Resource, base: string, home: PiConfig, first: boolean) => replicaResourceName(base, { pi: home.name, renamedFrom: home.renamedFrom }, first, parent);
 
 /** What every monitoring Pi gets alike: prometheus.yml, the secrets, the stores' URLs for Grafana. */
 interface SharedConfig {
