@@ -11,6 +11,7 @@ import { MonitoringSpec, targetDownRule } from "../../monitoring/contract";
 import { type Flow, clientFlows } from "../../network/flows";
 import { majority } from "../../placement/place";
 import { contentHash } from "../../renderers/contentHash";
+import { GoProgram, goModuleImageTag, renderGoModuleDockerfile } from "../../renderers/goModuleImage";
 import { shellQuote } from "../../renderers/shellSteps";
 import type { ClientEnvironment, ReplicaIdentity, Workload } from "../../runtime/workload";
 import type { BusConfig } from "./config";
@@ -22,24 +23,16 @@ export const NATS_VERSION = "2.14.7";
 export const NATS_IMAGE = `nats:${NATS_VERSION}-alpine@sha256:4063edae0717ba5f7501bfde75f97fd9b57f5b93597b92c70b6a6fbbf6a74e06`;
 /** prometheus-nats-exporter, built on each Pi from its Go module (verified by Go's checksum database) on Go's official image, pinned by digest; no digest of its own image could be checked. */
 export const NATS_EXPORTER_VERSION = "0.17.3";
-const GO_BUILD_IMAGE = "golang:1.25-alpine@sha256:3eb6c2b3db8d55e38537302edb510b4417f8a115efbd5906d131ceba9468e29a";
+const NATS_EXPORTER: GoProgram = { pkg: "github.com/nats-io/prometheus-nats-exporter", version: NATS_EXPORTER_VERSION };
 
 /** The exporter's Dockerfile: built from its module in Go's image, the binary alone in the image that runs. */
 export function renderNatsExporterDockerfile(): string {
-    return [
-        "# picloud: prometheus-nats-exporter from its Go module; rendered, do not edit",
-        `FROM ${GO_BUILD_IMAGE} AS build`,
-        `RUN CGO_ENABLED=0 GOBIN=/out go install -trimpath github.com/nats-io/prometheus-nats-exporter@v${NATS_EXPORTER_VERSION}`,
-        "FROM scratch",
-        "COPY --from=build /out/prometheus-nats-exporter /prometheus-nats-exporter",
-        'ENTRYPOINT ["/prometheus-nats-exporter"]',
-        "",
-    ].join("\n");
+    return renderGoModuleDockerfile(NATS_EXPORTER);
 }
 
 /** The tag the exporter's image is built under: its version and a hash of its Dockerfile. */
 export function natsExporterImageTag(dockerfile = renderNatsExporterDockerfile()): string {
-    return `picloud/nats-exporter:${NATS_EXPORTER_VERSION}-${contentHash(dockerfile).slice(0, 12)}`;
+    return goModuleImageTag("nats-exporter", NATS_EXPORTER, dockerfile);
 }
 
 export const NATS_WORKLOAD = "nats";
