@@ -282,6 +282,21 @@ function issueToProblems(issue: z.core.$ZodIssue): ConfigProblem[] {
 }
 
 /** Rules that involve more than one field. */
+/**
+ * What is wrong with a backup into blob storage at `base` (its `bucket` and `key`): blob storage
+ * must be enabled, the bucket and the key declared, and the key able to read and write the
+ * bucket. `stores` and `access` say, for the messages, what the backup tool does with them.
+ */
+function blobBackupProblems(base: string, backup: { readonly bucket: string; readonly key: string }, blob: z.output<typeof stackSchema>["tiers"]["blob"], stores: string, access: string): ConfigProblem[] {
+    const { bucket, key } = backup;
+    if (!blob) return [{ key: base, message: `expected picloud:tiers.blob to be enabled too: ${stores} in a bucket of blob storage` }];
+    if (!(bucket in blob.buckets)) return [{ key: `${base}.bucket`, message: `expected a bucket of picloud:tiers.blob.buckets (${Object.keys(blob.buckets).join(", ") || "none declared"}), got ${describeValue(bucket)}` }];
+    if (!(key in blob.keys)) return [{ key: `${base}.key`, message: `expected a key of picloud:tiers.blob.keys (${Object.keys(blob.keys).join(", ") || "none declared"}), got ${describeValue(key)}` }];
+    const grant = blob.keys[key].buckets[bucket];
+    if (grant === "readwrite" || grant === "owner") return [];
+    return [{ key: `${base}.key`, message: `expected key ${describeValue(key)} to have readwrite or owner access to bucket ${describeValue(bucket)} (${access}), got ${grant ? describeValue(grant) : "no access"}` }];
+}
+
 function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     const firstByName = new Map<string, number>();
@@ -339,21 +354,10 @@ function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem
     if (database && !config.tiers.registry) {
         problems.push({ key: "picloud:tiers.database", message: "expected picloud:tiers.registry to be enabled too: Patroni elects the primary in the registry's etcd" });
     }
-    if (database?.backup) {
-        const { bucket, key } = database.backup;
-        const grant = blob?.keys[key]?.buckets[bucket];
-        if (!blob) {
-            problems.push({ key: "picloud:tiers.database.backup", message: "expected picloud:tiers.blob to be enabled too: pgBackRest stores the backups in a bucket of blob storage" });
-        } else if (!(bucket in blob.buckets)) {
-            problems.push({ key: "picloud:tiers.database.backup.bucket", message: `expected a bucket of picloud:tiers.blob.buckets (${Object.keys(blob.buckets).join(", ") || "none declared"}), got ${describeValue(bucket)}` });
-        } else if (!(key in blob.keys)) {
-            problems.push({ key: "picloud:tiers.database.backup.key", message: `expected a key of picloud:tiers.blob.keys (${Object.keys(blob.keys).join(", ") || "none declared"}), got ${describeValue(key)}` });
-        } else if (grant !== "readwrite" && grant !== "owner") {
-            problems.push({
-                key: "picloud:tiers.database.backup.key",
-                message: `expected key ${describeValue(key)} to have readwrite or owner access to bucket ${describeValue(bucket)} (pgBackRest writes, reads and expires backups), got ${grant ? describeValue(grant) : "no access"}`,
-            });
-        }
+    if (database?.backup) problems.push(...blobBackupProblems("picloud:tiers.database.backup", database.backup, blob, "pgBackRest stores the backups", "pgBackRest writes, reads and expires backups"));
+    const metricsBackup = config.tiers.monitoring.victoriaMetrics?.backup;
+    if (metricsBackup) {
+        problems.push(...blobBackupProblems("picloud:tiers.monitoring.victoriaMetrics.backup", metricsBackup, blob, "vmbackup stores the backups", "vmbackup reads what is there, writes new parts and deletes those no longer in the data"));
     }
     if (database?.restore && !database.backup) {
         problems.push({ key: "picloud:tiers.database.restore", message: "expected picloud:tiers.database.backup to be set too: a restore reads its backups" });

@@ -145,7 +145,8 @@ export function runRootScript(
     opts: pulumi.CustomResourceOptions,
 ): RootScript {
     const path = scriptPath(args.scriptName);
-    const file = shipFile(`${name}-script`, { connection: args.connection, text: args.script, remotePath: path, mode: "0700", owner: "root", folderMode: "0700" }, opts);
+    const [fileName] = rootScriptResourceNames(name);
+    const file = shipFile(fileName, { connection: args.connection, text: args.script, remotePath: path, mode: "0700", owner: "root", folderMode: "0700" }, opts);
     const run = remoteCommand(
         name,
         {
@@ -158,6 +159,11 @@ export function runRootScript(
         { ...opts, dependsOn: [file, ...dependencies(opts.dependsOn)] },
     );
     return { file, run };
+}
+
+/** The names of the resources {@link runRootScript} `name` registers: the script's file, then its run. */
+export function rootScriptResourceNames(name: string): [file: string, run: string] {
+    return [`${name}-script`, name];
 }
 
 function dependencies(dependsOn: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {

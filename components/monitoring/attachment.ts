@@ -322,11 +322,13 @@ export abstract class MonitoredComponent extends pulumi.ComponentResource {
 
     /**
      * Attaches this component's monitoring, covering every resource it has created; call it after
-     * creating them. `renamedFrom` is the spec's `component` before a rename.
+     * creating them. `renamedFrom` is the spec's `component` before a rename. `later` names the
+     * resources it creates only once a later tier exists (its backup, once blob storage does): its
+     * monitoring, the spec here, covers them too.
      */
-    protected attach(spec: MonitoringSpec, endpoint: MonitoringEndpoint | undefined, renamedFrom?: string): Attachment {
+    protected attach(spec: MonitoringSpec, endpoint: MonitoringEndpoint | undefined, renamedFrom?: string, later: readonly string[] = []): Attachment {
         if (this.monitoring) throw new Error(`${this.componentName}: its monitoring is attached already`);
-        this.monitoring = attachMonitoring(this, this.componentName, spec, endpoint, this.children.names, renamedFrom, this.children.resources);
+        this.monitoring = attachMonitoring(this, this.componentName, spec, endpoint, [...this.children.names, ...later], renamedFrom, this.children.resources);
         return this.monitoring;
     }
 

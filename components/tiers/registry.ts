@@ -270,12 +270,17 @@ const blobTier: TierDefinition = {
         const options = config.tiers.blob;
         return options ? [{ name: "s3.blob", addresses: garageIdentities(options, placement, config).map((m) => m.address), declaredBy: KEY_BLOB }] : [];
     },
-    create: ({ config, args, hosts, scope, cloudName }) => {
+    create: ({ config, args, hosts, scope, cloudName, created }) => {
         const options = config.tiers.blob;
         if (!options) return [];
         const { name, opts } = scope("blob");
         const zone = config.tiers.registry ? dnsZone(config.tiers.registry, cloudName) : undefined;
-        return [new BlobStorage(name, { ...args, options, hosts, zone }, opts)];
+        const storage = new BlobStorage(name, { ...args, options, hosts, zone }, opts);
+        // The Monitoring tier is composed first (everything attaches to it); its VictoriaMetrics
+        // backs up here, once there is a bucket to back up into.
+        const metricsBackup = config.tiers.monitoring.victoriaMetrics?.backup;
+        if (metricsBackup) created.find((c): c is Monitoring => c instanceof Monitoring)?.backUpMetrics(storage.keyEnvironment(metricsBackup.key), [storage]);
+        return [storage];
     },
 };
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds VictoriaMetrics single-node and VictoriaLogs from their Go modules at the versions picloud's
-# images pin (MONITORING_IMAGES in components/tiers/monitoring/images.ts), into a cache outside the
-# clone keyed by version, and links them into the validators' directory as `victoria-metrics` and
-# `victoria-logs` (go-tool.sh). Reused when present; about a minute of CPU each the first time.
+# Builds VictoriaMetrics single-node, its vmbackup and vmrestore, and VictoriaLogs from their Go
+# modules at the versions picloud's images pin (MONITORING_IMAGES in
+# components/tiers/monitoring/images.ts; vmbackup is built on the Pis at the VictoriaMetrics
+# version), into a cache outside the clone keyed by version, and links them into the validators'
+# directory under their own names (go-tool.sh). Reused when present; about a minute of CPU each the first time.
 # Their versions are stamped the way upstream's Makefiles do (lib/buildinfo.Version), so `-version`
 # names them. Nothing built here is committed.
 set -euo pipefail
@@ -28,6 +29,9 @@ mkdir -p "$bin_dir"
 # history, so ours ends at the tag.
 go_tool victoria-metrics victoria-metrics "$module" "$module/app/victoria-metrics" "$version" \
     -buildvcs=false -ldflags "-X '$module/lib/buildinfo.Version=victoria-metrics-$(date -u +%Y%m%d-%H%M%S)-tags-v$version'"
+for tool in vmbackup vmrestore; do
+    go_tool "$tool" "$tool" "$module" "$module/app/$tool" "$version" -buildvcs=false
+done
 
 # The Go module proxy refuses VictoriaLogs' v1.52.0 (403, "not available") and serves v1.52.1 and
 # v1.52.2, whose changelog ends at v1.52.0 with nothing after it: the image's release is built from

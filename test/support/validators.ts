@@ -2,7 +2,7 @@ import { accessSync, constants } from "node:fs";
 import * as path from "node:path";
 
 /** Programs that judge rendered artifacts (or run them for real) in tests. */
-export type ValidatorName = "promtool" | "prometheus" | "amtool" | "alertmanager" | "haproxy" | "keepalived" | "etcd" | "etcdctl" | "coredns" | "victoria-metrics" | "victoria-logs" | "dig" | "garage" | "patroni" | "patronictl" | "cqlsh" | "cassandra-lib" | "nats-server" | "nats" | "rabbitmq-server" | "rabbitmqctl" | "rabbitmq-queues" | "pika-python";
+export type ValidatorName = "promtool" | "prometheus" | "amtool" | "alertmanager" | "haproxy" | "keepalived" | "etcd" | "etcdctl" | "coredns" | "victoria-metrics" | "vmbackup" | "vmrestore" | "victoria-logs" | "dig" | "garage" | "patroni" | "patronictl" | "cqlsh" | "cassandra-lib" | "nats-server" | "nats" | "rabbitmq-server" | "rabbitmqctl" | "rabbitmq-queues" | "pika-python";
 
 /** Where `install-validators.sh` puts binaries unless `$PICLOUD_VALIDATORS_DIR` says otherwise. */
 export const DEFAULT_VALIDATORS_DIR = path.resolve(__dirname, "../../.cache/validators/bin");

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cores, dnsLabel, expected, intIn, port, strictObject } from "../../config/fields";
+import { bucketName, cores, dnsLabel, expected, intIn, onCalendar, port, strictObject } from "../../config/fields";
 
 /** The Monitoring tier's part of the config: `picloud:tiers.monitoring`. Pure: the config layer reads it (see test/layers.test.ts). */
 
@@ -56,6 +56,23 @@ export const victoriaMetricsSchema = strictObject(
         retentionDays: intIn(1, 36500, " of days").default(365),
         /** Free disk below which it stops accepting data (read-only) rather than fill the Pi, MB. */
         minFreeDiskMb: intIn(100, 1_000_000, " of MB").default(1024),
+        /**
+         * Backups with vmbackup into a bucket of blob storage, from an instant snapshot, each
+         * incremental on the one before (only new parts are uploaded), on `onCalendar`.
+         */
+        backup: strictObject(
+            {
+                /** The bucket, declared under picloud:tiers.blob.buckets; the backup goes under `<cloud>/victoria-metrics/` in it. */
+                bucket: bucketName(),
+                /** The blob key vmbackup signs with, declared under picloud:tiers.blob.keys with readwrite or owner access to the bucket. */
+                key: dnsLabel("a key name"),
+                /** When a backup runs; default every day at 03:15. */
+                onCalendar: onCalendar().default("*-*-* 03:15"),
+                /** Hours without a successful backup that alert; default 26. */
+                maxAgeHours: intIn(1, 24 * 31).default(26),
+            },
+            "VictoriaMetrics backup options",
+        ).optional(),
     },
     "VictoriaMetrics",
 );
@@ -114,6 +131,8 @@ export const monitoringSchema = strictObject(
 export type MonitoringConfig = z.output<typeof monitoringSchema>;
 /** Validated VictoriaMetrics options. */
 export type VictoriaMetricsConfig = z.output<typeof victoriaMetricsSchema>;
+/** Validated VictoriaMetrics backup options. */
+export type VictoriaMetricsBackupConfig = NonNullable<VictoriaMetricsConfig["backup"]>;
 /** Validated VictoriaLogs options. */
 export type VictoriaLogsConfig = z.output<typeof victoriaLogsSchema>;
 /** What both stores' options have. */

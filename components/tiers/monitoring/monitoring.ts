@@ -15,6 +15,7 @@ import {
     MONITORING_PORTS,
     MONITORING_STORES,
     MONITORING_UIDS,
+    METRICS_STORE,
     alertmanagerConfigInput,
     hostSpec,
     longTermStore,
@@ -25,6 +26,9 @@ import {
     storeAddress,
 } from "./specs";
 import { TierStore } from "./tierStore";
+import { backUpVictoriaMetrics, victoriaMetricsBackupCovers } from "./storeBackup";
+import { VICTORIA_METRICS, VICTORIA_METRICS_WORKLOAD } from "./victoriaMetrics";
+import type { BlobEnvironment } from "../blob/garage";
 
 /** Arguments of {@link Monitoring}. */
 export interface MonitoringArgs extends Omit<TierArgs, "monitoring"> {
@@ -76,6 +80,7 @@ export class Monitoring extends TierComponent {
     readonly grafanaUrl: string;
     /** The stores the config asks for (VictoriaMetrics, VictoriaLogs), by workload name. */
     readonly stores: Readonly<Record<string, TierStore>>;
+    private readonly metricsBackup?: (key: BlobEnvironment, after: readonly pulumi.Resource[]) => void;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:monitoring:Monitoring", name, opts);
@@ -132,9 +137,26 @@ export class Monitoring extends TierComponent {
             const workload = s.workload(args.options);
             if (!workload) continue;
             const spec = (address: string) => s.spec(args.options, address)!;
-            stores[s.kind.workload] = new TierStore(s.kind.type, `${name}-${s.kind.workload}`, { ...args, workload, port: s.port(args.options)!, spec, monitoring: this.endpoint }, { parent: this });
+            const later = s === METRICS_STORE && args.options.victoriaMetrics?.backup ? victoriaMetricsBackupCovers : undefined;
+            stores[s.kind.workload] = new TierStore(s.kind.type, `${name}-${s.kind.workload}`, { ...args, workload, port: s.port(args.options)!, spec, monitoring: this.endpoint, later }, { parent: this });
         }
         this.stores = stores;
+        const metrics = stores[VICTORIA_METRICS_WORKLOAD];
+        const backup = args.options.victoriaMetrics?.backup;
+        if (metrics && backup) {
+            const { self } = metrics;
+            const host = hostOf(args.hosts, self.pi, `${VICTORIA_METRICS.key}.backup`);
+            const httpPort = args.options.victoriaMetrics!.httpPort;
+            this.metricsBackup = (key, after) =>
+                backUpVictoriaMetrics(metrics, `${name}-${VICTORIA_METRICS_WORKLOAD}`, {
+                    host,
+                    backup,
+                    key,
+                    cloudName: args.cloudName,
+                    site: { container: `${VICTORIA_METRICS_WORKLOAD}-${self.index}`, hostDataPath: self.dataPath!, storagePath: VICTORIA_METRICS.dataPath, httpPort },
+                    after: [...after, ...(metrics.replicas[VICTORIA_METRICS_WORKLOAD] ?? []).map((r) => r.resource)],
+                });
+        }
 
         // The tier's own config reaches the running services on each Pi: changed files, then a
         // reload (or Grafana's restart), as an Update of these commands; on the first up they find nothing to do.
@@ -156,6 +178,14 @@ export class Monitoring extends TierComponent {
         });
         this.attach(monitoringTierSpec(args.pis, args.options, homes), this.endpoint);
         this.registerOutputs({ grafanaUrl: this.grafanaUrl });
+    }
+
+    /**
+     * Backs up VictoriaMetrics into blob storage with `key`, as `picloud:tiers.monitoring.victoriaMetrics.backup`
+     * asks, once blob storage (`after`) exists: it is composed after this tier. Nothing when the config asks for no backup.
+     */
+    backUpMetrics(key: BlobEnvironment, after: readonly pulumi.Resource[]): void {
+        this.metricsBackup?.(key, after);
     }
 
     /**

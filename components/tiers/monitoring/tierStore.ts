@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MonitoringSpec } from "../../monitoring/contract";
-import type { Workload } from "../../runtime/workload";
+import type { ReplicaIdentity, Workload } from "../../runtime/workload";
 import { TierArgs, TierComponent, placedIdentities } from "../tierComponent";
 
 /** Arguments of {@link TierStore}. */
@@ -11,6 +11,8 @@ export interface TierStoreArgs extends TierArgs {
     readonly port: number;
     /** Its monitoring, for its address. */
     readonly spec: (address: string) => MonitoringSpec;
+    /** Names of the resources it gets only once a later tier exists (its backup, given this store's name): its monitoring covers them. */
+    readonly later?: (store: string) => readonly string[];
 }
 
 /**
@@ -21,13 +23,16 @@ export interface TierStoreArgs extends TierArgs {
 export class TierStore extends TierComponent {
     /** Its HTTP API. */
     readonly url: string;
+    /** Its one replica: who it is and where it runs. */
+    readonly self: ReplicaIdentity;
 
     constructor(type: string, name: string, args: TierStoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super(type, name, opts);
         this.runWorkloads([args.workload], args);
         const [self] = placedIdentities(args.workload, args);
+        this.self = self;
         this.url = `http://${self.address}:${args.port}`;
-        this.attach(args.spec(self.address), args.monitoring);
+        this.attach(args.spec(self.address), args.monitoring, undefined, args.later?.(name) ?? []);
         this.registerOutputs({ url: this.url });
     }
 }

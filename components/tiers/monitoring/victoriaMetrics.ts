@@ -2,7 +2,8 @@
  * VictoriaMetrics, the Monitoring tier's long-term metrics store, pure: its workload (one replica on
  * an SSD Pi, its data folder kept with it), how Prometheus and apps reach it, and how it is watched.
  */
-import { LIVENESS, MonitoringSpec, targetDownRule } from "../../monitoring/contract";
+import { LIVENESS, MonitoringSpec, backupAgeRule, targetDownRule } from "../../monitoring/contract";
+import { METRICS_BACKUP_NAME } from "./metricsBackup";
 import type { Workload } from "../../runtime/workload";
 import type { VictoriaMetricsConfig } from "./config";
 import { MONITORING_IMAGES } from "./images";
@@ -58,8 +59,8 @@ export function victoriaMetricsFlags(options: VictoriaMetricsConfig, storagePath
 /**
  * How VictoriaMetrics is watched: target-down, and the golden signals of its own alert rules
  * (VictoriaMetrics' alerts-health and alerts-single-node, on its job): disk filling or gone
- * read-only, rejected or slow inserts, request errors, memory, restarts, lost index records; and
- * Prometheus's remote_write to it failing or falling behind.
+ * read-only, rejected or slow inserts, request errors, memory, restarts, lost index records;
+ * Prometheus's remote_write to it failing or falling behind; and, with backups, the last one too old.
  */
 export function victoriaMetricsSpec(options: VictoriaMetricsConfig, address: string): MonitoringSpec {
     const target = { job: VICTORIA_METRICS_JOB, targets: [`${address}:${options.httpPort}`], labels: { tier: "monitoring", service: VICTORIA_METRICS_WORKLOAD } };
@@ -147,6 +148,7 @@ export function victoriaMetricsSpec(options: VictoriaMetricsConfig, address: str
                 summary: "Prometheus's remote_write to VictoriaMetrics is more than 5 minutes behind",
                 description: "Samples wait in Prometheus's WAL; past about two hours they are lost to the long-term store. VictoriaMetrics is slow (see its slow inserts) or the link is saturated.",
             },
+            ...(options.backup ? [backupAgeRule(METRICS_BACKUP_NAME, options.backup.maxAgeHours)] : []),
         ],
         dashboard: {
             uid: "picloud-victoria-metrics",
