@@ -485,5 +485,12 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
         }
         for (const host of [e1, e2]) expect(await must(host, `ls -A ${RULES} /srv/picloud/monitoring/prometheus/file_sd /srv/picloud/monitoring/grafana/dashboards`)).not.toMatch(/\.(yml|json)/);
         expect((await e1.ssh("sudo -n test -e /srv/picloud/monitoring/secrets/grafana_admin_password")).code).not.toBe(0);
+        // The engine opens one SSH connection per command, many at once: none of them, over the
+        // whole lane, was turned away by the hardened sshd's MaxStartups (10 unauthenticated at once).
+        for (const host of [e1, e2]) {
+            const sshd = await must(host, "sudo -n journalctl --no-pager -o cat -u ssh");
+            expect(sshd).toMatch(/Accepted publickey/);
+            expect(sshd.split("\n").filter((l) => /MaxStartups/.test(l))).toEqual([]);
+        }
     });
 });
