@@ -10,7 +10,7 @@ import { ATTACHMENT_TYPE } from "../components/monitoring/contract";
 import type { RecordedResource } from "../components/plan/mockRuntime";
 import { runPlan } from "../components/plan/plan";
 import { mandatoryViolations, policyVerdicts } from "../components/plan/policyVerdicts";
-import { METRICS_BACKUP_CREDENTIALS, METRICS_RESTORE_TOOL, VMBACKUP_IMAGE } from "../components/tiers/monitoring/metricsBackup";
+import { METRICS_BACKUP_CREDENTIALS, METRICS_BACKUP_RESOLVER, METRICS_RESTORE_TOOL, VMBACKUP_IMAGE } from "../components/tiers/monitoring/metricsBackup";
 import { VICTORIA_METRICS } from "../components/tiers/monitoring/victoriaMetrics";
 import { shippedPath } from "../components/renderers/remoteCommands";
 
@@ -63,6 +63,9 @@ describe("VictoriaMetrics' backup in the prod stack", () => {
         expect(run.inputs.delete).toContain("systemctl disable --now picloud-backup-victoria-metrics.timer");
         const script = plans.prod.find((r) => r.name === "picloud-monitoring-victoria-metrics-backup-script")!;
         expect(script.inputs.stdin as string).toContain(VMBACKUP_IMAGE);
+        // prod has the registry: blob storage's name resolves through the store's Pi's own CoreDNS.
+        const pi = (run.inputs.connection as { host: string }).host;
+        expect(script.inputs.stdin as string).toContain(`'nameserver ${pi}\n' >${METRICS_BACKUP_RESOLVER}`);
         const tool = plans.prod.find((r) => r.name.endsWith("-victoria-metrics-restore-tool"))!;
         expect(shippedPath(tool.inputs.create)).toBe(METRICS_RESTORE_TOOL);
     });

@@ -3,7 +3,9 @@
  * module at the image's version (test/support/build-victoria.sh), Garage from crates.io, all in one
  * namespaced "Pi" at the address placement gives the prod stack's store. vmbackup runs with the
  * flags and credentials file picloud renders, the data folder read-only as its container mounts
- * it, against blob storage by its registry name; a second backup after more samples uploads only
+ * it, against blob storage by its registry name, resolved as on a Pi through the resolver file
+ * picloud mounts over the container's (the Pi's own CoreDNS, built from its module, answering the
+ * name from a hosts block here instead of the registry's etcd); a second backup after more samples uploads only
  * what is new; vmrestore, with picloud's flags, rebuilds a data folder from which a fresh
  * VictoriaMetrics answers with every series.
  */
@@ -13,7 +15,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replicaIdentities } from "../components/runtime/workload";
 import { GARAGE_WORKLOAD, blobEndpoint, garageWorkload } from "../components/tiers/blob/garage";
-import { METRICS_BACKUP_NAME, metricsBackupDestination, renderS3Credentials, vmbackupFlags, vmrestoreFlags } from "../components/tiers/monitoring/metricsBackup";
+import { METRICS_BACKUP_NAME, metricsBackupDestination, renderMetricsBackupResolver, renderS3Credentials, vmbackupFlags, vmrestoreFlags } from "../components/tiers/monitoring/metricsBackup";
 import { VICTORIA_METRICS_PATHS, VICTORIA_METRICS_WORKLOAD, victoriaMetricsFlags } from "../components/tiers/monitoring/victoriaMetrics";
 import { dnsZone } from "../components/tiers/serviceRegistry/dns";
 import { exampleStack } from "./support/exampleStacks";
@@ -43,6 +45,7 @@ const KEY = garageKey(backup.key);
 const endpoint = blobEndpoint(blob, [node.identity], dnsZone(prod.config.tiers.registry!, "prod"));
 const destination = metricsBackupDestination(backup.bucket, "prod");
 const credentialsFile = path.join(lab.work, "s3-credentials");
+const resolverFile = path.join(lab.work, "resolv.conf");
 const store = { url: destination, endpoint, credentialsFile };
 const vmBase = `http://${piAddress}:${vm.httpPort}`;
 
@@ -85,11 +88,14 @@ async function waitForValue(q: string, value: string, dir: string): Promise<void
     }, { intervalMs: 500, context: () => tail(vmLog(dir), 15) });
 }
 
-/** A tool in the Pi, as its container runs it: in a mount namespace of its own, `readOnly` remounted read-only at the same path. */
+/**
+ * A tool in the Pi, as its container runs it: in a mount namespace of its own, the resolver file
+ * over /etc/resolv.conf, and `readOnly` remounted read-only at the same path.
+ */
 function tool(name: "vmbackup" | "vmrestore", flags: string[], readOnly?: string) {
-    const exec = `exec ${validator(name)} "$@"`;
-    const script = readOnly === undefined ? exec : `mount --bind "$DATA" "$DATA" && mount -o remount,bind,ro "$DATA" && ${exec}`;
-    return runAsync("ip", ["netns", "exec", PI, "unshare", "-m", "--propagation", "private", "bash", "-c", script, name, ...flags], undefined, { AWS_REGION: blob.region, ...(readOnly === undefined ? {} : { DATA: readOnly }) });
+    const mounts = ['mount --bind "$RESOLVER" /etc/resolv.conf', ...(readOnly === undefined ? [] : ['mount --bind "$DATA" "$DATA"', 'mount -o remount,bind,ro "$DATA"'])];
+    const script = [...mounts, `exec ${validator(name)} "$@"`].join(" && ");
+    return runAsync("ip", ["netns", "exec", PI, "unshare", "-m", "--propagation", "private", "bash", "-c", script, name, ...flags], undefined, { AWS_REGION: blob.region, RESOLVER: resolverFile, ...(readOnly === undefined ? {} : { DATA: readOnly }) });
 }
 
 /** What a vmbackup run logs at its end: bytes in the backup and bytes uploaded this time. */
@@ -102,8 +108,12 @@ function backedUp(stdout: string): { total: number; uploaded: number } {
 beforeAll(async () => {
     lab.addSwitch(SWITCH);
     lab.addHost(PI, SWITCH, "p0", `${piAddress}/${prefixLength}`);
-    // Blob storage's registry name, as the Pi resolves it.
-    lab.setHosts(PI, { [new URL(endpoint).hostname]: piAddress });
+    // The Pi's CoreDNS on its address, answering blob storage's registry name (the registry's etcd stands aside).
+    const s3Name = new URL(endpoint).hostname;
+    const corefile = path.join(lab.work, "Corefile");
+    writeFileSync(corefile, `${s3Name.split(".").slice(2).join(".")}:53 {\n    bind ${piAddress}\n    hosts {\n        ${piAddress} ${s3Name}\n    }\n}\n`);
+    lab.start(PI, path.join(lab.work, "coredns.log"), [validator("coredns"), "-conf", corefile]);
+    writeFileSync(resolverFile, renderMetricsBackupResolver(piAddress));
     garage.start(node);
     const init = await garage.initStep([KEY]);
     expect(init.status, `${init.stdout}\n${init.stderr}\n${garage.logs()}`).toBe(0);

@@ -279,7 +279,7 @@ const blobTier: TierDefinition = {
         // The Monitoring tier is composed first (everything attaches to it); its VictoriaMetrics
         // backs up here, once there is a bucket to back up into.
         const metricsBackup = config.tiers.monitoring.victoriaMetrics?.backup;
-        if (metricsBackup) created.find((c): c is Monitoring => c instanceof Monitoring)?.backUpMetrics(storage.keyEnvironment(metricsBackup.key), [storage]);
+        if (metricsBackup) created.find((c): c is Monitoring => c instanceof Monitoring)?.backUpMetrics(storage.keyEnvironment(metricsBackup.key), [storage], zone !== undefined);
         return [storage];
     },
 };

@@ -16,7 +16,9 @@ import {
     VMBACKUP_DOCKERFILE,
     VMBACKUP_IMAGE,
     metricsBackupDestination,
+    METRICS_BACKUP_RESOLVER,
     renderMetricsBackupCommand,
+    renderMetricsBackupResolver,
     renderMetricsRestoreScript,
     renderS3Credentials,
     victoriaMetricsVersion,
@@ -32,6 +34,7 @@ const site: MetricsBackupSite = {
     url: metricsBackupDestination("backups", "prod"),
     endpoint: "http://s3.blob.prod.picloud:3900",
     region: "garage",
+    nameserver: "10.20.0.32",
 };
 const TIMER = "picloud-backup-victoria-metrics.timer";
 
@@ -73,6 +76,16 @@ describe("one backup run on the store's Pi", () => {
         expect(run).not.toContain("--entrypoint");
     });
 
+    it("resolves blob storage's registry name through the Pi's own CoreDNS, and through the Pi's resolver in a stack without the registry", () => {
+        expect(renderMetricsBackupResolver("10.20.0.32")).toBe("nameserver 10.20.0.32\n");
+        expect(() => renderMetricsBackupResolver("10.20.0.32\nnameserver 1.1.1.1")).toThrow(/expected the Pi's IPv4 address as the tools' nameserver/);
+        expect(command).toContain(`printf '%s' 'nameserver 10.20.0.32\n' >${METRICS_BACKUP_RESOLVER}\n`);
+        expect(command.split("\n").at(-1)).toContain(`-v ${METRICS_BACKUP_RESOLVER}:/etc/resolv.conf:ro`);
+        const { nameserver: _, ...withoutRegistry } = site;
+        const plain = renderMetricsBackupCommand({ ...withoutRegistry, endpoint: "http://10.20.0.31:3900" });
+        expect(plain).not.toContain("resolv.conf");
+    });
+
     it("builds the image first when the Pi does not have it, from the Dockerfile inline, in a timer script that passes shellcheck", () => {
         expect(command).toContain(`docker image inspect --format '{{.Id}}' '${VMBACKUP_IMAGE}'`);
         expect(command).toContain(`<<'PICLOUD_DOCKERFILE'\n${VMBACKUP_DOCKERFILE}PICLOUD_DOCKERFILE\n`);
@@ -85,7 +98,9 @@ describe("one backup run on the store's Pi", () => {
 });
 
 describe("the restore tool", () => {
-    const script = renderMetricsRestoreScript(site, TIMER);
+    // Run here, so without a nameserver: its resolver file would go to this machine's /etc.
+    const { nameserver: _, ...withoutRegistry } = site;
+    const script = renderMetricsRestoreScript(withoutRegistry, TIMER);
     const dirs: string[] = [];
     afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -112,9 +127,12 @@ describe("the restore tool", () => {
         return { status: r.status, stderr: r.stderr, stdout: r.stdout, calls };
     }
 
-    it("passes shellcheck", () => {
-        const result = shellcheck(script);
-        expect(result.status, result.output).toBe(0);
+    it("passes shellcheck, and resolves through the Pi's CoreDNS as the backup does", () => {
+        for (const tool of [script, renderMetricsRestoreScript(site, TIMER)]) {
+            const result = shellcheck(tool);
+            expect(result.status, result.output).toBe(0);
+        }
+        expect(renderMetricsRestoreScript(site, TIMER)).toContain(`-v ${METRICS_BACKUP_RESOLVER}:/etc/resolv.conf:ro`);
     });
 
     it("does nothing without --yes, and says what it would lose", () => {

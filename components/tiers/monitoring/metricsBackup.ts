@@ -98,19 +98,45 @@ export interface MetricsBackupSite {
     readonly url: string;
     readonly endpoint: string;
     readonly region: string;
+    /**
+     * The Pi's own CoreDNS (its address), when the stack has the service registry: blob storage's
+     * name is in its zone, which the Pi's own resolver does not know. The tools then resolve
+     * through it, and it forwards every other name.
+     */
+    readonly nameserver?: string;
 }
+
+/** The resolver file the tools get with a {@link MetricsBackupSite.nameserver}, mounted over their /etc/resolv.conf. */
+export const METRICS_BACKUP_RESOLVER = `${METRICS_BACKUP_DIR}/resolv.conf`;
 
 /** The image, built on the Pi unless it is there (a pruned image comes back on the next run). */
 function ensureImage(): string {
     return `{ ${renderImageBuild(VMBACKUP_IMAGE)}; } >/dev/null <<'PICLOUD_DOCKERFILE'\n${VMBACKUP_DOCKERFILE}PICLOUD_DOCKERFILE`;
 }
 
-/** `docker run` of one of the tools, the data folder mounted where VictoriaMetrics has it (read-only for a backup), the credentials read-only. */
+/** The tools' resolver file: the Pi's own CoreDNS alone. */
+export function renderMetricsBackupResolver(nameserver: string): string {
+    if (!/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/.test(nameserver)) throw new Error(`expected the Pi's IPv4 address as the tools' nameserver, got ${nameserver}`);
+    return `nameserver ${nameserver}\n`;
+}
+
+/** With a nameserver, its resolver file, written before each run (an address, nothing secret). */
+function writeResolver(site: MetricsBackupSite): string[] {
+    if (site.nameserver === undefined) return [];
+    return [`install -d -m 0755 ${METRICS_BACKUP_DIR}`, `printf '%s' ${shellQuote(renderMetricsBackupResolver(site.nameserver))} >${METRICS_BACKUP_RESOLVER}`];
+}
+
+/**
+ * `docker run` of one of the tools on the Pi's network, the data folder mounted where
+ * VictoriaMetrics has it (read-only for a backup), the credentials read-only, and with a
+ * nameserver, the resolver file over the container's own.
+ */
 function runTool(site: MetricsBackupSite, tool: "vmbackup" | "vmrestore", args: readonly string[]): string {
     return [
         "docker run --rm --network host",
         `-v ${shellQuote(`${site.hostDataPath}:${site.storagePath}${tool === "vmbackup" ? ":ro" : ""}`)}`,
         `-v ${METRICS_BACKUP_DIR}:${METRICS_BACKUP_DIR}:ro`,
+        ...(site.nameserver === undefined ? [] : [`-v ${METRICS_BACKUP_RESOLVER}:/etc/resolv.conf:ro`]),
         `-e AWS_REGION=${shellQuote(site.region)}`,
         ...(tool === "vmbackup" ? [] : ["--entrypoint /vmrestore"]),
         shellQuote(VMBACKUP_IMAGE),
@@ -125,7 +151,7 @@ function store(site: MetricsBackupSite): MetricsBackupStore {
 /** One backup run, as the backup timer's command: vmbackup against the replica's published port on the Pi. */
 export function renderMetricsBackupCommand(site: MetricsBackupSite): string {
     const flags = vmbackupFlags({ storagePath: site.storagePath, snapshotCreateUrl: `http://127.0.0.1:${site.httpPort}/snapshot/create`, store: store(site), listen: "/vmbackup.sock" });
-    return [ensureImage(), runTool(site, "vmbackup", flags)].join("\n");
+    return [ensureImage(), ...writeResolver(site), runTool(site, "vmbackup", flags)].join("\n");
 }
 
 /**
@@ -146,6 +172,7 @@ export function renderMetricsRestoreScript(site: MetricsBackupSite, timer: strin
         "    exit 2",
         "fi",
         ensureImage(),
+        ...writeResolver(site),
         `systemctl stop ${timer}`,
         `docker stop -t 60 ${c} >/dev/null`,
         "status=0",

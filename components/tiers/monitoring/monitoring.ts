@@ -80,7 +80,7 @@ export class Monitoring extends TierComponent {
     readonly grafanaUrl: string;
     /** The stores the config asks for (VictoriaMetrics, VictoriaLogs), by workload name. */
     readonly stores: Readonly<Record<string, TierStore>>;
-    private readonly metricsBackup?: (key: BlobEnvironment, after: readonly pulumi.Resource[]) => void;
+    private readonly metricsBackup?: (key: BlobEnvironment, after: readonly pulumi.Resource[], viaRegistry: boolean) => void;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("picloud:monitoring:Monitoring", name, opts);
@@ -147,13 +147,19 @@ export class Monitoring extends TierComponent {
             const { self } = metrics;
             const host = hostOf(args.hosts, self.pi, `${VICTORIA_METRICS.key}.backup`);
             const httpPort = args.options.victoriaMetrics!.httpPort;
-            this.metricsBackup = (key, after) =>
+            this.metricsBackup = (key, after, viaRegistry) =>
                 backUpVictoriaMetrics(metrics, `${name}-${VICTORIA_METRICS_WORKLOAD}`, {
                     host,
                     backup,
                     key,
                     cloudName: args.cloudName,
-                    site: { container: `${VICTORIA_METRICS_WORKLOAD}-${self.index}`, hostDataPath: self.dataPath!, storagePath: VICTORIA_METRICS.dataPath, httpPort },
+                    site: {
+                        container: `${VICTORIA_METRICS_WORKLOAD}-${self.index}`,
+                        hostDataPath: self.dataPath!,
+                        storagePath: VICTORIA_METRICS.dataPath,
+                        httpPort,
+                        ...(viaRegistry && { nameserver: self.address }),
+                    },
                     after: [...after, ...(metrics.replicas[VICTORIA_METRICS_WORKLOAD] ?? []).map((r) => r.resource)],
                 });
         }
@@ -182,10 +188,12 @@ export class Monitoring extends TierComponent {
 
     /**
      * Backs up VictoriaMetrics into blob storage with `key`, as `picloud:tiers.monitoring.victoriaMetrics.backup`
-     * asks, once blob storage (`after`) exists: it is composed after this tier. Nothing when the config asks for no backup.
+     * asks, once blob storage (`after`) exists: it is composed after this tier. `viaRegistry`: the
+     * key's endpoint is a name in the service registry's zone, which the tools resolve through the
+     * Pi's own CoreDNS. Nothing when the config asks for no backup.
      */
-    backUpMetrics(key: BlobEnvironment, after: readonly pulumi.Resource[]): void {
-        this.metricsBackup?.(key, after);
+    backUpMetrics(key: BlobEnvironment, after: readonly pulumi.Resource[], viaRegistry: boolean): void {
+        this.metricsBackup?.(key, after, viaRegistry);
     }
 
     /**
