@@ -31,7 +31,7 @@ describe("VictoriaMetrics' backup in the prod stack", () => {
         const resources = plans.prod;
         const store = resources.find((r) => r.type === VICTORIA_METRICS.type)!;
         const mine = backupResources(resources);
-        expect(mine.map((r) => r.name).sort()).toEqual(["backup", "backup-credentials", "backup-script", "restore-tool"].map((n) => `picloud-monitoring-victoria-metrics-${n}`));
+        expect(mine.map((r) => r.name).sort()).toEqual(["backup", "backup-credentials", "backup-resolver", "backup-script", "restore-tool"].map((n) => `picloud-monitoring-victoria-metrics-${n}`));
         for (const r of mine) expect(r.parent, r.name).toBe(store.urn);
         const attachment = resources.find((r) => r.type === ATTACHMENT_TYPE && r.parent === store.urn)!;
         for (const r of mine) expect(attachment.inputs.covers as string[], r.name).toContain(r.name);
@@ -64,8 +64,10 @@ describe("VictoriaMetrics' backup in the prod stack", () => {
         const script = plans.prod.find((r) => r.name === "picloud-monitoring-victoria-metrics-backup-script")!;
         expect(script.inputs.stdin as string).toContain(VMBACKUP_IMAGE);
         // prod has the registry: blob storage's name resolves through the store's Pi's own CoreDNS.
-        const pi = (run.inputs.connection as { host: string }).host;
-        expect(script.inputs.stdin as string).toContain(`'nameserver ${pi}\n' >${METRICS_BACKUP_RESOLVER}`);
+        const resolver = plans.prod.find((r) => r.name === "picloud-monitoring-victoria-metrics-backup-resolver")!;
+        expect(shippedPath(resolver.inputs.create)).toBe(METRICS_BACKUP_RESOLVER);
+        expect(resolver.inputs.stdin).toBe(`nameserver ${(run.inputs.connection as { host: string }).host}\n`);
+        expect(run.dependencies).toContain(resolver.urn);
         const tool = plans.prod.find((r) => r.name.endsWith("-victoria-metrics-restore-tool"))!;
         expect(shippedPath(tool.inputs.create)).toBe(METRICS_RESTORE_TOOL);
     });

@@ -106,7 +106,7 @@ export interface MetricsBackupSite {
     readonly nameserver?: string;
 }
 
-/** The resolver file the tools get with a {@link MetricsBackupSite.nameserver}, mounted over their /etc/resolv.conf. */
+/** The resolver file the tools get with a {@link MetricsBackupSite.nameserver} ({@link renderMetricsBackupResolver}, shipped beside the credentials), mounted over their /etc/resolv.conf. */
 export const METRICS_BACKUP_RESOLVER = `${METRICS_BACKUP_DIR}/resolv.conf`;
 
 /** The image, built on the Pi unless it is there (a pruned image comes back on the next run). */
@@ -118,12 +118,6 @@ function ensureImage(): string {
 export function renderMetricsBackupResolver(nameserver: string): string {
     if (!/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/.test(nameserver)) throw new Error(`expected the Pi's IPv4 address as the tools' nameserver, got ${nameserver}`);
     return `nameserver ${nameserver}\n`;
-}
-
-/** With a nameserver, its resolver file, written before each run (an address, nothing secret). */
-function writeResolver(site: MetricsBackupSite): string[] {
-    if (site.nameserver === undefined) return [];
-    return [`install -d -m 0755 ${METRICS_BACKUP_DIR}`, `printf '%s' ${shellQuote(renderMetricsBackupResolver(site.nameserver))} >${METRICS_BACKUP_RESOLVER}`];
 }
 
 /**
@@ -151,7 +145,7 @@ function store(site: MetricsBackupSite): MetricsBackupStore {
 /** One backup run, as the backup timer's command: vmbackup against the replica's published port on the Pi. */
 export function renderMetricsBackupCommand(site: MetricsBackupSite): string {
     const flags = vmbackupFlags({ storagePath: site.storagePath, snapshotCreateUrl: `http://127.0.0.1:${site.httpPort}/snapshot/create`, store: store(site), listen: "/vmbackup.sock" });
-    return [ensureImage(), ...writeResolver(site), runTool(site, "vmbackup", flags)].join("\n");
+    return [ensureImage(), runTool(site, "vmbackup", flags)].join("\n");
 }
 
 /**
@@ -172,7 +166,6 @@ export function renderMetricsRestoreScript(site: MetricsBackupSite, timer: strin
         "    exit 2",
         "fi",
         ensureImage(),
-        ...writeResolver(site),
         `systemctl stop ${timer}`,
         `docker stop -t 60 ${c} >/dev/null`,
         "status=0",
@@ -186,6 +179,6 @@ export function renderMetricsRestoreScript(site: MetricsBackupSite, timer: strin
 }
 
 /** The names of the resources that back up store `store` (its component's name), under it: its monitoring covers them before they exist. */
-export function metricsBackupResourceNames(store: string): { credentials: string; timer: string; restoreTool: string } {
-    return { credentials: `${store}-backup-credentials`, timer: `${store}-backup`, restoreTool: `${store}-restore-tool` };
+export function metricsBackupResourceNames(store: string): { credentials: string; resolver: string; timer: string; restoreTool: string } {
+    return { credentials: `${store}-backup-credentials`, resolver: `${store}-backup-resolver`, timer: `${store}-backup`, restoreTool: `${store}-restore-tool` };
 }

@@ -8,11 +8,13 @@ import type { VictoriaMetricsBackupConfig } from "./config";
 import {
     METRICS_BACKUP_CREDENTIALS,
     METRICS_BACKUP_NAME,
+    METRICS_BACKUP_RESOLVER,
     METRICS_RESTORE_TOOL,
     MetricsBackupSite,
     metricsBackupDestination,
     metricsBackupResourceNames,
     renderMetricsBackupCommand,
+    renderMetricsBackupResolver,
     renderMetricsRestoreScript,
     renderS3Credentials,
 } from "./metricsBackup";
@@ -20,13 +22,13 @@ import {
 /** The names {@link backUpVictoriaMetrics} registers under store `store`, for its monitoring to cover. */
 export function victoriaMetricsBackupCovers(store: string): string[] {
     const names = metricsBackupResourceNames(store);
-    return [names.credentials, ...rootScriptResourceNames(names.timer), names.restoreTool];
+    return [names.credentials, names.resolver, ...rootScriptResourceNames(names.timer), names.restoreTool];
 }
 
 /**
  * VictoriaMetrics' backup on its Pi, under its store's component (`store`, named `name`): the
- * key's S3 credentials (root's, 0600), the backup timer (a first backup at once) and the restore
- * tool. Named after the store, not its Pi: should the store move, an Update installs them where
+ * key's S3 credentials (root's, 0600), with a nameserver the tools' resolver file, the backup
+ * timer (a first backup at once) and the restore tool. Named after the store, not its Pi: should the store move, an Update installs them where
  * it runs now. `after`: blob storage, whose bucket and key the first backup needs.
  */
 export function backUpVictoriaMetrics(
@@ -54,6 +56,11 @@ export function backUpVictoriaMetrics(
         },
         opts,
     );
+    // With a nameserver, the tools' resolver file; a stack that drops the registry drops it too.
+    const resolver =
+        site.nameserver === undefined
+            ? []
+            : [shipFile(names.resolver, { connection: host.connection, text: renderMetricsBackupResolver(site.nameserver), remotePath: METRICS_BACKUP_RESOLVER, owner: "root" }, opts)];
     runRootScript(
         names.timer,
         {
@@ -62,7 +69,7 @@ export function backUpVictoriaMetrics(
             script: renderBackupTimerScript({ name: METRICS_BACKUP_NAME, onCalendar: backup.onCalendar, command: renderMetricsBackupCommand(site), textfileDir: NODE_EXPORTER_TEXTFILE_DIR }),
             remove: backupTimerRemoveCommand(METRICS_BACKUP_NAME, NODE_EXPORTER_TEXTFILE_DIR),
         },
-        { parent: store, dependsOn: [host.ready, credentials, ...input.after] },
+        { parent: store, dependsOn: [host.ready, credentials, ...resolver, ...input.after] },
     );
     shipFile(names.restoreTool, { connection: host.connection, text: renderMetricsRestoreScript(site, backupUnits(METRICS_BACKUP_NAME).timer), remotePath: METRICS_RESTORE_TOOL, mode: "0700", owner: "root" }, opts);
 }
