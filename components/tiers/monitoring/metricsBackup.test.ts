@@ -103,13 +103,13 @@ describe("the restore tool", () => {
     const dirs: string[] = [];
     afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-    /** Runs the tool with `docker` and `systemctl` stubs that log each call; `docker run` exits `runStatus`. */
-    function restore(args: string[], runStatus: number) {
+    /** Runs the tool with `docker` and `systemctl` stubs that log each call; `docker run` exits `runStatus`, `docker stop` `stopStatus`. */
+    function restore(args: string[], runStatus: number, stopStatus = 0) {
         const dir = mkdtempSync(path.join(tmpdir(), "picloud-restore-"));
         dirs.push(dir);
         const log = path.join(dir, "calls");
         for (const [name, body] of [
-            ["docker", `echo "docker $*" >> ${log}; if [ "$1" = run ]; then cat >/dev/null; exit ${runStatus}; fi; if [ "$1" = image ]; then echo sha256:abc; fi`],
+            ["docker", `echo "docker $*" >> ${log}; if [ "$1" = run ]; then cat >/dev/null; exit ${runStatus}; fi; if [ "$1" = stop ]; then exit ${stopStatus}; fi; if [ "$1" = image ]; then echo sha256:abc; fi`],
             ["systemctl", `echo "systemctl $*" >> ${log}`],
         ]) {
             writeFileSync(path.join(dir, name), `#!/bin/sh\n${body}\n`);
@@ -150,6 +150,12 @@ describe("the restore tool", () => {
         expect(run).toContain("-v /srv/picloud/data/victoria-metrics-0:/storage ");
         expect(run).toContain(`--entrypoint /vmrestore ${VMBACKUP_IMAGE} -src=s3://backups/prod/victoria-metrics -storageDataPath=/storage`);
         expect(r.stdout).toContain("victoria-metrics-0 restored from s3://backups/prod/victoria-metrics");
+    });
+
+    it("starts the container and the timer again when the container would not stop", () => {
+        const r = restore(["--yes"], 0, 1);
+        expect(r.status).toBe(1);
+        expect(r.calls.map((c) => c.split(" ").slice(0, 2).join(" "))).toEqual(["docker image", "systemctl stop", "docker stop", "docker start", "systemctl start"]);
     });
 
     it("starts the container and the timer again when vmrestore fails, and fails saying so", () => {

@@ -149,9 +149,9 @@ export function renderMetricsBackupCommand(site: MetricsBackupSite): string {
 }
 
 /**
- * The restore tool: stops the replica's container and the backup timer, syncs the data folder to
- * the backup with vmrestore, starts both again (also when the restore failed: the data is then
- * what vmrestore left, and the tool says so). Asks for `--yes`: what was written since the backup
+ * The restore tool: stops the backup timer and the replica's container, syncs the data folder to
+ * the backup with vmrestore, starts both again however it ends (a failed restore leaves what
+ * vmrestore left, and the tool says so). Asks for `--yes`: what was written since the backup
  * is lost.
  */
 export function renderMetricsRestoreScript(site: MetricsBackupSite, timer: string): string {
@@ -167,11 +167,11 @@ export function renderMetricsRestoreScript(site: MetricsBackupSite, timer: strin
         "fi",
         ensureImage(),
         `systemctl stop ${timer}`,
+        // Whatever happens from here on, the store and its backups run again when the tool ends.
+        `trap 'docker start ${c} >/dev/null || echo "picloud: could not start ${site.container}" >&2; systemctl start ${timer} || echo "picloud: could not start ${timer}" >&2' EXIT`,
         `docker stop -t 60 ${c} >/dev/null`,
         "status=0",
         `${runTool(site, "vmrestore", flags)} || status=$?`,
-        `docker start ${c} >/dev/null`,
-        `systemctl start ${timer}`,
         `if [ "$status" -ne 0 ]; then echo "picloud: vmrestore failed (exit $status): ${site.container} runs on what it left in ${site.hostDataPath}" >&2; exit "$status"; fi`,
         `echo "picloud: ${site.container} restored from ${site.url}"`,
         "",
