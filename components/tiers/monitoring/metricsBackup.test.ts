@@ -167,14 +167,16 @@ describe("the restore tool", () => {
 });
 
 describe("VictoriaMetrics' monitoring with backups", () => {
-    it("alerts when the last backup is too old, and only when backups are configured", () => {
+    it("alerts when the last backup is too old and shows its age, only when backups are configured", () => {
         const backedUp = monitoringSchema.parse({ victoriaMetrics: { backup: { bucket: "backups", key: "backups", maxAgeHours: 30 } } }).victoriaMetrics!;
         const spec = victoriaMetricsSpec(backedUp, "10.0.0.2");
         const rule = spec.alertRules.find((r) => r.alert === "VictoriaMetricsBackupTooOld");
         expect(rule?.expr).toContain(`picloud_backup_last_success_timestamp_seconds{backup="${METRICS_BACKUP_NAME}"}`);
         expect(rule?.expr).toContain(`> ${30 * 3600}`);
         expect(monitoringGaps(spec)).toEqual([]);
+        expect(spec.dashboard.panels.find((p) => p.title === "Since the last backup")?.expr).toBe(`time() - max(picloud_backup_last_success_timestamp_seconds{backup="${METRICS_BACKUP_NAME}"})`);
         const plain = victoriaMetricsSpec(monitoringSchema.parse({ victoriaMetrics: {} }).victoriaMetrics!, "10.0.0.2");
         expect(plain.alertRules.map((r) => r.alert)).not.toContain("VictoriaMetricsBackupTooOld");
+        expect(plain.dashboard.panels.map((p) => p.title)).not.toContain("Since the last backup");
     });
 });

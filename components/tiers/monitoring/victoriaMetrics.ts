@@ -3,6 +3,7 @@
  * an SSD Pi, its data folder kept with it), how Prometheus and apps reach it, and how it is watched.
  */
 import { LIVENESS, MonitoringSpec, backupAgeRule, targetDownRule } from "../../monitoring/contract";
+import { BACKUP_METRIC } from "../../renderers/backupTimer";
 import { METRICS_BACKUP_NAME } from "./metricsBackup";
 import type { Workload } from "../../runtime/workload";
 import type { VictoriaMetricsConfig } from "./config";
@@ -160,6 +161,7 @@ export function victoriaMetricsSpec(options: VictoriaMetricsConfig, address: str
                 { title: "Free disk", expr: `min(vm_free_disk_space_bytes{${s}})`, unit: "bytes" },
                 { title: "Request errors per second, by path", expr: `sum by (path) (rate(vm_http_request_errors_total{${s}}[5m]))` },
                 { title: "remote_write lag", expr: "max(prometheus_remote_storage_highest_timestamp_in_seconds) - max(prometheus_remote_storage_queue_highest_sent_timestamp_seconds)", unit: "s" },
+                ...(options.backup ? [{ title: "Since the last backup", expr: `time() - max(${BACKUP_METRIC}{backup="${METRICS_BACKUP_NAME}"})`, unit: "s", kind: "stat" as const }] : []),
             ],
         },
         logLabels: { tier: "monitoring", service: VICTORIA_METRICS_WORKLOAD },
