@@ -1,3 +1,7 @@
+/**
+ * The resources of VictoriaMetrics' backup into blob storage, on the store's Pi; what they run is
+ * rendered in {@link ./metricsBackup}.
+ */
 import * as pulumi from "@pulumi/pulumi";
 import type { PiHost } from "../../host/piHost";
 import { rootScriptResourceNames, runRootScript, shipFile, shipSecret } from "../../host/remoteFiles";
@@ -28,8 +32,9 @@ export function victoriaMetricsBackupCovers(store: string): string[] {
 /**
  * VictoriaMetrics' backup on its Pi, under its store's component (`store`, named `name`): the
  * key's S3 credentials (root's, 0600), with a nameserver the tools' resolver file, the backup
- * timer (a first backup at once) and the restore tool. Named after the store, not its Pi: should the store move, an Update installs them where
- * it runs now. `after`: blob storage, whose bucket and key the first backup needs.
+ * timer (a first backup at once) and the restore tool. Named after the store, not its Pi: should
+ * the store move, an Update installs them where it runs now (`connection` is no replacement
+ * trigger). `after`: blob storage, whose bucket and key the first backup needs, and the store.
  */
 export function backUpVictoriaMetrics(
     store: pulumi.Resource,
