@@ -281,7 +281,6 @@ function issueToProblems(issue: z.core.$ZodIssue): ConfigProblem[] {
     return [{ key: configKey(issue.path), message: issue.message }];
 }
 
-/** Rules that involve more than one field. */
 /**
  * What is wrong with a backup into blob storage at `base` (its `bucket` and `key`): blob storage
  * must be enabled, the bucket and the key declared, and the key able to read and write the
@@ -297,6 +296,7 @@ function blobBackupProblems(base: string, backup: { readonly bucket: string; rea
     return [{ key: `${base}.key`, message: `expected key ${describeValue(key)} to have readwrite or owner access to bucket ${describeValue(bucket)} (${access}), got ${grant ? describeValue(grant) : "no access"}` }];
 }
 
+/** Rules that involve more than one field. */
 function crossFieldProblems(config: z.output<typeof stackSchema>): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     const firstByName = new Map<string, number>();

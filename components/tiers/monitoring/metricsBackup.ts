@@ -177,8 +177,3 @@ export function renderMetricsRestoreScript(site: MetricsBackupSite, timer: strin
         "",
     ].join("\n");
 }
-
-/** The names of the resources that back up store `store` (its component's name), under it: its monitoring covers them before they exist. */
-export function metricsBackupResourceNames(store: string): { credentials: string; resolver: string; timer: string; restoreTool: string } {
-    return { credentials: `${store}-backup-credentials`, resolver: `${store}-backup-resolver`, timer: `${store}-backup`, restoreTool: `${store}-restore-tool` };
-}

@@ -144,24 +144,9 @@ export class Monitoring extends TierComponent {
         const metrics = stores[VICTORIA_METRICS_WORKLOAD];
         const backup = args.options.victoriaMetrics?.backup;
         if (metrics && backup) {
-            const { self } = metrics;
-            const host = hostOf(args.hosts, self.pi, `${VICTORIA_METRICS.key}.backup`);
+            const host = hostOf(args.hosts, metrics.self.pi, `${VICTORIA_METRICS.key}.backup`);
             const httpPort = args.options.victoriaMetrics!.httpPort;
-            this.metricsBackup = (key, after, viaRegistry) =>
-                backUpVictoriaMetrics(metrics, `${name}-${VICTORIA_METRICS_WORKLOAD}`, {
-                    host,
-                    backup,
-                    key,
-                    cloudName: args.cloudName,
-                    site: {
-                        container: `${VICTORIA_METRICS_WORKLOAD}-${self.index}`,
-                        hostDataPath: self.dataPath!,
-                        storagePath: VICTORIA_METRICS.dataPath,
-                        httpPort,
-                        ...(viaRegistry && { nameserver: self.address }),
-                    },
-                    after: [...after, ...(metrics.replicas[VICTORIA_METRICS_WORKLOAD] ?? []).map((r) => r.resource)],
-                });
+            this.metricsBackup = (key, after, viaRegistry) => backUpVictoriaMetrics(metrics, { host, backup, key, cloudName: args.cloudName, httpPort, viaRegistry, after });
         }
 
         // The tier's own config reaches the running services on each Pi: changed files, then a

@@ -9,6 +9,8 @@ import { backupTimerRemoveCommand, backupUnits, renderBackupTimerScript } from "
 import { NODE_EXPORTER_TEXTFILE_DIR } from "../../renderers/hostScripts";
 import type { BlobEnvironment } from "../blob/garage";
 import type { VictoriaMetricsBackupConfig } from "./config";
+import type { TierStore } from "./tierStore";
+import { VICTORIA_METRICS, VICTORIA_METRICS_WORKLOAD } from "./victoriaMetrics";
 import {
     METRICS_BACKUP_CREDENTIALS,
     METRICS_BACKUP_NAME,
@@ -16,41 +18,57 @@ import {
     METRICS_RESTORE_TOOL,
     MetricsBackupSite,
     metricsBackupDestination,
-    metricsBackupResourceNames,
     renderMetricsBackupCommand,
     renderMetricsBackupResolver,
     renderMetricsRestoreScript,
     renderS3Credentials,
 } from "./metricsBackup";
 
-/** The names {@link backUpVictoriaMetrics} registers under store `store`, for its monitoring to cover. */
+/** The names of the resources that back up store `store` (its component's name), under it. */
+function metricsBackupResourceNames(store: string) {
+    return { credentials: `${store}-backup-credentials`, resolver: `${store}-backup-resolver`, timer: `${store}-backup`, restoreTool: `${store}-restore-tool` };
+}
+
+/** The names {@link backUpVictoriaMetrics} registers under store `store`, for its monitoring to cover before they exist. */
 export function victoriaMetricsBackupCovers(store: string): string[] {
     const names = metricsBackupResourceNames(store);
     return [names.credentials, names.resolver, ...rootScriptResourceNames(names.timer), names.restoreTool];
 }
 
 /**
- * VictoriaMetrics' backup on its Pi, under its store's component (`store`, named `name`): the
+ * VictoriaMetrics' backup on its Pi, under its store's component `store`: the
  * key's S3 credentials (root's, 0600), with a nameserver the tools' resolver file, the backup
  * timer (a first backup at once) and the restore tool. Named after the store, not its Pi: should
  * the store move, an Update installs them where it runs now (`connection` is no replacement
- * trigger). `after`: blob storage, whose bucket and key the first backup needs, and the store.
+ * trigger). The first backup waits for `after` (blob storage, whose bucket and key it needs) and the store's replica.
  */
 export function backUpVictoriaMetrics(
-    store: pulumi.Resource,
-    name: string,
+    store: TierStore,
     input: {
         readonly host: PiHost;
         readonly backup: VictoriaMetricsBackupConfig;
         readonly key: BlobEnvironment;
         readonly cloudName: string;
-        readonly site: Omit<MetricsBackupSite, "url" | "endpoint" | "region">;
+        readonly httpPort: number;
+        /** Resolve through the Pi's own CoreDNS: the key's endpoint is a name in the registry's zone. */
+        readonly viaRegistry: boolean;
         readonly after: readonly pulumi.Resource[];
     },
 ): void {
-    const names = metricsBackupResourceNames(name);
+    const names = metricsBackupResourceNames(store.storeName);
     const { host, backup, key } = input;
-    const site: MetricsBackupSite = { ...input.site, url: metricsBackupDestination(backup.bucket, input.cloudName), endpoint: key.env.AWS_ENDPOINT_URL_S3, region: key.env.AWS_REGION };
+    const { self } = store;
+    const site: MetricsBackupSite = {
+        container: `${VICTORIA_METRICS_WORKLOAD}-${self.index}`,
+        hostDataPath: self.dataPath!,
+        storagePath: VICTORIA_METRICS.dataPath,
+        httpPort: input.httpPort,
+        url: metricsBackupDestination(backup.bucket, input.cloudName),
+        endpoint: key.env.AWS_ENDPOINT_URL_S3,
+        region: key.env.AWS_REGION,
+        ...(input.viaRegistry && { nameserver: self.address }),
+    };
+    const after = [...input.after, ...(store.replicas[VICTORIA_METRICS_WORKLOAD] ?? []).map((r) => r.resource)];
     const opts = { parent: store, dependsOn: [host.ready] };
     const credentials = shipSecret(
         names.credentials,
@@ -74,7 +92,7 @@ export function backUpVictoriaMetrics(
             script: renderBackupTimerScript({ name: METRICS_BACKUP_NAME, onCalendar: backup.onCalendar, command: renderMetricsBackupCommand(site), textfileDir: NODE_EXPORTER_TEXTFILE_DIR }),
             remove: backupTimerRemoveCommand(METRICS_BACKUP_NAME, NODE_EXPORTER_TEXTFILE_DIR),
         },
-        { parent: store, dependsOn: [host.ready, credentials, ...resolver, ...input.after] },
+        { parent: store, dependsOn: [host.ready, credentials, ...resolver, ...after] },
     );
     shipFile(names.restoreTool, { connection: host.connection, text: renderMetricsRestoreScript(site, backupUnits(METRICS_BACKUP_NAME).timer), remotePath: METRICS_RESTORE_TOOL, mode: "0700", owner: "root" }, opts);
 }

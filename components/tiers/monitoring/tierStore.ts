@@ -25,9 +25,12 @@ export class TierStore extends TierComponent {
     readonly url: string;
     /** Its one replica: who it is and where it runs. */
     readonly self: ReplicaIdentity;
+    /** Its component's name: what it creates later (its backup) is named after it. */
+    readonly storeName: string;
 
     constructor(type: string, name: string, args: TierStoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super(type, name, opts);
+        this.storeName = name;
         this.runWorkloads([args.workload], args);
         const [self] = placedIdentities(args.workload, args);
         this.self = self;
