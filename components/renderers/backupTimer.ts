@@ -103,6 +103,8 @@ export function renderBackupRunner(input: BackupTimerInput): string {
         `if [ "$status" -eq ${BACKUP_SKIPPED} ]; then ${local ? 'rm -rf "$BACKUP_DIR"; ' : ""}echo "picloud backup ${input.name}: nothing to back up on this Pi now"; exit 0; fi`,
         `if [ "$status" -ne 0 ]; then ${local ? 'rm -rf "$BACKUP_DIR"; ' : ""}${failed}; fi`,
         ...(local ? [`find "$root" -mindepth 1 -maxdepth 1 -type d | sort | head -n -${local.keep} | xargs -r rm -rf`] : []),
+        // node_exporter's container makes its folder when it starts; a backup may come first.
+        `mkdir -p ${shellQuote(input.textfileDir)}`,
         `metrics=${shellQuote(`${input.textfileDir}/backup-${input.name}.prom`)}`,
         'tmp="$metrics.$$"',
         `printf '# HELP ${BACKUP_METRIC} When the backup last succeeded.\\n# TYPE ${BACKUP_METRIC} gauge\\n${BACKUP_METRIC}{backup="${input.name}"} %s\\n' "$(date +%s)" >"$tmp"`,
