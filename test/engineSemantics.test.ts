@@ -57,7 +57,13 @@ describe.each(STACKS)("the %s stack under the engine's semantics", (stack) => {
         expect(shipped.length).toBeGreaterThan(5);
         const paths = shipped.map((c) => `${(c.inputs.connection as { host: string }).host}:${shippedPath(c.inputs.create)}`);
         expect(new Set(paths).size, "two resources ship the same file").toBe(paths.length);
-        for (const c of shipped) expect(c.inputs.delete, c.name).toMatch(new RegExp(`^(sudo -n )?rm -f '${shippedPath(c.inputs.create)}'$`));
+        for (const c of shipped) expect(c.inputs.delete, c.name).toMatch(new RegExp(`^cat >/dev/null\n(sudo -n )?rm -f '${shippedPath(c.inputs.create)}'$`));
+    });
+
+    it("reads a command's stdin in its delete before anything else: the provider feeds it there too, and a delete that exits unread fails with EOF", () => {
+        const withBoth = commands(stack).filter((c) => c.inputs.stdin !== undefined && c.inputs.delete !== undefined);
+        expect(withBoth.length).toBeGreaterThan(5);
+        for (const c of withBoth) expect(String(c.inputs.delete), c.name).toMatch(/^cat >\/dev\/null\n/);
     });
 
     it("sends every secret on stdin as a secret, and logs no command that ships one", () => {

@@ -13,7 +13,7 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { FileOwner, renderRunScriptCommand, renderShipCommand, renderUnshipCommand, scriptPath, withRerunKey } from "../renderers/remoteCommands";
+import { FileOwner, renderRunScriptCommand, renderShipCommand, renderUnshipCommand, scriptPath, withRerunKey, withStdinDrained } from "../renderers/remoteCommands";
 
 /** An SSH connection to a Pi, as `@pulumi/command` takes it. */
 export type Connection = command.types.input.remote.ConnectionArgs;
@@ -47,7 +47,8 @@ export function remoteCommand(name: string, args: RemoteCommandArgs, opts: pulum
             connection: args.connection,
             create: run,
             update: run,
-            delete: args.delete,
+            // The provider feeds stdin to the delete as well: it reads it first (withStdinDrained).
+            delete: args.delete === undefined || args.stdin === undefined ? args.delete : pulumi.output(args.delete).apply(withStdinDrained),
             stdin: args.stdin,
             logging: args.quiet ? "none" : undefined,
             addPreviousOutputInEnv: false,

@@ -112,3 +112,12 @@ export function renderImageBuild(tag: string): string {
     const t = shellQuote(tag);
     return `docker image inspect --format '{{.Id}}' ${t} 2>/dev/null || { docker build --quiet --tag ${t} - >&2 && docker image inspect --format '{{.Id}}' ${t}; }`;
 }
+
+/**
+ * A delete that first reads its stdin to the end. The command provider feeds a resource's stdin
+ * (a shipped file's whole text) to its delete too; a delete that exits without reading it (`rm -f`)
+ * can close the session while the provider still writes, and the delete fails with "EOF".
+ */
+export function withStdinDrained(command: string): string {
+    return `cat >/dev/null\n${command}`;
+}
