@@ -42,6 +42,9 @@ const DOCKER_STAND_IN = `#!/bin/sh
 case "$1" in
 version) echo 0.0.0-engine-lane ;;
 container) exit 1 ;;
+# The backup's image is there, and its run is recorded (step m).
+image) echo sha256:engine-lane ;;
+run) cat >/dev/null; echo "docker $*" >>/var/log/pct-docker-runs; exit 0 ;;
 *) echo "docker stand-in: no Docker engine on this test host ($*)" >&2; exit 1 ;;
 esac
 `;
@@ -473,6 +476,46 @@ describe("day 2 under the real engine, on namespaced Debian Pis", () => {
             const names = await ruleGroups();
             return names.length > 0 && !names.includes(hostSpec(pis[2]).component);
         });
+    });
+
+    it("m) VictoriaMetrics' backup added, changed and taken away: each an up that creates, updates or deletes only what it must, the timer, credentials, resolver and restore tool on the store's Pi with it", async () => {
+        const before = spec;
+        const BACKUP_DIR = "/etc/picloud/victoria-metrics-backup";
+        const TIMER = "/etc/systemd/system/picloud-backup-victoria-metrics.timer";
+        const TOOL = "/usr/local/sbin/picloud-restore-victoria-metrics";
+        const METRIC = "/var/lib/picloud/textfile/backup-victoria-metrics.prom";
+        const keyId = "GK0123456789abcdef01234567";
+        spec = { ...spec, metricsBackup: { pi: "e1", onCalendar: "*-*-* 03:15", keyId, keySecret: "00ff".repeat(16) } };
+        const on = await up(spec).catch(async (e: unknown) => {
+            throw new Error(`${String(e)}\n${(await e1.ssh("sudo -n journalctl --no-pager -n 40 -u picloud-backup-victoria-metrics.service")).stdout}`);
+        });
+        expect(changes(on).create).toBeGreaterThanOrEqual(5);
+        expect(changes(on)).not.toHaveProperty("replace");
+        expect(changes(on)).not.toHaveProperty("delete");
+        expect((await must(e1, "systemctl is-enabled picloud-backup-victoria-metrics.timer")).trim()).toBe("enabled");
+        expect(await must(e1, `sudo -n stat -c '%U %a' ${BACKUP_DIR}/s3-credentials ${TOOL}`)).toBe("root 600\nroot 700\n");
+        expect(await must(e1, `sudo -n cat ${BACKUP_DIR}/s3-credentials`)).toContain(`aws_access_key_id = ${keyId}`);
+        expect(await must(e1, `cat ${BACKUP_DIR}/resolv.conf`)).toBe(`nameserver ${pis[0].address}\n`);
+        // The first backup ran at once, through the runner, and recorded its success.
+        expect(await must(e1, "cat /var/log/pct-docker-runs")).toMatch(/^docker run --rm --network host .*picloud\/vmbackup:.* -dst=s3:\/\/backups\/engine\/victoria-metrics /m);
+        expect(await must(e1, `cat ${METRIC}`)).toMatch(/picloud_backup_last_success_timestamp_seconds\{backup="victoria-metrics"\} \d+/);
+        expect(Object.keys(changes(await up(spec, { expectNoChanges: true })))).toEqual(["same"]);
+
+        // A new schedule: the timer's script runs again as an Update, nothing shipped before is removed by a late delete.
+        spec = { ...spec, metricsBackup: { ...spec.metricsBackup!, onCalendar: "*-*-* 04:45" } };
+        const changed = await up(spec);
+        expect(changes(changed)).toMatchObject({ update: expect.any(Number) });
+        expect(changes(changed)).not.toHaveProperty("replace");
+        expect(changes(changed)).not.toHaveProperty("delete");
+        expect(await must(e1, `cat ${TIMER}`)).toContain("OnCalendar=*-*-* 04:45");
+        expect((await e1.ssh(`sudo -n test -s ${BACKUP_DIR}/s3-credentials && sudo -n test -x ${TOOL}`)).code).toBe(0);
+
+        spec = before;
+        const off = await up(spec);
+        expect(changes(off).delete).toBeGreaterThanOrEqual(5);
+        expect(changes(off)).not.toHaveProperty("replace");
+        expect((await e1.ssh("systemctl is-enabled picloud-backup-victoria-metrics.timer")).stdout.trim()).not.toBe("enabled");
+        for (const gone of [TIMER, `${BACKUP_DIR}/s3-credentials`, `${BACKUP_DIR}/resolv.conf`, TOOL, METRIC]) expect((await e1.ssh(`sudo -n test -e ${gone}`)).code, gone).not.toBe(0);
     });
 
     it("h) pulumi refresh, then pulumi destroy: both succeed without the program, and what picloud put on the Pis is gone", async () => {

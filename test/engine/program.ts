@@ -55,6 +55,13 @@ export interface EngineSpec {
     readonly confirmSeconds?: number;
     /** The Pi VictoriaLogs is on: every Pi's bootstrap then ships its journal there, as PiCloud's do. */
     readonly logsPi?: string;
+    /**
+     * VictoriaMetrics on this Pi, backed up on `onCalendar` into blob storage with the given key
+     * (`picloud:tiers.monitoring.victoriaMetrics.backup`): its store's backup resources, as the blob
+     * tier wires them. No container and no blob storage run: the hosts' docker stand-in takes the
+     * backup's `docker run`.
+     */
+    readonly metricsBackup?: { readonly pi: string; readonly onCalendar: string; readonly keyId: string; readonly keySecret: string };
 }
 
 /** Registers no container: Docker resources are the mock runtime's business (see above). */
@@ -96,7 +103,14 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
             values: {
                 pis: spec.pis,
                 bootstrap: spec.bootstrap,
-                tiers: { monitoring: { pis: [...spec.monitoringPis], confirmTimeoutSeconds: 0, ...(spec.logsPi && { victoriaLogs: { pi: spec.logsPi, allowSdCard: true } }) } },
+                tiers: {
+                    monitoring: {
+                        pis: [...spec.monitoringPis],
+                        confirmTimeoutSeconds: 0,
+                        ...(spec.logsPi && { victoriaLogs: { pi: spec.logsPi, allowSdCard: true } }),
+                        ...(spec.metricsBackup && { victoriaMetrics: { pi: spec.metricsBackup.pi, allowSdCard: true, memoryMb: 256 } }),
+                    },
+                },
             },
             secretKeys: ["sshPrivateKey"],
         });
@@ -118,16 +132,23 @@ export function engineProgram(spec: EngineSpec): () => Promise<Record<string, un
             }),
         );
         const tier = child("monitoring");
+        // The backup's own options: the config check that blob storage declares its bucket and key is the unit tests'.
+        const backup = spec.metricsBackup && { bucket: "backups", key: "backups", onCalendar: spec.metricsBackup.onCalendar, maxAgeHours: 26 };
+        const vm = config.tiers.monitoring.victoriaMetrics;
         const monitoring = new Monitoring(tier.name, {
             runtime: noContainers,
             placement: plan.placement,
             pis: config.pis,
-            options: config.tiers.monitoring,
+            options: backup && vm ? { ...config.tiers.monitoring, victoriaMetrics: { ...vm, backup } } : config.tiers.monitoring,
             hosts,
             secrets: {},
             cloudName: "engine",
             grafanaAdminPassword: pulumi.secret(spec.grafanaAdminPassword),
         }, tier.opts);
+        if (spec.metricsBackup) {
+            const key = { env: { AWS_ENDPOINT_URL_S3: "http://s3.blob.engine.internal:3900", AWS_REGION: "garage" }, secretEnv: { AWS_ACCESS_KEY_ID: pulumi.secret(spec.metricsBackup.keyId), AWS_SECRET_ACCESS_KEY: pulumi.secret(spec.metricsBackup.keySecret) } };
+            monitoring.backUpMetrics(key, [], true);
+        }
         // The endpoint the tier hands out, confirming as a stack with confirmTimeoutSeconds set would.
         const endpoint = spec.confirmSeconds ? { ...monitoring.endpoint, confirm: { prometheusPort: MONITORING_PORTS.prometheus, timeoutSeconds: spec.confirmSeconds } } : monitoring.endpoint;
         for (const host of hosts.values()) {
